@@ -1,0 +1,42 @@
+"""AGDL core: the .agdl format, encoder/decoder pipeline, plugin host, inference engine and CLI.
+
+Importing this package is cheap (no numpy pipeline, no torch): the heavy modules load on first use.
+"""
+
+from __future__ import annotations
+
+from .api import decode, decode_base_preview, encode, read_info
+from .container import MAGIC
+from .errors import AgdlFormatError, CriticalSetMismatchError, DecompressionBombError, MissingPartError
+from .header import AgdlInfo
+from .hookspecs import hookimpl, hookspec
+from .options import EncodeOptions, validate_encode_options
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name == "DecodedImage":
+        from .decoder import DecodedImage
+
+        return DecodedImage
+    raise AttributeError(name)
+
+
+__all__ = [
+    "MAGIC",
+    "AgdlFormatError",
+    "AgdlInfo",
+    "CriticalSetMismatchError",
+    "DecodedImage",
+    "DecompressionBombError",
+    "EncodeOptions",
+    "MissingPartError",
+    "decode",
+    "decode_base_preview",
+    "encode",
+    "hookimpl",
+    "hookspec",
+    "read_info",
+    "validate_encode_options",
+]

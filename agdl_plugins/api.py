@@ -1,0 +1,145 @@
+"""The public API: ``encode``, ``decode``, ``read_info``, ``decode_base_preview``.
+
+Pillow, imageio, the CLI and the benchmark are thin adapters over these four functions.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, BinaryIO
+
+from .container import MAX_FILE_BYTES
+from .errors import AgdlFormatError
+from .header import AgdlInfo
+from .options import EncodeOptions, validate_encode_options
+
+Source = bytes | bytearray | memoryview | str | os.PathLike | BinaryIO
+
+
+def _read_source(source: Source) -> bytes:
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source)
+    if isinstance(source, str | os.PathLike):
+        size = os.path.getsize(source)
+        if size > MAX_FILE_BYTES:
+            raise AgdlFormatError(f"{os.fspath(source)!r} is {size} bytes, over the AGDL limit")
+        with open(source, "rb") as f:
+            return f.read()
+    if hasattr(source, "read"):
+        data = source.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise AgdlFormatError("AGDL stream exceeds the size limit")
+        return bytes(data)
+    raise TypeError(f"expected bytes, a path or a binary file object, got {type(source).__name__}")
+
+
+def _default_max_pixels() -> int | None:
+    from PIL import Image
+
+    return None if Image.MAX_IMAGE_PIXELS is None else 2 * int(Image.MAX_IMAGE_PIXELS)
+
+
+def read_info(source: Source, *, max_pixels: int | None = None) -> AgdlInfo:
+    """Parse the container and header only (no numpy/torch work): size, mode, parts, layer sizes, metadata.
+
+    Raises:
+        AgdlFormatError: corrupt, truncated or unsupported data.
+    """
+    from .decoder import parse
+
+    return parse(_read_source(source), max_pixels)
+
+
+def encode(
+    image: Any,
+    *,
+    exif: bytes | None = None,
+    icc_profile: bytes | None = None,
+    xmp: bytes | str | None = None,
+    **options: Any,
+) -> bytes:
+    """Encode an image to AGDL bytes.
+
+    Args:
+        image: ``PIL.Image.Image`` (L, RGB, LA, RGBA; 1/RGBX/CMYK/YCbCr converted) or a uint8 array
+            (H, W), (H, W, 1), (H, W, 3), (H, W, 4).
+        exif, icc_profile, xmp: metadata stored byte-for-byte (defaults: taken from a PIL image's info).
+        **options: see :class:`agdl_plugins.options.EncodeOptions` (quality, target_bpp,
+            critical_fraction, measurement_ratio, step, base, predictor, restorer, sensing, device, seed).
+
+    Returns:
+        The .agdl file content.
+
+    Raises:
+        ValueError: bad option value or array shape/dtype. OSError: a PIL mode AGDL cannot store.
+        MissingPartError: a named part is not installed.
+
+    Example:
+        >>> import numpy as np, agdl_plugins as agdl
+        >>> data = agdl.encode(np.full((32, 48), 128, np.uint8), quality=50)
+        >>> agdl.read_info(data).size
+        (48, 32)
+    """
+    from .encoder import encode_image
+    from .imaging import as_pil
+    from .registry import get_registry
+
+    opts: EncodeOptions = validate_encode_options(**options)
+    im = as_pil(image)
+    info = getattr(image, "info", {}) or {}
+    if isinstance(xmp, str):
+        xmp = xmp.encode("utf-8")
+    meta = {
+        "exif": exif if exif is not None else info.get("exif"),
+        "icc_profile": icc_profile if icc_profile is not None else info.get("icc_profile"),
+        "xmp": xmp if xmp is not None else info.get("xmp"),
+    }
+    for k, v in meta.items():
+        if v is not None and not isinstance(v, bytes | bytearray):
+            raise ValueError(f"{k} must be bytes, got {type(v).__name__}")
+    return encode_image(im, opts, get_registry(), meta)
+
+
+def decode(
+    source: Source,
+    *,
+    device: str = "auto",
+    projection: str | None = None,
+    restorer: str | None = None,
+    base_only: bool = False,
+    max_pixels: int | None = -1,
+    diagnostics: bool = False,
+    score_hook: Any = None,
+):
+    """Decode AGDL data to a :class:`~agdl_plugins.decoder.DecodedImage` (``.array``, ``.mode``, ``.info``).
+
+    Args:
+        source: bytes, a path or a binary file object.
+        device: "auto" (CUDA when available), "cpu" or "cuda[:N]".
+        projection: "equality" (eq. 10, the default) or "box" (onto the quantisation cell).
+        restorer: override the restorer (the file's is still used as the measurement reference).
+        base_only: skip the networks and the refinement layer (fast preview).
+        max_pixels: refuse larger images (default: 2 x ``PIL.Image.MAX_IMAGE_PIXELS``; None = no limit).
+        diagnostics: fill ``.diagnostics`` with the constraint residual before/after 8-bit rounding.
+        score_hook: testing hook applied to the predictor's scores (drift injection).
+    """
+    from .decoder import decode_info, parse
+    from .registry import get_registry
+
+    limit = _default_max_pixels() if max_pixels == -1 else max_pixels
+    info = parse(_read_source(source), limit)
+    return decode_info(
+        info,
+        get_registry(),
+        device=device,
+        projection=projection,
+        restorer=restorer,
+        base_only=base_only,
+        diagnostics=diagnostics,
+        score_hook=score_hook,
+    )
+
+
+def decode_base_preview(source: Source, *, max_pixels: int | None = -1):
+    """Base layer only (no networks, no torch): what thumbnails and ``Image.draft`` want."""
+    return decode(source, base_only=True, max_pixels=max_pixels)

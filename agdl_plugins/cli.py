@@ -1,0 +1,200 @@
+"""The ``agdl`` command line: encode, decode, info, demo (and bench, see ``agdl bench --help``)."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+from pathlib import Path
+
+from .errors import AgdlFormatError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+def _expand(patterns: list[str]) -> list[Path]:
+    out: list[Path] = []
+    for p in patterns:
+        hits = sorted(glob.glob(p, recursive=True)) if any(ch in p for ch in "*?[") else [p]
+        if not hits:
+            raise FileNotFoundError(f"no file matches {p!r}")
+        out += [Path(h) for h in hits]
+    return out
+
+
+def _out_path(src: Path, output: str | None, suffix: str, many: bool) -> Path:
+    if output is None:
+        return src.with_suffix(suffix)
+    o = Path(output)
+    if many or o.is_dir() or output.endswith(os.sep):
+        o.mkdir(parents=True, exist_ok=True)
+        return o / (src.stem + suffix)
+    return o
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _add_encode_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("AGDL encoder options (same names as agdl_plugins.encode)")
+    g.add_argument("--quality", type=int, default=30, help="base-layer quality 1..100 (default 30)")
+    g.add_argument("--target-bpp", dest="target_bpp", type=float, help="rate control: total bits per pixel (±3%%)")
+    g.add_argument("--critical-fraction", dest="critical_fraction", type=float, default=0.03,
+                   help="critical pixels N as a fraction of all pixels (default 0.03)")
+    g.add_argument("--measurement-ratio", dest="measurement_ratio", type=float, default=1.0,
+                   help="CS measurements per critical pixel M/N, 0..1 (default 1.0)")
+    g.add_argument("--step", type=float, default=12.0, help="measurement quantiser step in grey levels (default 12)")
+    g.add_argument("--base", default="jpeg", help="base codec: jpeg, webp, avif, jpeg2000 (default jpeg)")
+    g.add_argument("--predictor", help="critical-pixel predictor id (default: trained agdl-f, else edge-sobel)")
+    g.add_argument("--restorer", help="restorer id (default: trained agdl-g for jpeg, else identity)")
+    g.add_argument("--sensing", default="structured-dct", help="sensing operator: structured-dct | gaussian")
+    g.add_argument("--seed", type=int, default=0, help="sensing operator seed stored in the header")
+    g.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+
+
+ENC_KEYS = ("quality", "target_bpp", "critical_fraction", "measurement_ratio", "step", "base", "predictor",
+            "restorer", "sensing", "seed", "device")
+
+
+def _progress(items, desc: str, quiet: bool):
+    if quiet or len(items) < 2:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit="img", file=sys.stderr)
+
+
+def cmd_encode(a: argparse.Namespace) -> int:
+    from PIL import Image
+
+    from . import api
+    from .options import validate_encode_options
+
+    opts = {k: getattr(a, k) for k in ENC_KEYS}
+    validate_encode_options(**opts)
+    files = _expand(a.inputs)
+    failures = 0
+    for src in _progress(files, "encode", a.quiet):
+        try:
+            with Image.open(src) as im:
+                im.load()
+                data = api.encode(im, **opts)
+                dst = _out_path(src, a.output, ".agdl", len(files) > 1)
+                _atomic_write(dst, data)
+            if not a.quiet and len(files) == 1:
+                px = im.width * im.height
+                print(f"{src} -> {dst}: {len(data)} bytes, {8 * len(data) / px:.3f} bpp")
+        except (OSError, ValueError) as e:
+            failures += 1
+            print(f"agdl: {src}: {e}", file=sys.stderr)
+    return EXIT_ERROR if failures else EXIT_OK
+
+
+def cmd_decode(a: argparse.Namespace) -> int:
+    from PIL import Image
+
+    from . import api
+
+    files = _expand(a.inputs)
+    failures = 0
+    suffix = "." + a.format.lower().lstrip(".")
+    for src in _progress(files, "decode", a.quiet):
+        try:
+            img = api.decode(src, device=a.device, projection=a.projection, base_only=a.base_only)
+            dst = _out_path(src, a.output, suffix, len(files) > 1)
+            im = Image.fromarray(img.array)
+            import io
+
+            buf = io.BytesIO()
+            kw = {"exif": img.info.exif} if img.info.exif else {}
+            if img.info.icc_profile:
+                kw["icc_profile"] = img.info.icc_profile
+            im.save(buf, format=Image.registered_extensions().get(suffix, "PNG"), **kw)
+            _atomic_write(dst, buf.getvalue())
+            if not a.quiet and len(files) == 1:
+                print(f"{src} -> {dst}: {img.array.shape[1]}x{img.array.shape[0]} {img.mode}")
+        except (OSError, ValueError) as e:
+            failures += 1
+            print(f"agdl: {src}: {e}", file=sys.stderr)
+    return EXIT_ERROR if failures else EXIT_OK
+
+
+def cmd_info(a: argparse.Namespace) -> int:
+    from . import api
+
+    status = EXIT_OK
+    for src in _expand(a.inputs):
+        try:
+            info = api.read_info(src, max_pixels=None)
+        except OSError as e:
+            print(f"agdl: {src}: {e}", file=sys.stderr)
+            status = EXIT_ERROR
+            continue
+        d = info.as_dict()
+        d = {k: (f"<{len(v)} bytes>" if isinstance(v, bytes) else v) for k, v in d.items()}
+        d = {"file": str(src), "width": info.width, "height": info.height, "mode": info.mode, **d}
+        d["total_bpp"] = round(8 * info.layer_bytes["total"] / (info.width * info.height), 4)
+        if a.json:
+            print(json.dumps(d))
+        else:
+            for k, v in d.items():
+                print(f"{k:>24}: {v}")
+            print()
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="agdl", description="AGDL attention-guided dual-layer image codec")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    e = sub.add_parser("encode", help="encode images (files or globs) to .agdl")
+    e.add_argument("inputs", nargs="+", help="input images or globs (quote globs)")
+    e.add_argument("-o", "--output", help="output file (one input) or folder")
+    e.add_argument("-q", "--quiet", action="store_true")
+    _add_encode_options(e)
+    e.set_defaults(func=cmd_encode)
+
+    d = sub.add_parser("decode", help="decode .agdl files to PNG (or --format)")
+    d.add_argument("inputs", nargs="+")
+    d.add_argument("-o", "--output", help="output file (one input) or folder")
+    d.add_argument("--format", default="png", help="output extension: png, tiff, bmp, ... (default png)")
+    d.add_argument("--projection", choices=["equality", "box"], help="CS projection (default equality)")
+    d.add_argument("--base-only", dest="base_only", action="store_true", help="base layer only (fast preview)")
+    d.add_argument("--device", default="auto")
+    d.add_argument("-q", "--quiet", action="store_true")
+    d.set_defaults(func=cmd_decode)
+
+    i = sub.add_parser("info", help="print the header and each layer's size")
+    i.add_argument("inputs", nargs="+")
+    i.add_argument("--json", action="store_true", help="one JSON object per file")
+    i.set_defaults(func=cmd_info)
+
+    m = sub.add_parser("demo", help="encode + decode a real photo, print sizes/bpp/PSNR, write a side-by-side PNG")
+    m.add_argument("--image", help="input photo (default: scikit-image's public-domain 'astronaut')")
+    m.add_argument("-o", "--output", default="agdl_demo.png", help="side-by-side PNG (default agdl_demo.png)")
+    _add_encode_options(m)
+    m.set_defaults(func=lambda a: __import__("agdl_plugins.demo", fromlist=["run"]).run(a))
+
+    b = sub.add_parser("bench", help="rate-distortion/speed benchmark (see agdl bench --help)", add_help=False)
+    b.add_argument("rest", nargs=argparse.REMAINDER)
+    b.set_defaults(func=lambda a: __import__("agdl_plugins.bench", fromlist=["main"]).main(a.rest))
+
+    a = p.parse_args(argv)
+    try:
+        return int(a.func(a) or 0)
+    except (FileNotFoundError, AgdlFormatError, ValueError) as ex:
+        print(f"agdl: error: {ex}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(ex, ValueError) else EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

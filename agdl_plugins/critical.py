@@ -1,0 +1,147 @@
+"""Stage E3 of Algorithm 1: the drift-safe critical set (top-N of the predictor's scores).
+
+Encoder and decoder compute the scores independently, from the same base layer, but a network's float
+output may drift slightly between machines (thread count, CPU vs GPU). The set is therefore
+``{p : s_p > tau}`` with a *guard band*: the decoder treats every pixel with ``|s'_p - tau| <= g`` as
+ambiguous and resolves it from an explicit list of in-set pixels that the encoder sends for the wider
+band ``|s_p - tau| <= 2 g``. As long as ``|s - s'| < g`` the decoder rebuilds exactly the encoder's set:
+
+* outside its band, ``|s' - tau| > g`` and the drift cannot change the sign of ``s - tau``;
+* inside its band, ``|s - tau| < 2 g``, so the pixel is covered by the explicit list.
+
+``tau`` is placed in the widest/least-populated gap of the sorted scores near rank N, which keeps the
+explicit list short. Integer-exact predictors use ``g = 0`` (no list at all). A CRC of the set is
+stored; a mismatch is an error, never a wrong image.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import AgdlFormatError, CriticalSetMismatchError
+
+DEFAULT_GUARD = 1e-3  # relative to max(|tau|, 1); 10x the 1e-4 drift the tests inject
+
+
+@dataclass
+class Selection:
+    """A critical set. ``mask``: (H, W) bool; ``explicit``: sorted raster indices (int64)."""
+
+    mask: np.ndarray
+    threshold: float
+    guard: float
+    explicit: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(self.mask.sum())
+
+
+def guard_width(threshold: float, guard_rel: float) -> float:
+    """Absolute guard half-width g for a threshold."""
+    return guard_rel * max(abs(threshold), 1.0) if np.isfinite(threshold) else 0.0
+
+
+def select_critical(scores: np.ndarray, n_target: int, *, exact: bool, guard_rel: float = DEFAULT_GUARD) -> Selection:
+    """Choose about ``n_target`` highest-scoring pixels (within +-2 %) with a drift-safe threshold.
+
+    Args:
+        scores: (H, W) float64 scores, higher = more critical.
+        n_target: wanted set size, 0 <= n_target <= H*W.
+        exact: scores are bit-identical on every machine (then no guard band).
+    """
+    h, w = scores.shape
+    total = h * w
+    flat = scores.reshape(-1)
+    if n_target <= 0:
+        return Selection(np.zeros((h, w), bool), float("inf"), 0.0, np.zeros(0, np.int64))
+    if n_target >= total:
+        return Selection(np.ones((h, w), bool), float("-inf"), 0.0, np.zeros(0, np.int64))
+    desc = -np.sort(-flat)  # descending
+    half = max(1, n_target // 50)
+    lo, hi = max(1, n_target - half), min(total - 1, n_target + half)
+    cands = np.unique(np.linspace(lo, hi, num=min(hi - lo + 1, 401)).round().astype(np.int64))
+    gaps = desc[cands - 1] - desc[cands]
+    taus = (desc[cands - 1] + desc[cands]) / 2.0
+    if exact:
+        ok = gaps > 0
+        if not ok.any():
+            raise ValueError("all candidate scores are tied; an exact predictor must break ties")
+        dist = np.abs(cands - n_target).astype(np.float64)
+        best = int(np.argmin(np.where(ok, dist, np.inf)))
+        tau = float(taus[best])
+        return Selection(scores > tau, tau, 0.0, np.zeros(0, np.int64))
+    asc = desc[::-1]
+    g = np.array([guard_width(t, guard_rel) for t in taus])
+    band = np.searchsorted(asc, taus + 2 * g, side="right") - np.searchsorted(asc, taus - 2 * g, side="left")
+    order = np.lexsort((np.abs(cands - n_target), band))
+    tau = float(taus[order[0]])
+    g0 = guard_width(tau, guard_rel)
+    mask = scores > tau
+    explicit = np.flatnonzero(mask.reshape(-1) & (np.abs(flat - tau) <= 2 * g0)).astype(np.int64)
+    return Selection(mask, tau, g0, explicit)
+
+
+def rederive_critical(scores: np.ndarray, threshold: float, guard: float, explicit: np.ndarray) -> np.ndarray:
+    """Decoder side: rebuild the encoder's set from (possibly drifted) scores. Returns (H, W) bool."""
+    mask = scores > threshold
+    if guard > 0:
+        flat = mask.reshape(-1)
+        amb = np.flatnonzero(np.abs(scores.reshape(-1) - threshold) <= guard)
+        flat[amb] = np.isin(amb, explicit, assume_unique=True)
+    return mask
+
+
+def mask_crc(mask: np.ndarray) -> int:
+    """CRC-32 of the packed (H, W) bool mask, raster order."""
+    return zlib.crc32(np.packbits(mask.reshape(-1)).tobytes()) & 0xFFFFFFFF
+
+
+def check_mask(mask: np.ndarray, n_expected: int, crc_expected: int) -> None:
+    """Raise :class:`CriticalSetMismatchError` when the re-derived set is not the encoder's."""
+    n = int(mask.sum())
+    if n != n_expected or mask_crc(mask) != crc_expected:
+        raise CriticalSetMismatchError(
+            f"critical set mismatch: decoder derived {n} pixels (checksum {mask_crc(mask):08x}), "
+            f"file says {n_expected} (checksum {crc_expected:08x}); the predictor output differs beyond "
+            f"the guard band on this machine, or the predictor weights differ from the encoder's"
+        )
+
+
+def pack_indices(idx: np.ndarray) -> bytes:
+    """Sorted int64 indices -> LEB128 varints of their gaps (zlib-compressed)."""
+    gaps = np.diff(np.concatenate([[-1], idx])).astype(np.uint64) - np.uint64(1)
+    out = bytearray()
+    for v in gaps.tolist():
+        while True:
+            b = v & 0x7F
+            v >>= 7
+            out.append(b | (0x80 if v else 0))
+            if not v:
+                break
+    return zlib.compress(bytes(out), 9)
+
+
+def unpack_indices(data: bytes, count: int, limit: int) -> np.ndarray:
+    """Inverse of :func:`pack_indices`; validates ``count`` and that indices stay below ``limit``."""
+    try:
+        raw = zlib.decompressobj().decompress(data, 10 * count + 16)
+    except zlib.error as e:
+        raise AgdlFormatError(f"corrupt AGDL file: guard-band list ({e})") from e
+    vals: list[int] = []
+    cur, shift, prev = 0, 0, -1
+    for b in raw:
+        cur |= (b & 0x7F) << shift
+        shift += 7
+        if shift > 63:
+            raise AgdlFormatError("corrupt AGDL file: guard-band list varint overflow")
+        if not b & 0x80:
+            prev = prev + cur + 1
+            vals.append(prev)
+            cur, shift = 0, 0
+    if len(vals) != count or (vals and vals[-1] >= limit):
+        raise AgdlFormatError("corrupt AGDL file: guard-band list does not match the header")
+    return np.asarray(vals, dtype=np.int64)

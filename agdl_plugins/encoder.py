@@ -1,0 +1,189 @@
+"""The encoder (Algorithm 1, encoding): base layer -> scores -> critical set -> CS measurements.
+
+``prepare`` does the expensive, step-independent work for one base quality (base codec, predictor F,
+selection, restorer reference); ``finish`` quantises/codes the measurements for a given step and
+budget. Rate control (``target_bpp``) reuses prepared states.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from . import container as C
+from .critical import Selection, mask_crc, pack_indices, select_critical
+from .engine import resolve_device
+from .entropy import encode_symbols, quantise
+from .header import Header
+from .imaging import luminance, split_alpha
+from .options import EncodeOptions
+from .parts.base_codecs import BaseDecoded
+from .registry import Registry
+
+RATE_TOLERANCE = 0.03
+
+
+def default_parts(reg: Registry, base: str) -> tuple[str, str]:
+    """(predictor id, restorer id) used when the caller names none: the trained networks when installed."""
+    pred = "agdl-f" if reg.has("predictor", "agdl-f") else "edge-sobel"
+    rest = "agdl-g" if (base == "jpeg" and reg.has("restorer", "agdl-g")) else "identity"
+    return pred, rest
+
+
+@dataclass
+class Prepared:
+    """Step-independent encoder state for one base quality."""
+
+    quality: int
+    base_bytes: bytes
+    base: BaseDecoded
+    selection: Selection
+    residual: np.ndarray  # (N,) float64: original - restorer reference, on the critical set, raster order
+    predictor: object
+    restorer: object
+    codec: object
+
+
+def prepare(color: Image.Image, opts: EncodeOptions, reg: Registry, quality: int) -> Prepared:
+    """Base layer + critical set + residual for ``color`` (mode L or RGB)."""
+    device = resolve_device(opts.device)
+    pred_default, rest_default = default_parts(reg, opts.base)
+    codec = reg.get("base_codec", opts.base)
+    predictor = reg.get("predictor", opts.predictor or pred_default)
+    restorer = reg.get("restorer", opts.restorer or rest_default)
+    reg.get("sensing", opts.sensing)
+    base_bytes = codec.encode(color, quality)
+    base = codec.decode(base_bytes, color.mode, color.size)
+    h, w = base.luma.shape
+    n_target = int(round(opts.critical_fraction * h * w))
+    if n_target > 0:
+        scores = predictor.scores(base.luma, base.qtable, device)
+        sel = select_critical(scores, n_target, exact=predictor.exact)
+    else:
+        sel = select_critical(np.zeros((h, w)), 0, exact=True)
+    if sel.n:
+        ref = restorer.restore(base.luma, base.qtable, device).astype(np.float64)
+        residual = luminance(color).astype(np.float64)[sel.mask] - ref[sel.mask]
+    else:
+        residual = np.zeros(0)
+    return Prepared(quality, base_bytes, base, sel, residual, predictor, restorer, codec)
+
+
+def measure(prep: Prepared, opts: EncodeOptions, reg: Registry, step: float) -> tuple[int, np.ndarray]:
+    """(M, quantised measurements q) of the residual: q = round(H r / step)."""
+    import torch
+
+    n = prep.selection.n
+    m = int(round(opts.measurement_ratio * n))
+    if m == 0:
+        return 0, np.zeros(0, np.int32)
+    op = reg.get("sensing", opts.sensing).make(n, m, opts.seed)
+    z = op(torch.from_numpy(prep.residual)).numpy()
+    return m, quantise(z, step)
+
+
+def finish(
+    prep: Prepared,
+    color: Image.Image,
+    alpha: np.ndarray | None,
+    mode: str,
+    opts: EncodeOptions,
+    reg: Registry,
+    step: float,
+    metadata: dict[str, bytes | None],
+) -> bytes:
+    """Assemble the .agdl bytes for one step."""
+    m, q = measure(prep, opts, reg, step)
+    sel = prep.selection
+    sensing = reg.get("sensing", opts.sensing)
+    hdr = Header(
+        width=color.width,
+        height=color.height,
+        mode=mode,
+        quality=prep.quality,
+        base_codec=prep.codec.id,
+        base_codec_version=prep.codec.version,
+        predictor=prep.predictor.id,
+        predictor_version=prep.predictor.version,
+        restorer=prep.restorer.id,
+        restorer_version=prep.restorer.version,
+        sensing=sensing.id,
+        sensing_version=sensing.version,
+        seed=opts.seed,
+        n_critical=sel.n,
+        n_measurements=m,
+        step=float(np.float32(step)),
+        threshold=sel.threshold,
+        guard=sel.guard,
+        critical_crc=mask_crc(sel.mask),
+    )
+    explicit = pack_indices(sel.explicit) if sel.explicit.size else b""
+    refn = struct.pack(">II", sel.explicit.size, len(explicit)) + explicit + encode_symbols(q)
+    chunks = [C.Chunk(b"HEAD", hdr.pack()), C.Chunk(b"BASE", prep.base_bytes), C.Chunk(b"REFN", refn)]
+    if alpha is not None:
+        chunks.append(C.Chunk(b"ALPH", zlib.compress(alpha.tobytes(), 9)))
+    for ctype, key in ((C.EXIF, "exif"), (C.ICC, "icc_profile"), (C.XMP, "xmp")):
+        val = metadata.get(key)
+        if val:
+            chunks.append(C.Chunk(ctype, bytes(val)))
+    return C.write_container(chunks)
+
+
+def encode_image(im: Image.Image, opts: EncodeOptions, reg: Registry, metadata: dict[str, bytes | None]) -> bytes:
+    """Encode a PIL image (L, RGB, LA, RGBA) with validated options."""
+    color, alpha = split_alpha(im)
+    if opts.target_bpp is None:
+        prep = prepare(color, opts, reg, opts.quality)
+        return finish(prep, color, alpha, im.mode, opts, reg, opts.step, metadata)
+    return _encode_to_rate(im, color, alpha, opts, reg, metadata)
+
+
+def _encode_to_rate(im, color, alpha, opts, reg, metadata) -> bytes:
+    """Rate control: largest base quality whose total fits, then tune the step to land within 3 %."""
+    target = opts.target_bpp * im.width * im.height / 8.0
+    cache: dict[int, Prepared] = {}
+
+    def size(q: int, step: float) -> tuple[int, bytes]:
+        if q not in cache:
+            cache[q] = prepare(color, opts, reg, q)
+        data = finish(cache[q], color, alpha, im.mode, opts, reg, step, metadata)
+        return len(data), data
+
+    lo, hi = 1, 95
+    n_lo, d_lo = size(lo, opts.step)
+    if n_lo > target * (1 + RATE_TOLERANCE):
+        # even the lowest quality is too big: coarsen the step as far as it goes
+        n_lo, d_lo = size(lo, 256.0)
+        if n_lo > target * (1 + RATE_TOLERANCE):
+            raise ValueError(
+                f"target_bpp={opts.target_bpp} is below the smallest size this image reaches "
+                f"({n_lo * 8 / (im.width * im.height):.3f} bpp); lower critical_fraction or raise target_bpp"
+            )
+        return d_lo
+    best_q = lo
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        n, _ = size(mid, opts.step)
+        if n <= target:
+            best_q, lo = mid, mid + 1
+        else:
+            hi = mid - 1
+    # tune the step (log-bisection) on the chosen quality: smaller step -> more bytes
+    s_lo, s_hi = 0.25, 256.0
+    best = size(best_q, opts.step)
+    for _ in range(24):
+        if abs(best[0] - target) <= RATE_TOLERANCE * target:
+            break
+        s_mid = float(np.sqrt(s_lo * s_hi))
+        cand = size(best_q, s_mid)
+        if abs(cand[0] - target) < abs(best[0] - target):
+            best = cand
+        if cand[0] > target:
+            s_lo = s_mid
+        else:
+            s_hi = s_mid
+    return best[1]

@@ -1,0 +1,74 @@
+"""Input/output image handling shared by the API: PIL images and numpy arrays <-> planes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+# modes converted the way Pillow's JPEG writer treats them (it writes 1/L/RGB/RGBX/CMYK/YCbCr)
+_CONVERT = {"1": "L", "RGBX": "RGB", "CMYK": "RGB", "YCbCr": "RGB"}
+_NATIVE = ("L", "RGB", "LA", "RGBA")
+
+
+def as_pil(image: Any) -> Image.Image:
+    """Accept a PIL image or a uint8 array (H, W), (H, W, 1|3|4); return a PIL image in L/RGB/LA/RGBA.
+
+    Raises:
+        TypeError: not an image or array.
+        ValueError: array of another dtype/shape, or an empty image.
+        OSError: a PIL mode AGDL cannot store (as Pillow's JPEG plugin says "cannot write mode P as JPEG").
+    """
+    if isinstance(image, Image.Image):
+        im = image
+        if im.mode in _CONVERT:
+            im = im.convert(_CONVERT[im.mode])
+        elif im.mode not in _NATIVE:
+            raise OSError(f"cannot write mode {im.mode} as AGDL")
+    elif isinstance(image, np.ndarray):
+        arr = image
+        if arr.dtype != np.uint8:
+            raise ValueError(f"AGDL stores 8-bit images: expected dtype uint8, got {arr.dtype}")
+        if arr.ndim == 3 and arr.shape[2] == 1:
+            arr = arr[..., 0]
+        if arr.ndim == 2:
+            mode = "L"
+        elif arr.ndim == 3 and arr.shape[2] in (2, 3, 4):
+            mode = {2: "LA", 3: "RGB", 4: "RGBA"}[arr.shape[2]]
+        else:
+            raise ValueError(f"expected an array of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {arr.shape}")
+        im = Image.fromarray(np.ascontiguousarray(arr))
+        assert im.mode == mode
+    else:
+        raise TypeError(f"expected a PIL.Image.Image or a numpy uint8 array, got {type(image).__name__}")
+    if im.width == 0 or im.height == 0:
+        raise ValueError("cannot encode an empty image")
+    return im
+
+
+def split_alpha(im: Image.Image) -> tuple[Image.Image, np.ndarray | None]:
+    """(colour image in L/RGB, alpha plane (H, W) uint8 or None)."""
+    if im.mode in ("LA", "RGBA"):
+        return im.convert(im.mode[:-1]), np.asarray(im.getchannel("A"))
+    return im, None
+
+
+def luminance(im: Image.Image) -> np.ndarray:
+    """(H, W) uint8 luminance: the L plane, or Pillow's ITU-R BT.601 Y of an RGB image."""
+    return np.asarray(im) if im.mode == "L" else np.asarray(im.convert("YCbCr"))[..., 0]
+
+
+def planes_to_array(planes: np.ndarray, alpha: np.ndarray | None) -> tuple[np.ndarray, str]:
+    """YCbCr (H, W, 3) or grey (H, W) planes (+ alpha) -> output array and its mode."""
+    if planes.ndim == 2:
+        out, mode = planes, "L"
+    else:
+        h, w = planes.shape[:2]
+        ycc = Image.frombytes("YCbCr", (w, h), np.ascontiguousarray(planes).tobytes())
+        out = np.asarray(ycc.convert("RGB"))
+        mode = "RGB"
+    if alpha is not None:
+        out = np.dstack([out, alpha])
+        mode += "A"
+    return out, mode

@@ -1,0 +1,94 @@
+"""Encoder/decoder options: names, defaults and validation (the contract the plugins and CLI use)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+PROJECTIONS = ("equality", "box")
+
+
+@dataclass
+class EncodeOptions:
+    """Validated encoder options.
+
+    Attributes:
+        quality: base-layer quality 1..100 (ignored when ``target_bpp`` is set).
+        target_bpp: total bits per pixel to land within 3 % of; chooses quality and step.
+        critical_fraction: critical pixels N as a fraction of all pixels, 0..1.
+        measurement_ratio: measurements per critical pixel M/N, 0..1.
+        step: quantiser step of the measurements, in grey levels (> 0).
+        base: base codec id ("jpeg", "webp", "avif", "jpeg2000").
+        predictor: critical-pixel predictor id, or None for the default (trained F when installed).
+        restorer: restorer id used as the measurement reference, or None for the default.
+        sensing: sensing operator id ("structured-dct" default, "gaussian" reference).
+        device: "auto", "cpu" or "cuda[:N]".
+        seed: seed of the sensing operator (stored in the header).
+    """
+
+    quality: int = 30
+    target_bpp: float | None = None
+    critical_fraction: float = 0.03
+    measurement_ratio: float = 1.0
+    step: float = 12.0
+    base: str = "jpeg"
+    predictor: str | None = None
+    restorer: str | None = None
+    sensing: str = "structured-dct"
+    device: str = "auto"
+    seed: int = 0
+
+
+ENCODE_OPTION_NAMES = frozenset(f.name for f in fields(EncodeOptions))
+
+
+def _number(name: str, value: Any, lo: float, hi: float, *, integer: bool = False, lo_open: bool = False) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value) or value < lo or value > hi or (lo_open and value == lo):
+        bound = f"({lo}, {hi}]" if lo_open else f"[{lo}, {hi}]"
+        raise ValueError(f"{name} must be in {bound}, got {value!r}")
+    if integer:
+        if int(value) != value:
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+        return int(value)
+    return float(value)
+
+
+def validate_encode_options(**opts: Any) -> EncodeOptions:
+    """Check option names and values; raise ``ValueError`` naming the bad one.
+
+    Part ids (``base``, ``predictor``, ``restorer``, ``sensing``) are checked against the plugin
+    registry only when the registry is consulted by :func:`agdl_plugins.encode`.
+    """
+    unknown = set(opts) - ENCODE_OPTION_NAMES
+    if unknown:
+        raise ValueError(f"unknown AGDL option(s): {', '.join(sorted(unknown))}; valid: {sorted(ENCODE_OPTION_NAMES)}")
+    o = EncodeOptions(**{k: v for k, v in opts.items() if v is not None or k in ("target_bpp",)})
+    o.quality = _number("quality", o.quality, 1, 100, integer=True)
+    if o.target_bpp is not None:
+        o.target_bpp = _number("target_bpp", o.target_bpp, 0.0, 24.0, lo_open=True)
+    o.critical_fraction = _number("critical_fraction", o.critical_fraction, 0.0, 1.0)
+    o.measurement_ratio = _number("measurement_ratio", o.measurement_ratio, 0.0, 1.0)
+    o.step = _number("step", o.step, 0.0, 1024.0, lo_open=True)
+    o.seed = _number("seed", o.seed, 0, 2**63 - 1, integer=True)
+    for name in ("base", "sensing", "device"):
+        if not isinstance(getattr(o, name), str) or not getattr(o, name):
+            raise ValueError(f"{name} must be a non-empty string, got {getattr(o, name)!r}")
+    for name in ("predictor", "restorer"):
+        v = getattr(o, name)
+        if v is not None and (not isinstance(v, str) or not v):
+            raise ValueError(f"{name} must be a part id string or None, got {v!r}")
+    if not (o.device in ("auto", "cpu", "mps") or o.device.startswith("cuda")):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {o.device!r}")
+    return o
+
+
+def validate_projection(projection: str | None) -> str:
+    """Decoder projection mode; None -> the default ("equality", measured better: see BENCHMARKS.md)."""
+    if projection is None:
+        return "equality"
+    if projection not in PROJECTIONS:
+        raise ValueError(f"projection must be one of {PROJECTIONS}, got {projection!r}")
+    return projection

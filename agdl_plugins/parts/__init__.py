@@ -1,0 +1,1 @@
+"""Built-in codec parts: base codecs, critical-pixel predictors, restorers, sensing operators."""

@@ -1,0 +1,158 @@
+"""Stage E1/D0 of Algorithm 1: the conventional base layer (JPEG by default; WebP, AVIF, JPEG 2000).
+
+Every base codec decodes to **YCbCr planes** the same way on the encoder and decoder side, so the
+luminance the refinement layer is measured against is bit-exact. For JPEG the decoder is asked for
+YCbCr directly (``draft("YCbCr")``), which skips libjpeg's YCbCr->RGB conversion.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from ..errors import AgdlFormatError
+
+
+@dataclass
+class BaseDecoded:
+    """A decoded base layer.
+
+    Attributes:
+        planes: uint8 array, (H, W) for grey images or (H, W, 3) YCbCr for colour ones.
+        qtable: the luminance quantisation table, int array (64,) in Pillow's order, or None.
+    """
+
+    planes: np.ndarray
+    qtable: np.ndarray | None
+
+    @property
+    def luma(self) -> np.ndarray:
+        """(H, W) uint8 luminance plane."""
+        return self.planes if self.planes.ndim == 2 else self.planes[..., 0]
+
+
+class PillowBaseCodec:
+    """A base codec implemented by a Pillow plugin."""
+
+    id = "pillow"
+    version = 1
+    pil_format = "PNG"
+    magic: tuple[bytes, ...] = ()
+
+    def save_kwargs(self, quality: int) -> dict:
+        raise NotImplementedError
+
+    def encode(self, image: Image.Image, quality: int) -> bytes:
+        """Encode an ``L`` or ``RGB`` image at ``quality`` (1..100) to the codec's own bytes."""
+        buf = io.BytesIO()
+        image.save(buf, self.pil_format, **self.save_kwargs(quality))
+        return buf.getvalue()
+
+    def _open(self, payload: bytes) -> Image.Image:
+        if self.magic and not any(payload.startswith(m) for m in self.magic):
+            raise AgdlFormatError(f"corrupt AGDL file: base layer is not a {self.pil_format} stream")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                im = Image.open(io.BytesIO(payload), formats=[self.pil_format])
+            return im
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as e:
+            raise AgdlFormatError(f"corrupt AGDL file: cannot read {self.pil_format} base layer ({e})") from e
+
+    def decode(self, payload: bytes, mode: str, size: tuple[int, int]) -> BaseDecoded:
+        """Decode to YCbCr planes; ``mode`` is "L" or "RGB", ``size`` the header's (W, H)."""
+        im = self._open(payload)
+        if im.size != size:
+            raise AgdlFormatError(f"corrupt AGDL file: base layer is {im.size}, header says {size}")
+        try:
+            im.load()
+            planes = self._to_planes(im, mode)
+        except (OSError, SyntaxError, ValueError) as e:
+            raise AgdlFormatError(f"corrupt AGDL file: cannot decode {self.pil_format} base layer ({e})") from e
+        return BaseDecoded(planes, self._qtable(im))
+
+    @staticmethod
+    def _to_planes(im: Image.Image, mode: str) -> np.ndarray:
+        if mode == "L":
+            return np.asarray(im.convert("L"))
+        if im.mode != "YCbCr":
+            im = im.convert("RGB").convert("YCbCr")
+        return np.asarray(im)
+
+    def _qtable(self, im: Image.Image) -> np.ndarray | None:
+        return None
+
+
+class JpegCodec(PillowBaseCodec):
+    """Baseline JPEG through Pillow's libjpeg-turbo (4:2:0 chroma, optimised Huffman tables)."""
+
+    id = "jpeg"
+    version = 1
+    pil_format = "JPEG"
+    magic = (b"\xff\xd8\xff",)
+
+    def save_kwargs(self, quality: int) -> dict:
+        return {"quality": int(quality), "optimize": True}
+
+    def decode(self, payload: bytes, mode: str, size: tuple[int, int]) -> BaseDecoded:
+        im = self._open(payload)
+        if im.size != size:
+            raise AgdlFormatError(f"corrupt AGDL file: base layer is {im.size}, header says {size}")
+        if mode == "RGB":
+            if im.mode != "RGB":
+                raise AgdlFormatError(f"corrupt AGDL file: colour JPEG base layer has mode {im.mode}")
+            im.draft("YCbCr", im.size)  # decode straight to YCbCr: luminance is libjpeg's own
+        elif im.mode != "L":
+            raise AgdlFormatError(f"corrupt AGDL file: grey JPEG base layer has mode {im.mode}")
+        try:
+            im.load()
+        except (OSError, SyntaxError, ValueError) as e:
+            raise AgdlFormatError(f"corrupt AGDL file: cannot decode JPEG base layer ({e})") from e
+        return BaseDecoded(np.asarray(im), self._qtable(im))
+
+    def _qtable(self, im: Image.Image) -> np.ndarray | None:
+        q = getattr(im, "quantization", None)
+        return None if not q else np.asarray(q[0], dtype=np.int32)
+
+
+class WebpCodec(PillowBaseCodec):
+    id = "webp"
+    version = 1
+    pil_format = "WEBP"
+    magic = (b"RIFF",)
+
+    def save_kwargs(self, quality: int) -> dict:
+        return {"quality": int(quality), "method": 6}
+
+
+class AvifCodec(PillowBaseCodec):
+    id = "avif"
+    version = 1
+    pil_format = "AVIF"
+
+    def save_kwargs(self, quality: int) -> dict:
+        return {"quality": int(quality), "speed": 6}
+
+    def _open(self, payload: bytes) -> Image.Image:
+        if payload[4:8] != b"ftyp":
+            raise AgdlFormatError("corrupt AGDL file: base layer is not an AVIF stream")
+        return super()._open(payload)
+
+
+class Jpeg2000Codec(PillowBaseCodec):
+    """JPEG 2000 (OpenJPEG). ``quality`` maps to a target PSNR of 20 + 0.3 * quality dB."""
+
+    id = "jpeg2000"
+    version = 1
+    pil_format = "JPEG2000"
+    magic = (b"\xff\x4f\xff\x51", b"\x00\x00\x00\x0cjP  ")
+
+    def save_kwargs(self, quality: int) -> dict:
+        return {"quality_mode": "dB", "quality_layers": [20.0 + 0.3 * int(quality)], "irreversible": True}
+
+
+BUILTIN_BASE_CODECS = (JpegCodec(), WebpCodec(), AvifCodec(), Jpeg2000Codec())

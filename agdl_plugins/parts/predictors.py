@@ -1,0 +1,67 @@
+"""Stage E2 of Algorithm 1: per-pixel critical scores computed from the decoded base layer.
+
+A predictor has ``id``, ``version``, ``exact`` (True when its scores are integers computed the same
+on every machine, so no guard band is needed) and ``scores(luma, qtable, device) -> (H, W) float64``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._models import models_submodule
+from ..engine import cached_model, run_tiled
+
+
+def _index_hash(h: int, w: int) -> np.ndarray:
+    """Deterministic 20-bit pseudo-random key per raster index (spreads ties spatially)."""
+    idx = np.arange(h * w, dtype=np.uint64)
+    x = (idx + np.uint64(0x9E3779B97F4A7C15)) * np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(31)
+    return (x & np.uint64(0xFFFFF)).astype(np.float64).reshape(h, w)
+
+
+class SobelEdgePredictor:
+    """Classical baseline: integer Sobel gradient magnitude |gx| + |gy| of the base luminance.
+
+    Exact integer arithmetic (ties broken by a fixed index hash), so encoder and decoder agree on any
+    machine without a guard band. Kept as the named ablation baseline ``edge-sobel``; it has no idea
+    of saliency, so it spreads the critical set over the whole image.
+    """
+
+    id = "edge-sobel"
+    version = 1
+    exact = True
+
+    def scores(self, luma: np.ndarray, qtable: np.ndarray | None, device: str) -> np.ndarray:
+        """(H, W) uint8 -> (H, W) float64 integer-valued scores."""
+        p = np.pad(luma.astype(np.int32), 1, mode="edge")
+        gx = (p[:-2, 2:] + 2 * p[1:-1, 2:] + p[2:, 2:]) - (p[:-2, :-2] + 2 * p[1:-1, :-2] + p[2:, :-2])
+        gy = (p[2:, :-2] + 2 * p[2:, 1:-1] + p[2:, 2:]) - (p[:-2, :-2] + 2 * p[:-2, 1:-1] + p[:-2, 2:])
+        mag = (np.abs(gx) + np.abs(gy)).astype(np.float64)
+        return mag * float(1 << 20) + _index_hash(*luma.shape)
+
+
+def qtable_tensor(qtable: np.ndarray | None, device: str):
+    """(64,) luminance table -> (1, 64) float tensor /255 (a flat q50-like table when absent)."""
+    import torch
+
+    q = np.full(64, 16, dtype=np.float32) if qtable is None else np.asarray(qtable, dtype=np.float32)
+    return torch.from_numpy(q / 255.0)[None].to(device)
+
+
+class LearnedPredictor:
+    """Network F (``models.CriticalPixelPredictor``): logits of being a critical pixel of eq. 1."""
+
+    id = "agdl-f"
+    exact = False
+
+    def __init__(self, version: int) -> None:
+        self.version = version
+
+    def scores(self, luma: np.ndarray, qtable: np.ndarray | None, device: str) -> np.ndarray:
+        weights = models_submodule("weights")
+        net = cached_model(f"{self.id}@{self.version}", device, weights.load_predictor)
+        q = qtable_tensor(qtable, device)
+        plane = luma.astype(np.float32) / 255.0
+        out = run_tiled(lambda t: net(t, q.expand(t.shape[0], -1)), plane, device)
+        return out.astype(np.float64)

@@ -1,0 +1,27 @@
+"""Sensing operators by id: ``make(n, m, seed)`` returns a ``kornia_ops`` operator (H: R^n -> R^m)."""
+
+from __future__ import annotations
+
+
+class StructuredSensingPart:
+    """Orthonormal rows: random signs + permutation + orthonormal DCT, keep M rows. O(N log N)."""
+
+    id = "structured-dct"
+    version = 1
+
+    def make(self, n: int, m: int, seed: int):
+        from kornia_ops import StructuredSensing
+
+        return StructuredSensing(n, m, seed)
+
+
+class GaussianSensingPart:
+    """The paper's dense i.i.d. Gaussian H (research reference; memory O(N*M))."""
+
+    id = "gaussian"
+    version = 1
+
+    def make(self, n: int, m: int, seed: int):
+        from kornia_ops import GaussianSensing
+
+        return GaussianSensing(n, m, seed)

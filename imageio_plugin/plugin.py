@@ -1,0 +1,190 @@
+"""imageio v3 plugin for AGDL files: a thin adapter over :mod:`agdl_plugins`.
+
+imageio imports this module lazily (through ``imageio.config.known_plugins``), so nothing here
+runs until a request needs it. ``properties()`` and ``metadata()`` read the header only
+(:func:`agdl_plugins.read_info`); ``read()`` decodes with :func:`agdl_plugins.decode`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+from imageio.core.request import URI_BYTES, InitializationError, IOMode, Request
+from imageio.core.v3_plugin_api import ImageProperties, PluginV3
+
+import agdl_plugins
+from agdl_plugins.container import MAGIC
+
+EXTENSION = ".agdl"
+_BANDS = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
+
+
+class AgdlPlugin(PluginV3):
+    """Read and write single-image AGDL files.
+
+    Reading yields uint8 arrays: (H, W) for L, (H, W, 2) LA, (H, W, 3) RGB, (H, W, 4) RGBA.
+    Writing accepts uint8 (H, W), (H, W, 1), (H, W, 2), (H, W, 3) or (H, W, 4) arrays.
+    """
+
+    def __init__(self, request: Request) -> None:
+        super().__init__(request)
+        self._data: bytes | None = None
+        self._info: Any = None
+        if request.mode.io_mode == IOMode.read:
+            try:
+                prefix = request.firstbytes
+            except Exception as e:  # imopen only moves on to the next plugin on InitializationError
+                raise InitializationError(f"cannot inspect {request.raw_uri!r}: {e}") from e
+            if prefix[: len(MAGIC)] != MAGIC:
+                raise InitializationError(f"{request.raw_uri!r} is not an AGDL file (magic bytes missing).")
+        else:
+            extension = request.extension or request.format_hint
+            if extension is None or extension.lower() != EXTENSION:
+                raise InitializationError(
+                    f"AGDL writes files with extension {EXTENSION!r}, not {extension!r}; "
+                    "pass extension='.agdl' when writing to bytes or a file object."
+                )
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _bytes(self) -> bytes:
+        if self._data is None:
+            file = self.request.get_file()
+            file.seek(0)
+            self._data = file.read()
+        return self._data
+
+    def _header(self) -> Any:
+        if self._info is None:
+            self._info = agdl_plugins.read_info(self._bytes())
+        return self._info
+
+    @staticmethod
+    def _check_index(index: Any) -> None:
+        if index is None or index is Ellipsis:
+            return
+        if isinstance(index, bool) or not isinstance(index, int | np.integer):
+            raise TypeError(f"index must be an int, None or ..., got {index!r}")
+        if index != 0:
+            raise ValueError(f"AGDL files hold one image; index {index} is out of bounds.")
+
+    def read(
+        self,
+        *,
+        index: int | None = None,
+        device: str | None = "auto",
+        projection: str | None = None,
+        restorer: str | None = None,
+        base_only: bool = False,
+    ) -> np.ndarray:
+        """Decode the image.
+
+        Args:
+            index: ``0`` or ``None`` for the image, ``...`` for a batch of one (1, H, W[, C]).
+            device, projection, restorer, base_only: passed to :func:`agdl_plugins.decode`;
+                ``None`` means the core's default.
+        """
+        self._check_index(index)
+        options = {"device": device, "projection": projection, "restorer": restorer}
+        options = {k: v for k, v in options.items() if v is not None}
+        if base_only:
+            options["base_only"] = True
+        image = agdl_plugins.decode(self._bytes(), **options).array
+        return image[None] if index is Ellipsis else image
+
+    def iter(self, **kwargs: Any) -> Iterator[np.ndarray]:
+        yield self.read(index=0, **kwargs)
+
+    def properties(self, index: int | None = None) -> ImageProperties:
+        """Shape and dtype from the header (no decoding)."""
+        self._check_index(index)
+        info = self._header()
+        shape: tuple[int, ...] = (int(info.height), int(info.width))
+        if _BANDS[info.mode] > 1:
+            shape += (_BANDS[info.mode],)
+        if index is Ellipsis:
+            return ImageProperties(shape=(1, *shape), dtype=np.dtype(np.uint8), n_images=1, is_batch=True)
+        return ImageProperties(shape=shape, dtype=np.dtype(np.uint8), n_images=None, is_batch=False)
+
+    def metadata(self, index: int | None = None, exclude_applied: bool = True) -> dict[str, Any]:
+        """The same facts Pillow puts in ``Image.info``: EXIF/ICC/XMP bytes and ``agdl_*`` fields.
+
+        Nothing is applied while reading (no orientation), so ``exclude_applied`` changes nothing.
+        """
+        self._check_index(index)
+        return self._header().as_dict()
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def write(
+        self,
+        ndimage: Any,
+        *,
+        is_batch: bool = False,
+        quality: int | None = None,
+        target_bpp: float | None = None,
+        critical_fraction: float | None = None,
+        measurement_ratio: float | None = None,
+        step: float | None = None,
+        base: str | None = None,
+        predictor: str | None = None,
+        restorer: str | None = None,
+        device: str | None = None,
+        exif: bytes | None = None,
+        icc_profile: bytes | None = None,
+        xmp: bytes | None = None,
+    ) -> bytes | None:
+        """Encode one image; options are those of :func:`agdl_plugins.encode` (``None``: default).
+
+        Returns the encoded bytes when the target is ``"<bytes>"``, else ``None``.
+        """
+        image = _as_single_image(ndimage, is_batch)
+        options = {
+            "quality": quality, "target_bpp": target_bpp, "critical_fraction": critical_fraction,
+            "measurement_ratio": measurement_ratio, "step": step, "base": base, "predictor": predictor,
+            "restorer": restorer, "device": device,
+        }
+        options = {k: v for k, v in options.items() if v is not None}
+        agdl_plugins.validate_encode_options(**options)
+        data = agdl_plugins.encode(image, **options, exif=exif, icc_profile=icc_profile, xmp=xmp)
+        file = self.request.get_file()  # only now: a failed encode leaves no file behind
+        file.write(data)
+        if self.request._uri_type == URI_BYTES:
+            return file.getvalue()
+        return None
+
+    def close(self) -> None:
+        self._data = None
+        self.request.finish()
+
+
+def _as_single_image(ndimage: Any, is_batch: bool) -> np.ndarray:
+    if isinstance(ndimage, list | tuple):
+        if len(ndimage) != 1:
+            raise ValueError(f"AGDL files hold exactly one image, got a list of {len(ndimage)}.")
+        ndimage = ndimage[0]
+    elif is_batch:
+        ndimage = np.asarray(ndimage)
+        if ndimage.ndim < 1 or ndimage.shape[0] != 1:
+            raise ValueError(
+                f"AGDL files hold exactly one image, got a batch of shape {ndimage.shape}."
+            )
+        ndimage = ndimage[0]
+    arr = np.asarray(ndimage)
+    if arr.dtype != np.uint8:
+        raise ValueError(
+            f"AGDL stores 8-bit images: expected dtype uint8, got {arr.dtype} "
+            "(scale and convert first, e.g. skimage.util.img_as_ubyte)."
+        )
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (2, 3, 4))):
+        raise ValueError(
+            "AGDL expects an image of shape (H, W), (H, W, 1), (H, W, 2), (H, W, 3) or (H, W, 4); "
+            f"got {arr.shape}. Use is_batch=True for a batch of one image."
+        )
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"cannot write an empty image of shape {arr.shape}.")
+    return np.ascontiguousarray(arr)

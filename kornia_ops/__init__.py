@@ -1,0 +1,43 @@
+"""Kornia-style differentiable operators of the AGDL codec (depends only on torch and kornia).
+
+Critical-pixel masks and labels, structured compressed-sensing operators and the CS projection
+(decoder module R). See ``docs/DESIGN.md``.
+"""
+
+from kornia_ops.dct import dct_ortho, idct_ortho
+from kornia_ops.mask import (
+    CriticalPixelMask,
+    SoftCriticalPixelMask,
+    critical_pixel_mask,
+    critical_threshold,
+    soft_critical_pixel_mask,
+)
+from kornia_ops.projection import (
+    CSProjection,
+    SensingOperator,
+    cs_project_box,
+    cs_project_equality,
+    cs_project_image,
+)
+from kornia_ops.sensing import GaussianSensing, StructuredSensing, structured_permutation_and_signs
+from kornia_ops.target import CriticalPixelTarget, critical_pixel_target
+
+__all__ = [
+    "CSProjection",
+    "CriticalPixelMask",
+    "CriticalPixelTarget",
+    "GaussianSensing",
+    "SensingOperator",
+    "SoftCriticalPixelMask",
+    "StructuredSensing",
+    "critical_pixel_mask",
+    "critical_pixel_target",
+    "critical_threshold",
+    "cs_project_box",
+    "cs_project_equality",
+    "cs_project_image",
+    "dct_ortho",
+    "idct_ortho",
+    "soft_critical_pixel_mask",
+    "structured_permutation_and_signs",
+]

@@ -1,0 +1,197 @@
+"""Pillow format plugin for AGDL files (``.agdl``).
+
+Importing this module registers the plugin with Pillow (as pillow-avif-plugin does);
+:func:`register_agdl_opener` does the same explicitly and may be called any number of times
+(as pillow-heif's ``register_heif_opener``).
+
+The plugin is a thin adapter over the public API of :mod:`agdl_plugins`:
+
+* ``Image.open`` parses the header only (:func:`agdl_plugins.read_info`, which never imports
+  torch) and fills ``size``, ``mode`` and ``info``; Pillow then runs its decompression-bomb check.
+* ``load()`` decodes once with :func:`agdl_plugins.decode` using :data:`DECODE_OPTIONS`.
+* ``draft()`` switches to :func:`agdl_plugins.decode_base_preview` (base layer only, no networks),
+  which is what ``Image.thumbnail`` wants.
+* ``save`` reads the options from ``encoderinfo`` and writes :func:`agdl_plugins.encode` bytes.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import IO, Any
+
+from PIL import Image, ImageFile
+
+import agdl_plugins
+from agdl_plugins.container import MAGIC
+
+FORMAT = "AGDL"
+FORMAT_DESCRIPTION = "AGDL (base layer + compressed-sensing refinement)"
+MIME = "image/x-agdl"
+EXTENSIONS = (".agdl",)
+
+#: Keyword arguments for :func:`agdl_plugins.decode` used by ``load()``. ``None`` values mean
+#: "the core's default". Change them in place or through ``register_agdl_opener(**options)``.
+DECODE_OPTIONS: dict[str, Any] = {"device": "auto", "projection": None}
+DECODE_OPTION_NAMES = ("device", "projection", "restorer")
+
+# Encoder options taken from ``im.encoderinfo`` (names of agdl_plugins.encode). Other keys that
+# Pillow or the caller put in encoderinfo (format, dpi, optimize, ...) are ignored, as every
+# Pillow plugin ignores options it does not know.
+try:
+    from agdl_plugins.options import ENCODE_OPTION_NAMES as _CORE_OPTION_NAMES
+except ImportError:  # pragma: no cover - older/newer core without the options module
+    _CORE_OPTION_NAMES = frozenset()
+ENCODE_OPTION_NAMES = frozenset(
+    {"quality", "target_bpp", "critical_fraction", "measurement_ratio", "step", "base", "predictor",
+     "restorer", "device"}
+) | frozenset(_CORE_OPTION_NAMES)
+METADATA_NAMES = ("exif", "icc_profile", "xmp")
+
+# Pillow modes -> mode written. L/RGB/LA/RGBA are stored natively (alpha losslessly); the others
+# follow Pillow's JPEG writer (1 -> L, RGBX/YCbCr/CMYK -> RGB) or its alpha-capable writers
+# (WebP/AVIF: P/PA -> RGB or RGBA). Anything else: OSError "cannot write mode X as AGDL".
+_SAVE_MODES = {
+    "L": "L", "RGB": "RGB", "LA": "LA", "RGBA": "RGBA",
+    "1": "L", "RGBX": "RGB", "YCbCr": "RGB", "CMYK": "RGB",
+    "La": "LA", "RGBa": "RGBA", "PA": "RGBA",
+}
+_BANDS = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
+
+
+def _accept(prefix: bytes) -> bool:
+    return prefix[: len(MAGIC)] == MAGIC
+
+
+class AgdlImageFile(ImageFile.ImageFile):
+    """An AGDL image opened by Pillow: header parsed in ``_open``, pixels decoded in ``load``."""
+
+    format = FORMAT
+    format_description = FORMAT_DESCRIPTION
+
+    def _open(self) -> None:
+        self._agdl_lock = threading.Lock()
+        self._agdl_preview = False
+        assert self.fp is not None
+        start = self.fp.tell()
+        try:
+            info = agdl_plugins.read_info(self.fp)
+        except agdl_plugins.AgdlFormatError as e:
+            bomb = getattr(agdl_plugins, "DecompressionBombError", None)
+            if bomb is not None and isinstance(e, bomb):
+                raise Image.DecompressionBombError(str(e)) from e
+            # Pillow turns SyntaxError from a plugin into "cannot identify image file"
+            raise SyntaxError(f"not a valid AGDL file: {e}") from e
+        if info.mode not in _BANDS:
+            raise SyntaxError(f"AGDL file declares unsupported mode {info.mode!r}")
+        self._agdl_start = start
+        self._size = (int(info.width), int(info.height))
+        self._mode = info.mode
+        self.info.update(info.as_dict())
+        self.tile = []
+
+    def draft(
+        self, mode: str | None, size: tuple[int, int] | None
+    ) -> tuple[str, tuple[int, int, float, float]] | None:
+        """Use the base-layer-only preview when ``size`` asks for at most half the resolution.
+
+        The refinement layer only sharpens detail that a >= 2x downscale averages away, so
+        ``Image.thumbnail`` (which calls ``draft`` with twice the thumbnail size) gets the cheap
+        decode. The preview has full size (no DCT scaling), so the box is the whole image. Like
+        Pillow's JPEG plugin, returns ``None`` when nothing changes (already loaded, no size, or
+        a size too close to the full resolution); ``mode`` is not changed.
+        """
+        if self._im is not None or self._agdl_preview or not size:
+            return None
+        scale = min(self.size[0] // max(1, size[0]), self.size[1] // max(1, size[1]))
+        if scale < 2:
+            return None
+        self._agdl_preview = True
+        return self.mode, (0, 0, self.size[0], self.size[1])
+
+    def load(self) -> Any:
+        with self._agdl_lock:
+            if self._im is None:
+                self._agdl_decode()
+        return Image.Image.load(self)
+
+    def _agdl_decode(self) -> None:
+        if self.fp is None:
+            raise OSError("cannot load this image: its file has been closed")
+        self.fp.seek(self._agdl_start)
+        data = self.fp.read()
+        if self._agdl_preview:
+            decoded = agdl_plugins.decode_base_preview(data)
+        else:
+            options = {k: v for k, v in DECODE_OPTIONS.items() if v is not None}
+            decoded = agdl_plugins.decode(data, **options)
+        arr = decoded.array
+        w, h = self.size
+        expected = (h, w) if self.mode == "L" else (h, w, _BANDS[self.mode])
+        if decoded.mode != self.mode or arr.dtype.name != "uint8" or tuple(arr.shape) != expected:
+            raise OSError(
+                f"AGDL decoder returned {decoded.mode} {arr.dtype} {tuple(arr.shape)}, "
+                f"header declares {self.mode} {expected}"
+            )
+        self.im = Image.frombytes(self.mode, self.size, arr.tobytes()).im
+        self.readonly = 0
+        if self._exclusive_fp and self._close_exclusive_fp_after_loading:
+            self.fp.close()
+        self.fp = None
+
+
+def _metadata_bytes(name: str, value: Any) -> bytes:
+    """EXIF/ICC/XMP value from encoderinfo or info -> bytes; ``b""`` means "write none"."""
+    if value is None:
+        return b""
+    if name == "exif" and isinstance(value, Image.Exif):
+        value = value.tobytes()
+    if name == "xmp" and isinstance(value, str):
+        value = value.encode("utf-8")
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise ValueError(f"{name} must be bytes, got {type(value).__name__}")
+    return bytes(value)
+
+
+def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
+    if im.mode == "P":
+        target = "RGBA" if im.has_transparency_data else "RGB"
+    else:
+        try:
+            target = _SAVE_MODES[im.mode]
+        except KeyError:
+            raise OSError(f"cannot write mode {im.mode} as AGDL") from None
+
+    encoderinfo = im.encoderinfo
+    options = {k: v for k, v in encoderinfo.items() if k in ENCODE_OPTION_NAMES}
+    agdl_plugins.validate_encode_options(**options)
+    # encoderinfo first (exif=b"" drops it, as in Pillow's writers), then im.info. Always bytes, so
+    # the core never falls back to the converted frame's info on its own.
+    metadata = {
+        name: _metadata_bytes(name, encoderinfo[name] if name in encoderinfo else im.info.get(name))
+        for name in METADATA_NAMES
+    }
+
+    frame = im if im.mode == target else im.convert(target)
+    data = agdl_plugins.encode(frame, **options, **metadata)
+    fp.write(data)  # one write, after everything that can fail
+
+
+def register_agdl_opener(**decode_options: Any) -> None:
+    """Register the AGDL opener/saver with Pillow; safe to call any number of times.
+
+    Keyword arguments (``device``, ``projection``, ``restorer``) update :data:`DECODE_OPTIONS`,
+    the settings every later ``load()`` passes to :func:`agdl_plugins.decode`.
+    """
+    unknown = set(decode_options) - set(DECODE_OPTION_NAMES)
+    if unknown:
+        raise TypeError(
+            f"unknown AGDL decode option(s) {sorted(unknown)}; valid: {list(DECODE_OPTION_NAMES)}"
+        )
+    DECODE_OPTIONS.update(decode_options)
+    Image.register_open(FORMAT, AgdlImageFile, _accept)
+    Image.register_save(FORMAT, _save)
+    Image.register_extensions(FORMAT, list(EXTENSIONS))
+    Image.register_mime(FORMAT, MIME)
+
+
+register_agdl_opener()
