@@ -3,9 +3,9 @@
 The sensing operators derive their random signs and permutation from these hashes, so the values must be
 bit-identical on every machine and every torch version. ``torch.Generator`` streams are not guaranteed to be
 stable across versions and signed ``int64`` overflow is undefined behaviour in C++, so the 64-bit SplitMix64
-state is carried as two ``int64`` tensors holding the high and low 32-bit halves. Every intermediate value stays
-below ``2**50``: no operation ever overflows, and shifts are only applied to non-negative numbers, so the result
-is exact integer arithmetic and is the same everywhere.
+state is carried as two ``int64`` tensors holding the high and low 32-bit halves. Every intermediate
+value stays below ``2**50``: no operation ever overflows, and shifts are only applied to non-negative
+numbers, so the result is exact integer arithmetic and is the same everywhere.
 
 Reference: S. Vigna, SplitMix64 (``java.util.SplittableRandom``).
 """
@@ -40,7 +40,9 @@ def splitmix64_stream_scalar(seed: int, index: int) -> int:
 
 def stream_seed(seed: int, stream: int) -> int:
     """Derive an independent 64-bit seed for sub-stream ``stream`` of a user seed (any python int)."""
-    return splitmix64_mix(splitmix64_mix(seed & MASK64) ^ splitmix64_mix((stream + 0x5851F42D4C957F2D) & MASK64))
+    return splitmix64_mix(
+        splitmix64_mix(seed & MASK64) ^ splitmix64_mix((stream + 0x5851F42D4C957F2D) & MASK64)
+    )
 
 
 def _mul_lo32(a: Tensor, c: int) -> Tensor:

@@ -34,8 +34,8 @@ def dct_ortho(x: Tensor, dim: int = -1) -> Tensor:
         s_0 = \sqrt{1/N},\ s_{k>0} = \sqrt{2/N}.
 
     Implemented with Makhoul's algorithm: one complex FFT of length :math:`N` on the even/reversed-odd
-    reordering of the input, :math:`O(N \log N)`, valid for every :math:`N \ge 0` (odd and :math:`N=1` included).
-    The transform is orthogonal, so its adjoint and inverse are :func:`idct_ortho`. Differentiable.
+    reordering of the input, :math:`O(N \log N)`, valid for every :math:`N \ge 0` (odd and :math:`N=1`
+    included). The transform is orthogonal, so its adjoint and inverse are :func:`idct_ortho`. Differentiable.
 
     Args:
         x: real tensor of shape :math:`(*, N, *)`, float32 or float64.

@@ -61,7 +61,8 @@ def critical_pixel_mask(scores: Tensor, k: int | Tensor) -> Tensor:
 
     Pixels are ranked by ``(-score, raster index)`` with a stable sort: among equal scores the lower flat
     (row-major) index wins, independently of ``torch.topk``'s implementation. NaN scores rank last.
-    Exactly ``k`` pixels of every plane are ``True``. Not differentiable (see :func:`soft_critical_pixel_mask`).
+    Exactly ``k`` pixels of every plane are ``True``. Not differentiable (see
+    :func:`soft_critical_pixel_mask`).
 
     Args:
         scores: criticality scores :math:`(B, C, H, W)`, floating point.
@@ -90,8 +91,8 @@ def critical_pixel_mask(scores: Tensor, k: int | Tensor) -> Tensor:
 def critical_threshold(scores: Tensor, k: int | Tensor) -> Tensor:
     r"""The ``k``-th largest score of every (batch, channel) plane.
 
-    ``+inf`` where ``k == 0``. Every pixel selected by :func:`critical_pixel_mask` has ``score >= tau`` and every
-    unselected one ``score <= tau`` (for NaN-free scores).
+    ``+inf`` where ``k == 0``. Every pixel selected by :func:`critical_pixel_mask` has ``score >= tau`` and
+    every unselected one ``score <= tau`` (for NaN-free scores).
 
     Args:
         scores: :math:`(B, C, H, W)`, floating point.

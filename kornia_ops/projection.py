@@ -40,7 +40,10 @@ def _check_pair(c_g: Tensor, y: Tensor, op: Any, fname: str) -> None:
     KORNIA_CHECK_SHAPE(y, ["*", "M"])
     KORNIA_CHECK(
         c_g.shape[-1] == op.n and y.shape[-1] == op.m,
-        lambda: f"{fname}: expected c_g (..., {op.n}) and y (..., {op.m}), got {tuple(c_g.shape)}, {tuple(y.shape)}",
+        lambda: (
+            f"{fname}: expected c_g (..., {op.n}) and y (..., {op.m}), "
+            f"got {tuple(c_g.shape)}, {tuple(y.shape)}"
+        ),
     )
 
 
@@ -49,7 +52,8 @@ def cs_project_equality(c_g: Tensor, y: Tensor, op: SensingOperator) -> Tensor:
 
     .. math:: \hat c = c_g + H^\top (H H^\top)^{-1} (y - H c_g)
 
-    This is the Euclidean projection of :math:`c_g` onto the affine set. Differentiable w.r.t. ``c_g`` (and ``y``).
+    This is the Euclidean projection of :math:`c_g` onto the affine set. Differentiable w.r.t. ``c_g`` (and
+    ``y``).
 
     Args:
         c_g: restored critical values, shape :math:`(*, N)`.
@@ -80,8 +84,8 @@ def cs_project_box(c_g: Tensor, y: Tensor, op: SensingOperator, step: float | Te
     For operators with orthonormal rows (:class:`StructuredSensing`, :math:`H H^\top = I`) this is the exact
     Euclidean projection onto the cell. For other operators (:class:`GaussianSensing`) the result is always
     inside the cell and is the least-norm correction reaching the clamped measurement, but it is not the exact
-    projection (that would need a QP since :math:`H H^\top \ne I`). Points already inside the cell are returned
-    unchanged (idempotent). Differentiable (almost everywhere) w.r.t. ``c_g``.
+    projection (that would need a QP since :math:`H H^\top \ne I`). Points already inside the cell are
+    returned unchanged (idempotent). Differentiable (almost everywhere) w.r.t. ``c_g``.
 
     Args:
         c_g: restored critical values, shape :math:`(*, N)`.
@@ -148,7 +152,10 @@ def _plane_y(y: YArg, b: int, c: int, bsz: int, ch: int) -> Tensor:
             return item
         KORNIA_CHECK(
             item.dim() == 2 and item.shape[0] == ch,
-            lambda: f"cs_project_image: y[{b}] must be ({ch}, M) or a list of {ch} tensors, got {tuple(item.shape)}",
+            lambda: (
+                f"cs_project_image: y[{b}] must be ({ch}, M) or a list of {ch} tensors, "
+                f"got {tuple(item.shape)}"
+            ),
         )
         return item[c]
     if len(item) != ch:
@@ -174,8 +181,8 @@ def cs_project_image(
     Args:
         image: restored image :math:`(B, C, H, W)`, float32 or float64.
         mask: bool critical mask :math:`(B, C, H, W)` or :math:`(B, 1, H, W)` (shared by all channels).
-        y: measurements per plane, cast to ``image``'s dtype and device. Either a tensor :math:`(B, C, M)` (all
-            planes share :math:`M`) or a sequence of length :math:`B` whose item ``b`` is a tensor
+        y: measurements per plane, cast to ``image``'s dtype and device. Either a tensor :math:`(B, C, M)`
+            (all planes share :math:`M`) or a sequence of length :math:`B` whose item ``b`` is a tensor
             :math:`(C, M_b)`, a tensor :math:`(M_b,)` (only when :math:`C = 1`), or a sequence of :math:`C`
             tensors :math:`(M_{bc},)`.
         ops: sensing operators, with ``op.n`` equal to the plane's :math:`N`. Either one operator for every
@@ -287,4 +294,3 @@ class CSProjection(nn.Module):
 
     def forward(self, image: Tensor, mask: Tensor, y: YArg, ops: OpsArg) -> Tensor:
         return cs_project_image(image, mask, y, ops, mode=self.mode, step=self.step)
-

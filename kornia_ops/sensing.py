@@ -22,9 +22,9 @@ _SIGN_STREAM = 1
 def structured_permutation_and_signs(n: int, seed: int) -> tuple[Tensor, Tensor]:
     """Portable permutation and random signs of :class:`StructuredSensing`.
 
-    ``perm`` is the stable ascending argsort of the top 63 bits of SplitMix64 stream 0 of ``seed``; ``signs[i]`` is
-    ``-1`` when the most significant bit of output ``i`` of stream 1 is set, else ``+1``. Pure integer arithmetic
-    (see :mod:`kornia_ops._hash`): bit-identical on every machine and torch version.
+    ``perm`` is the stable ascending argsort of the top 63 bits of SplitMix64 stream 0 of ``seed``;
+    ``signs[i]`` is ``-1`` when the most significant bit of output ``i`` of stream 1 is set, else ``+1``.
+    Pure integer arithmetic (see :mod:`kornia_ops._hash`): bit-identical on every machine and torch version.
 
     Args:
         n: vector length, ``n >= 0``.
@@ -64,11 +64,12 @@ class StructuredSensing(nn.Module):
     r"""Structured random sensing operator :math:`H = S_M \cdot \mathrm{DCT}_N \cdot P \cdot D`.
 
     :math:`D` multiplies by random :math:`\pm 1` signs, :math:`P` permutes (``(Px)_j = x_{perm_j}``),
-    :math:`\mathrm{DCT}_N` is the orthonormal DCT-II (:func:`dct_ortho`, :math:`O(N \log N)`, any :math:`N`), and
-    :math:`S_M` keeps the first :math:`M` coefficients. The rows are orthonormal, :math:`H H^\top = I_M`, so
-    :meth:`pinv_apply` is :meth:`adjoint`. Signs and permutation come from a pure-integer SplitMix64 hash of
-    ``seed`` (:func:`structured_permutation_and_signs`), bit-identical everywhere. Nothing is stored in the
-    ``state_dict`` (the operator is rebuilt from ``(n, m, seed)``). float32 and float64, any device.
+    :math:`\mathrm{DCT}_N` is the orthonormal DCT-II (:func:`dct_ortho`, :math:`O(N \log N)`, any
+    :math:`N`), and :math:`S_M` keeps the first :math:`M` coefficients. The rows are orthonormal,
+    :math:`H H^\top = I_M`, so :meth:`pinv_apply` is :meth:`adjoint`. Signs and permutation come from a
+    pure-integer SplitMix64 hash of ``seed`` (:func:`structured_permutation_and_signs`), bit-identical
+    everywhere. Nothing is stored in the ``state_dict`` (the operator is rebuilt from ``(n, m, seed)``).
+    float32 and float64, any device.
 
     Args:
         n: signal length :math:`N \ge 0`.
@@ -181,7 +182,8 @@ class GaussianSensing(nn.Module):
         _check_nm(n, m, "GaussianSensing")
         if n * m > _GAUSSIAN_MAX_ENTRIES:
             raise ValueError(
-                f"GaussianSensing: n*m = {n * m} exceeds {_GAUSSIAN_MAX_ENTRIES} entries; use StructuredSensing"
+                f"GaussianSensing: n*m = {n * m} exceeds {_GAUSSIAN_MAX_ENTRIES} entries; "
+                "use StructuredSensing"
             )
         self.n, self.m, self.seed = n, m, int(seed)
         gen = torch.Generator(device="cpu").manual_seed(self.seed)

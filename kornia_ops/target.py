@@ -62,7 +62,9 @@ def critical_pixel_target(
     KORNIA_CHECK_SHAPE(original, ["B", "C", "H", "W"])
     KORNIA_CHECK_SHAPE(restored, ["B", "C", "H", "W"])
     KORNIA_CHECK_SHAPE(roi, ["B", "1", "H", "W"])
-    KORNIA_CHECK(original.shape == restored.shape, "critical_pixel_target: original and restored shapes differ")
+    KORNIA_CHECK(
+        original.shape == restored.shape, "critical_pixel_target: original and restored shapes differ"
+    )
     KORNIA_CHECK(original.shape[1] in (1, 3), "critical_pixel_target: images must have 1 or 3 channels")
     KORNIA_CHECK(
         roi.shape[0] == original.shape[0] and roi.shape[2:] == original.shape[2:],
@@ -119,7 +121,8 @@ class CriticalPixelTarget(nn.Module):
 
     def extra_repr(self) -> str:
         return (
-            f"error_threshold={self.error_threshold}, dilate={self.dilate}, low_threshold={self.low_threshold}, "
+            f"error_threshold={self.error_threshold}, dilate={self.dilate}, "
+            f"low_threshold={self.low_threshold}, "
             f"high_threshold={self.high_threshold}, hysteresis={self.hysteresis}"
         )
 

@@ -1,0 +1,172 @@
+"""End-to-end encode/decode behaviour of the core API."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import agdl_plugins as agdl
+from agdl_plugins.errors import CriticalSetMismatchError, MissingPartError
+from agdl_plugins.metrics import luma, psnr
+
+BASELINE = {"predictor": "edge-sobel", "restorer": "identity"}
+
+
+@pytest.mark.parametrize("base", ["jpeg", "webp", "avif", "jpeg2000"])
+def test_roundtrip_each_base_codec(photo, base):
+    data = agdl.encode(photo, quality=40, base=base, critical_fraction=0.05, **BASELINE)
+    out = agdl.decode(data, device="cpu")
+    assert out.array.shape == photo.shape and out.mode == "RGB" and out.array.dtype == np.uint8
+    assert out.info.base_codec == base
+    assert psnr(out.array, photo) > 24
+
+
+def test_refinement_improves_critical_pixels(photo):
+    data = agdl.encode(photo, quality=20, critical_fraction=0.1, step=4, **BASELINE)
+    out = agdl.decode(data, device="cpu", diagnostics=True)
+    base = agdl.decode(data, base_only=True)
+    y, yb, yo = luma(out.array), luma(base.array), luma(photo)
+    changed = y != yb
+    assert changed.sum() > 0.5 * out.info.n_critical
+    # on the refined pixels the error must drop substantially
+    assert psnr(y, yo, changed) > psnr(yb, yo, changed) + 3
+
+
+@pytest.mark.parametrize("projection", ["equality", "box"])
+def test_constraint_within_quantiser_cell(photo, projection):
+    data = agdl.encode(photo, quality=30, critical_fraction=0.05, step=8, **BASELINE)
+    out = agdl.decode(data, device="cpu", projection=projection, diagnostics=True)
+    d = out.diagnostics
+    step = out.info.step
+    if projection == "equality":
+        assert d["constraint_max_abs_float"] < 1e-8
+    else:
+        assert d["constraint_max_abs_float"] <= step / 2 + 1e-8
+    # rounding to 8 bits moves each measurement by about 1 grey level at most: equality solutions sit
+    # at the cell centre and stay inside; box solutions sit on the boundary and may be pushed out
+    if projection == "equality":
+        assert d["fraction_outside_cell_uint8"] < 0.01
+    assert d["constraint_max_abs_uint8"] <= step / 2 + 2.0
+
+
+@pytest.mark.parametrize("shape,mode", [((48, 64), "L"), ((48, 64, 3), "RGB"), ((48, 64, 4), "RGBA"),
+                                        ((48, 64, 2), "LA"), ((48, 64, 1), "L")])
+def test_modes_and_lossless_alpha(photo, shape, mode):
+    rng = np.random.default_rng(0)
+    arr = photo[: shape[0], : shape[1]]
+    if len(shape) == 2 or shape[2] == 1:
+        arr = luma(arr).reshape(shape)
+    elif shape[2] == 2:
+        arr = np.dstack([luma(arr), rng.integers(0, 256, shape[:2], dtype=np.uint8)])
+    elif shape[2] == 4:
+        arr = np.dstack([arr, rng.integers(0, 256, shape[:2], dtype=np.uint8)])
+    out = agdl.decode(agdl.encode(arr, quality=50, **BASELINE), device="cpu")
+    assert out.mode == mode
+    if mode in ("LA", "RGBA"):
+        assert np.array_equal(out.array[..., -1], arr[..., -1])
+
+
+def test_pil_modes(photo):
+    im = Image.fromarray(photo)
+    assert agdl.read_info(agdl.encode(im.convert("CMYK"), **BASELINE)).mode == "RGB"
+    assert agdl.read_info(agdl.encode(im.convert("1"), **BASELINE)).mode == "L"
+    with pytest.raises(OSError, match="cannot write mode P"):
+        agdl.encode(im.convert("P"))
+    with pytest.raises(OSError, match="cannot write mode I;16"):
+        agdl.encode(Image.new("I;16", (8, 8)))
+
+
+@pytest.mark.parametrize("bad", [np.zeros((4, 4), np.float32), np.zeros((4, 4, 5), np.uint8),
+                                 np.zeros((0, 4), np.uint8), np.zeros((2, 2, 2, 2), np.uint8)])
+def test_bad_arrays(bad):
+    with pytest.raises(ValueError):
+        agdl.encode(bad)
+
+
+def test_bad_input_type():
+    with pytest.raises(TypeError):
+        agdl.encode("not an image")
+
+
+@pytest.mark.parametrize("opt", [{"quality": 0}, {"quality": 101}, {"quality": 2.5}, {"step": 0},
+                                 {"critical_fraction": 1.5}, {"measurement_ratio": -0.1},
+                                 {"target_bpp": 0}, {"device": "tpu"}, {"qualty": 10}, {"quality": True}])
+def test_bad_options(photo, opt):
+    with pytest.raises(ValueError):
+        agdl.encode(photo, **opt)
+
+
+def test_unknown_part_is_named(photo):
+    with pytest.raises(MissingPartError, match="nope"):
+        agdl.encode(photo, base="nope")
+
+
+def test_file_naming_missing_part_fails_clearly(photo, float_predictor):
+    from agdl_plugins.registry import unregister_plugin
+
+    data = agdl.encode(photo, predictor=float_predictor, restorer="identity")
+    unregister_plugin("test-float-plugin")
+    try:
+        with pytest.raises(MissingPartError, match="test-float"):
+            agdl.decode(data, device="cpu")
+    finally:
+        from agdl_plugins.registry import register_plugin
+        from tests.core.conftest import _Plugin
+
+        register_plugin(_Plugin(), name="test-float-plugin")
+
+
+def test_drift_of_1e4_decodes_identically(photo, float_predictor):
+    data = agdl.encode(photo, quality=30, critical_fraction=0.08, predictor=float_predictor, restorer="identity")
+    info = agdl.read_info(data)
+    assert info.guard > 0
+    ref = agdl.decode(data, device="cpu").array
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        hook = lambda s: s * (1 + 1e-4 * rng.uniform(-1, 1, s.shape))  # noqa: E731
+        assert np.array_equal(agdl.decode(data, device="cpu", score_hook=hook).array, ref)
+    # a drift far beyond the guard band must be an error, never a wrong image
+    with pytest.raises(CriticalSetMismatchError):
+        agdl.decode(data, device="cpu", score_hook=lambda s: s + rng.normal(0, 0.05, s.shape))
+
+
+def test_rate_control_lands_within_3_percent(photo):
+    px = photo.shape[0] * photo.shape[1]
+    for bpp in (0.8, 1.5):
+        data = agdl.encode(photo, target_bpp=bpp, **BASELINE)
+        assert abs(len(data) * 8 / px - bpp) <= 0.03 * bpp
+
+
+def test_rate_control_impossible_target(photo):
+    with pytest.raises(ValueError, match="target_bpp"):
+        agdl.encode(photo, target_bpp=0.01, **BASELINE)
+
+
+def test_sources_bytes_path_fileobj(tmp_path, grey):
+    data = agdl.encode(grey, **BASELINE)
+    p = tmp_path / "x.agdl"
+    p.write_bytes(data)
+    a = agdl.decode(data).array
+    assert np.array_equal(agdl.decode(p).array, a)
+    assert np.array_equal(agdl.decode(str(p)).array, a)
+    assert np.array_equal(agdl.decode(io.BytesIO(data)).array, a)
+
+
+def test_gaussian_reference_operator(grey):
+    data = agdl.encode(grey, critical_fraction=0.02, measurement_ratio=0.5, sensing="gaussian", **BASELINE)
+    out = agdl.decode(data, device="cpu", diagnostics=True)
+    assert out.info.sensing == "gaussian" and out.diagnostics["constraint_max_abs_float"] < 1e-6
+
+
+def test_deterministic_encoding(photo):
+    assert agdl.encode(photo, **BASELINE) == agdl.encode(photo, **BASELINE)
+
+
+def test_empty_refinement(photo):
+    data = agdl.encode(photo, critical_fraction=0.0, **BASELINE)
+    info = agdl.read_info(data)
+    assert info.n_critical == 0 and info.n_measurements == 0
+    assert agdl.decode(data).array.shape == photo.shape
