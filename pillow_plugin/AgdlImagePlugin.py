@@ -171,7 +171,10 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
         for name in METADATA_NAMES
     }
 
-    frame = im if im.mode == target else im.convert(target)
+    # Always hand the core a new Image: under Pillow >= 11, a save() nested inside this save() on
+    # the *same* object (e.g. the core writing its JPEG base layer) inherits this encoderinfo, so
+    # options such as subsampling= or dpi= would leak into the base layer.
+    frame = im.copy() if im.mode == target else im.convert(target)
     data = agdl_plugins.encode(frame, **options, **metadata)
     fp.write(data)  # one write, after everything that can fail
 

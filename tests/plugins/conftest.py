@@ -20,10 +20,6 @@ import imageio_plugin  # noqa: E402,F401  (registers with imageio)
 import pillow_plugin  # noqa: E402,F401  (registers with Pillow)
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: takes more than ~3 s (subprocess with torch, many decodes)")
-
-
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     err = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
     return float("inf") if err == 0 else 10 * np.log10(255.0**2 / err)
@@ -32,9 +28,12 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 def _run_python(code_or_script: str | Path, *args: str, cwd: Path | None = None, timeout: float = 300):
     """Run Python in a fresh interpreter with the repository importable (after any PYTHONPATH)."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p] + [str(ROOT)])
-    cmd = [sys.executable, str(code_or_script)] if isinstance(code_or_script, Path) else [
-        sys.executable, "-c", code_or_script]
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join([*paths, str(ROOT)])
+    if isinstance(code_or_script, Path):
+        cmd = [sys.executable, str(code_or_script)]
+    else:
+        cmd = [sys.executable, "-c", code_or_script]
     return subprocess.run(
         [*cmd, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )

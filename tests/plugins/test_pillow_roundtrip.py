@@ -10,8 +10,8 @@ import pytest
 from PIL import Image, ImageOps
 
 import agdl_plugins
-from agdl_plugins.container import MAGIC
 import pillow_plugin
+from agdl_plugins.container import MAGIC
 from pillow_plugin import AgdlImagePlugin
 
 

@@ -1,0 +1,62 @@
+"""The agdl command line: encode/decode/info/demo, globs, exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from PIL import Image
+
+from agdl_plugins.cli import main
+
+
+def _write_pngs(tmp_path, photo, n=3):
+    paths = []
+    for i in range(n):
+        p = tmp_path / f"img{i}.png"
+        Image.fromarray(np.roll(photo, 7 * i, axis=1)).save(p)
+        paths.append(p)
+    return paths
+
+
+def test_encode_decode_info_roundtrip(tmp_path, photo, capsys):
+    (src,) = _write_pngs(tmp_path, photo, 1)
+    out = tmp_path / "x.agdl"
+    assert main(["encode", str(src), "-o", str(out), "--quality", "35", "--predictor", "edge-sobel"]) == 0
+    assert out.read_bytes()[:5] == b"\x89AGDL"
+    assert main(["info", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert info["width"] == photo.shape[1] and info["agdl_quality"] == 35
+    png = tmp_path / "back.png"
+    assert main(["decode", str(out), "-o", str(png)]) == 0
+    assert np.asarray(Image.open(png)).shape == photo.shape
+
+
+def test_batch_glob_to_folder(tmp_path, photo):
+    _write_pngs(tmp_path, photo, 3)
+    outdir = tmp_path / "enc"
+    assert main(["encode", str(tmp_path / "*.png"), "-o", str(outdir), "-q", "--predictor", "edge-sobel"]) == 0
+    assert sorted(p.name for p in outdir.iterdir()) == ["img0.agdl", "img1.agdl", "img2.agdl"]
+    assert main(["decode", str(outdir / "*.agdl"), "-o", str(tmp_path / "dec"), "-q", "--base-only"]) == 0
+    assert len(list((tmp_path / "dec").glob("*.png"))) == 3
+
+
+def test_exit_codes(tmp_path, capsys):
+    bad = tmp_path / "bad.agdl"
+    bad.write_bytes(b"\x89AGDL\r\n\x1a\n\x01\x00trunc")
+    assert main(["info", str(bad)]) == 1
+    assert "truncated" in capsys.readouterr().err
+    assert main(["decode", str(tmp_path / "missing*.agdl")]) == 1
+    assert main(["encode", str(bad), "--quality", "0"]) == 2
+    # a failed encode leaves no partial output
+    assert main(["encode", str(bad), "-o", str(tmp_path / "o.agdl")]) == 1
+    assert not (tmp_path / "o.agdl").exists()
+
+
+def test_demo_runs(tmp_path, capsys):
+    out = tmp_path / "demo.png"
+    assert main(["demo", "-o", str(out), "--predictor", "edge-sobel", "--restorer", "identity"]) == 0
+    text = capsys.readouterr().out
+    assert "bpp" in text and "PSNR-Y" in text and "JPEG same size" in text
+    im = Image.open(out)
+    assert im.size == (512 * 3, 512)
