@@ -92,21 +92,22 @@ class AgdlImageFile(ImageFile.ImageFile):
     def draft(
         self, mode: str | None, size: tuple[int, int] | None
     ) -> tuple[str, tuple[int, int, float, float]] | None:
-        """Use the base-layer-only preview when ``size`` asks for at most half the resolution.
+        """Use the base-layer-only preview when the image will be shown at half size or less.
 
-        The refinement layer only sharpens detail that a >= 2x downscale averages away, so
-        ``Image.thumbnail`` (which calls ``draft`` with twice the thumbnail size) gets the cheap
-        decode. The preview has full size (no DCT scaling), so the box is the whole image. Like
-        Pillow's JPEG plugin, returns ``None`` when nothing changes (already loaded, no size, or
-        a size too close to the full resolution); ``mode`` is not changed.
+        The refinement layer only sharpens detail that a >= 2x downscale averages away. ``size`` is
+        the size the caller will reduce to (``Image.thumbnail`` passes twice its bounding box);
+        the image fits into it after a downscale by ``max(width / size[0], height / size[1])``.
+        The preview has full size (no DCT scaling), so the box is the whole image and ``mode`` is
+        kept. Like Pillow's JPEG plugin, returns ``None`` when nothing changes: already loaded,
+        already drafted, no size, or a size needing less than a 2x reduction.
         """
         if self._im is not None or self._agdl_preview or not size:
             return None
-        scale = min(self.size[0] // max(1, size[0]), self.size[1] // max(1, size[1]))
-        if scale < 2:
+        w, h = self.size
+        if max(w / max(1, size[0]), h / max(1, size[1])) < 2:
             return None
         self._agdl_preview = True
-        return self.mode, (0, 0, self.size[0], self.size[1])
+        return self.mode, (0, 0, w, h)
 
     def load(self) -> Any:
         with self._agdl_lock:

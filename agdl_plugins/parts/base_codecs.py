@@ -60,7 +60,7 @@ class PillowBaseCodec:
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 im = Image.open(io.BytesIO(payload), formats=[self.pil_format])
             return im
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as e:
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
             raise AgdlFormatError(f"corrupt AGDL file: cannot read {self.pil_format} base layer ({e})") from e
 
     def decode(self, payload: bytes, mode: str, size: tuple[int, int]) -> BaseDecoded:

@@ -1,0 +1,147 @@
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from models.restorer import DualDomainRestorer  # noqa: E402
+from models.predictor import CriticalPixelPredictor  # noqa: E402
+from models import weights as W  # noqa: E402
+
+
+def _randomised(model, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.05)
+    return model.eval()
+
+
+def _inputs(h=64, w=96, b=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(b, 1, h, w, generator=g), torch.rand(b, 64, generator=g)
+
+
+def test_restorer_shapes_and_padding_rule():
+    m = _randomised(DualDomainRestorer())
+    x, q = _inputs()
+    with torch.inference_mode():
+        y = m(x, q)
+    assert y.shape == x.shape and y.dtype == torch.float32
+    with pytest.raises(ValueError):
+        m(torch.rand(1, 1, 60, 64), q[:1])
+
+
+def test_restorer_identity_at_init():
+    m = DualDomainRestorer().eval()
+    x, q = _inputs()
+    with torch.inference_mode():
+        assert torch.allclose(m(x, q), x, atol=1e-5)
+
+
+@pytest.mark.parametrize("h,w", [(64, 96), (37, 53), (1, 1)])
+def test_predictor_shapes(h, w):
+    m = _randomised(CriticalPixelPredictor())
+    x, q = _inputs(h, w)
+    with torch.inference_mode():
+        assert m(x, q).shape == (2, 1, h, w)
+        assert m(x, None).shape == (2, 1, h, w)
+
+
+@pytest.mark.parametrize("cls", [DualDomainRestorer, CriticalPixelPredictor])
+def test_deterministic_across_threads(cls):
+    m = _randomised(cls())
+    x, q = _inputs(128, 128, b=1)
+    old = torch.get_num_threads()
+    outs = []
+    try:
+        for t in (1, 2, 1):
+            torch.set_num_threads(t)
+            with torch.inference_mode():
+                outs.append(m(x, q).clone())
+    finally:
+        torch.set_num_threads(old)
+    assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], outs[2])
+
+
+@pytest.mark.parametrize("cls", [DualDomainRestorer, CriticalPixelPredictor])
+def test_qtable_conditioning_changes_output(cls):
+    m = _randomised(cls())
+    x, q = _inputs(64, 64, b=1)
+    with torch.inference_mode():
+        assert not torch.equal(m(x, q), m(x, q * 0.2))
+
+
+def test_export_load_sha_and_tamper(tmp_path):
+    m = _randomised(DualDomainRestorer(channels=8, pixel_layers=3, dct_channels=8, dct_layers=1))
+    p = tmp_path / "g.safetensors"
+    W.export(m, p, {"note": "test"})
+    assert (tmp_path / "SHA256SUMS").read_text().strip().endswith("g.safetensors")
+    g = W.load_restorer(p)
+    assert not g.training and g.hparams == m.hparams
+    x, q = _inputs(16, 16, b=1)
+    with torch.inference_mode():
+        assert torch.equal(g(x, q), m(x, q))
+    with pytest.raises(W.WeightsIntegrityError):  # wrong architecture
+        W.load_predictor(p)
+    data = bytearray(p.read_bytes())
+    data[-1] ^= 1
+    p.write_bytes(bytes(data))
+    with pytest.raises(W.WeightsIntegrityError):
+        W.load_restorer(p)
+
+
+def test_missing_sum_rejected(tmp_path):
+    m = CriticalPixelPredictor(base=4, levels=2, cond_dim=4)
+    p = tmp_path / "f.safetensors"
+    W.export(m, p, {})
+    (tmp_path / "SHA256SUMS").write_text("")
+    with pytest.raises(W.WeightsIntegrityError):
+        W.load_predictor(p)
+
+
+@pytest.mark.parametrize("name,loader", [("restorer_v1.safetensors", "load_restorer"),
+                                         ("predictor_v1.safetensors", "load_predictor")])
+def test_shipped_weights_load(name, loader):
+    p = W.WEIGHTS_DIR / name
+    if not p.exists():
+        pytest.skip(f"{name} not exported yet")
+    m = getattr(W, loader)()
+    x, q = _inputs(64, 64, b=1)
+    with torch.inference_mode():
+        assert torch.isfinite(m(x, q)).all()
+    assert m.metadata["weights_version"] == "1"
+
+
+def test_jpeg_base_luma_matches_pillow():
+    from PIL import Image
+    from models.data import jpeg_base_luma
+    rng = np.random.default_rng(0)
+    arr = (rng.random((40, 56, 3)) * 255).astype(np.uint8)
+    arr[:, :28] = 128
+    rgb = Image.fromarray(arr, "RGB")
+    yb, yo, qt = jpeg_base_luma(rgb, 25)
+    buf = io.BytesIO()
+    rgb.save(buf, "JPEG", quality=25, optimize=True)
+    im = Image.open(io.BytesIO(buf.getvalue()))
+    im.draft("YCbCr", im.size)
+    assert im.mode == "YCbCr"
+    assert yb.dtype == np.uint8 and yb.shape == (40, 56)
+    assert np.array_equal(yb, np.asarray(im)[:, :, 0])
+    assert np.array_equal(yo, np.asarray(rgb.convert("YCbCr"))[:, :, 0])
+    assert np.array_equal(qt, np.asarray(list(im.quantization[0])))
+    assert qt.shape == (64,)
+
+
+def test_import_is_light():
+    code = ("import sys; import models; "
+            "bad=[m for m in ('PIL','kornia','safetensors','numpy.random') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if [b for b in bad if b!='numpy.random'] else 0)")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
