@@ -27,7 +27,9 @@ def agdl_models() -> ModuleType:
         init = MODELS_DIR / "__init__.py"
         if not init.exists():
             raise ImportError(f"AGDL models package not found at {MODELS_DIR}")
-        spec = importlib.util.spec_from_file_location(_NAME, init, submodule_search_locations=[str(MODELS_DIR)])
+        spec = importlib.util.spec_from_file_location(
+            _NAME, init, submodule_search_locations=[str(MODELS_DIR)]
+        )
         assert spec is not None and spec.loader is not None
         mod = importlib.util.module_from_spec(spec)
         sys.modules[_NAME] = mod

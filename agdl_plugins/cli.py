@@ -47,22 +47,49 @@ def _atomic_write(path: Path, data: bytes) -> None:
 def _add_encode_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("AGDL encoder options (same names as agdl_plugins.encode)")
     g.add_argument("--quality", type=int, default=30, help="base-layer quality 1..100 (default 30)")
-    g.add_argument("--target-bpp", dest="target_bpp", type=float, help="rate control: total bits per pixel (±3%%)")
-    g.add_argument("--critical-fraction", dest="critical_fraction", type=float, default=0.03,
-                   help="critical pixels N as a fraction of all pixels (default 0.03)")
-    g.add_argument("--measurement-ratio", dest="measurement_ratio", type=float, default=1.0,
-                   help="CS measurements per critical pixel M/N, 0..1 (default 1.0)")
-    g.add_argument("--step", type=float, default=12.0, help="measurement quantiser step in grey levels (default 12)")
+    g.add_argument(
+        "--target-bpp", dest="target_bpp", type=float, help="rate control: total bits per pixel (±3%%)"
+    )
+    g.add_argument(
+        "--critical-fraction",
+        dest="critical_fraction",
+        type=float,
+        default=0.03,
+        help="critical pixels N as a fraction of all pixels (default 0.03)",
+    )
+    g.add_argument(
+        "--measurement-ratio",
+        dest="measurement_ratio",
+        type=float,
+        default=1.0,
+        help="CS measurements per critical pixel M/N, 0..1 (default 1.0)",
+    )
+    g.add_argument(
+        "--step", type=float, default=12.0, help="measurement quantiser step in grey levels (default 12)"
+    )
     g.add_argument("--base", default="jpeg", help="base codec: jpeg, webp, avif, jpeg2000 (default jpeg)")
-    g.add_argument("--predictor", help="critical-pixel predictor id (default: trained agdl-f, else edge-sobel)")
+    g.add_argument(
+        "--predictor", help="critical-pixel predictor id (default: trained agdl-f, else edge-sobel)"
+    )
     g.add_argument("--restorer", help="restorer id (default: trained agdl-g for jpeg, else identity)")
     g.add_argument("--sensing", default="structured-dct", help="sensing operator: structured-dct | gaussian")
     g.add_argument("--seed", type=int, default=0, help="sensing operator seed stored in the header")
     g.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
 
 
-ENC_KEYS = ("quality", "target_bpp", "critical_fraction", "measurement_ratio", "step", "base", "predictor",
-            "restorer", "sensing", "seed", "device")
+ENC_KEYS = (
+    "quality",
+    "target_bpp",
+    "critical_fraction",
+    "measurement_ratio",
+    "step",
+    "base",
+    "predictor",
+    "restorer",
+    "sensing",
+    "seed",
+    "device",
+)
 
 
 def _progress(items, desc: str, quiet: bool):
@@ -168,7 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("-o", "--output", help="output file (one input) or folder")
     d.add_argument("--format", default="png", help="output extension: png, tiff, bmp, ... (default png)")
     d.add_argument("--projection", choices=["equality", "box"], help="CS projection (default equality)")
-    d.add_argument("--base-only", dest="base_only", action="store_true", help="base layer only (fast preview)")
+    d.add_argument(
+        "--base-only", dest="base_only", action="store_true", help="base layer only (fast preview)"
+    )
     d.add_argument("--device", default="auto")
     d.add_argument("-q", "--quiet", action="store_true")
     d.set_defaults(func=cmd_decode)
@@ -178,13 +207,17 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("--json", action="store_true", help="one JSON object per file")
     i.set_defaults(func=cmd_info)
 
-    m = sub.add_parser("demo", help="encode + decode a real photo, print sizes/bpp/PSNR, write a side-by-side PNG")
+    m = sub.add_parser(
+        "demo", help="encode + decode a real photo, print sizes/bpp/PSNR, write a side-by-side PNG"
+    )
     m.add_argument("--image", help="input photo (default: scikit-image's public-domain 'astronaut')")
     m.add_argument("-o", "--output", default="agdl_demo.png", help="side-by-side PNG (default agdl_demo.png)")
     _add_encode_options(m)
     m.set_defaults(func=lambda a: __import__("agdl_plugins.demo", fromlist=["run"]).run(a))
 
-    b = sub.add_parser("bench", help="rate-distortion/speed benchmark (see agdl bench --help)", add_help=False)
+    b = sub.add_parser(
+        "bench", help="rate-distortion/speed benchmark (see agdl bench --help)", add_help=False
+    )
     b.add_argument("rest", nargs=argparse.REMAINDER)
     b.set_defaults(func=lambda a: __import__("agdl_plugins.bench", fromlist=["main"]).main(a.rest))
 

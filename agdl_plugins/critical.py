@@ -45,7 +45,9 @@ def guard_width(threshold: float, guard_rel: float) -> float:
     return guard_rel * max(abs(threshold), 1.0) if np.isfinite(threshold) else 0.0
 
 
-def select_critical(scores: np.ndarray, n_target: int, *, exact: bool, guard_rel: float = DEFAULT_GUARD) -> Selection:
+def select_critical(
+    scores: np.ndarray, n_target: int, *, exact: bool, guard_rel: float = DEFAULT_GUARD
+) -> Selection:
     """Choose about ``n_target`` highest-scoring pixels (within +-2 %) with a drift-safe threshold.
 
     Args:

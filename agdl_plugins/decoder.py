@@ -104,7 +104,11 @@ def decode_info(
         ref_part = reg.get("restorer", hdr.restorer, hdr.restorer_version)
         out_part = reg.get("restorer", restorer) if restorer else ref_part
         y_ref = ref_part.restore(base.luma, base.qtable, dev).astype(np.float64)
-        y_g = y_ref if out_part is ref_part else out_part.restore(base.luma, base.qtable, dev).astype(np.float64)
+        y_g = (
+            y_ref
+            if out_part is ref_part
+            else out_part.restore(base.luma, base.qtable, dev).astype(np.float64)
+        )
         if hdr.n_critical:
             mask = _critical_mask(info, base, reg, dev, score_hook)
             if hdr.n_measurements:
@@ -156,6 +160,7 @@ def _operator(info: AgdlInfo, reg: Registry):
 def _project(info, mask, y_ref, y_g, reg, projection, diag, diagnostics) -> np.ndarray:
     """Stage D2/D3: correct the critical pixels of ``y_g`` so that H c = y (equality) or |H c - y| <= step/2."""
     import torch
+
     from kornia_ops import cs_project_box, cs_project_equality
 
     hdr = info.header

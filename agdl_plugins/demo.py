@@ -36,16 +36,26 @@ def run(a: argparse.Namespace) -> int:
     q_j, jp = jpeg_at_bytes(img, len(data))
     jimg = decode_jpeg(jp)
     print(f"photo          : {name}, {w}x{h} RGB")
-    print(f"parts          : base={info.base_codec} q{info.quality}, predictor={info.predictor}@{info.predictor_version}, "
-          f"restorer={info.restorer}@{info.restorer_version}, sensing={info.sensing}")
-    print(f"critical set   : N={info.n_critical} pixels ({100 * info.n_critical / (w * h):.2f} %), "
-          f"M={info.n_measurements} measurements, step={info.step:g}")
+    print(
+        f"parts          : base={info.base_codec} q{info.quality}, predictor={info.predictor}@{info.predictor_version}, "
+        f"restorer={info.restorer}@{info.restorer_version}, sensing={info.sensing}"
+    )
+    print(
+        f"critical set   : N={info.n_critical} pixels ({100 * info.n_critical / (w * h):.2f} %), "
+        f"M={info.n_measurements} measurements, step={info.step:g}"
+    )
     lb = info.layer_bytes
-    print(f"AGDL size      : {lb['total']} bytes = {8 * lb['total'] / (w * h):.3f} bpp "
-          f"(base {lb['base']} B, refinement {lb['refinement']} B)")
-    print(f"AGDL quality   : PSNR-Y {psnr(luma(dec.array), luma(img)):.2f} dB, PSNR-RGB {psnr(dec.array, img):.2f} dB")
-    print(f"JPEG same size : q{q_j}, {len(jp)} bytes, PSNR-Y {psnr(luma(jimg), luma(img)):.2f} dB, "
-          f"PSNR-RGB {psnr(jimg, img):.2f} dB")
+    print(
+        f"AGDL size      : {lb['total']} bytes = {8 * lb['total'] / (w * h):.3f} bpp "
+        f"(base {lb['base']} B, refinement {lb['refinement']} B)"
+    )
+    print(
+        f"AGDL quality   : PSNR-Y {psnr(luma(dec.array), luma(img)):.2f} dB, PSNR-RGB {psnr(dec.array, img):.2f} dB"
+    )
+    print(
+        f"JPEG same size : q{q_j}, {len(jp)} bytes, PSNR-Y {psnr(luma(jimg), luma(img)):.2f} dB, "
+        f"PSNR-RGB {psnr(jimg, img):.2f} dB"
+    )
     print(f"time           : encode {t1 - t0:.2f} s, decode {t2 - t1:.2f} s (this machine, one run)")
     side = np.concatenate([img, jimg, dec.array], axis=1)
     canvas = Image.fromarray(side)

@@ -133,7 +133,9 @@ def finish(
     return C.write_container(chunks)
 
 
-def encode_image(im: Image.Image, opts: EncodeOptions, reg: Registry, metadata: dict[str, bytes | None]) -> bytes:
+def encode_image(
+    im: Image.Image, opts: EncodeOptions, reg: Registry, metadata: dict[str, bytes | None]
+) -> bytes:
     """Encode a PIL image (L, RGB, LA, RGBA) with validated options."""
     color, alpha = split_alpha(im)
     if opts.target_bpp is None:

@@ -37,7 +37,9 @@ def as_pil(image: Any) -> Image.Image:
         elif arr.ndim == 3 and arr.shape[2] in (2, 3, 4):
             mode = {2: "LA", 3: "RGB", 4: "RGBA"}[arr.shape[2]]
         else:
-            raise ValueError(f"expected an array of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {arr.shape}")
+            raise ValueError(
+                f"expected an array of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {arr.shape}"
+            )
         im = Image.fromarray(np.ascontiguousarray(arr))
         assert im.mode == mode
     else:

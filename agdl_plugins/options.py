@@ -43,7 +43,9 @@ class EncodeOptions:
 ENCODE_OPTION_NAMES = frozenset(f.name for f in fields(EncodeOptions))
 
 
-def _number(name: str, value: Any, lo: float, hi: float, *, integer: bool = False, lo_open: bool = False) -> Any:
+def _number(
+    name: str, value: Any, lo: float, hi: float, *, integer: bool = False, lo_open: bool = False
+) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{name} must be a number, got {value!r}")
     if not math.isfinite(value) or value < lo or value > hi or (lo_open and value == lo):
@@ -64,7 +66,9 @@ def validate_encode_options(**opts: Any) -> EncodeOptions:
     """
     unknown = set(opts) - ENCODE_OPTION_NAMES
     if unknown:
-        raise ValueError(f"unknown AGDL option(s): {', '.join(sorted(unknown))}; valid: {sorted(ENCODE_OPTION_NAMES)}")
+        raise ValueError(
+            f"unknown AGDL option(s): {', '.join(sorted(unknown))}; valid: {sorted(ENCODE_OPTION_NAMES)}"
+        )
     o = EncodeOptions(**{k: v for k, v in opts.items() if v is not None or k in ("target_bpp",)})
     o.quality = _number("quality", o.quality, 1, 100, integer=True)
     if o.target_bpp is not None:

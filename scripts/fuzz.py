@@ -83,7 +83,9 @@ def main() -> int:
             (out / f"crash{crashes}.agdl").write_bytes(blob)
             traceback.print_exc()
         slowest = max(slowest, time.perf_counter() - t0)
-    print(f"inputs tried: {n}; outcomes: {dict(outcomes)}; crashes: {crashes}; slowest decode: {slowest:.3f} s")
+    print(
+        f"inputs tried: {n}; outcomes: {dict(outcomes)}; crashes: {crashes}; slowest decode: {slowest:.3f} s"
+    )
     return 1 if crashes else 0
 
 

@@ -46,11 +46,18 @@ def main() -> int:
     rows = []
     for mp in a.mp:
         for what in ("encode", "decode"):
-            r = subprocess.run([sys.executable, "-c", CHILD, str(mp), a.photo, what], capture_output=True,
-                               text=True, check=True)
+            r = subprocess.run(
+                [sys.executable, "-c", CHILD, str(mp), a.photo, what],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             rows.append(json.loads(r.stdout.strip().splitlines()[-1]))
-            print(f"{rows[-1]['mp']:6.1f} MP {what:6s}: {rows[-1]['seconds']:7.2f} s, "
-                  f"peak RSS {rows[-1]['peak_rss_mb']:7.0f} MB", flush=True)
+            print(
+                f"{rows[-1]['mp']:6.1f} MP {what:6s}: {rows[-1]['seconds']:7.2f} s, "
+                f"peak RSS {rows[-1]['peak_rss_mb']:7.0f} MB",
+                flush=True,
+            )
     return 0
 
 

@@ -60,7 +60,13 @@ class PillowBaseCodec:
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 im = Image.open(io.BytesIO(payload), formats=[self.pil_format])
             return im
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+        except (
+            OSError,
+            SyntaxError,
+            ValueError,
+            Image.DecompressionBombWarning,
+            Image.DecompressionBombError,
+        ) as e:
             raise AgdlFormatError(f"corrupt AGDL file: cannot read {self.pil_format} base layer ({e})") from e
 
     def decode(self, payload: bytes, mode: str, size: tuple[int, int]) -> BaseDecoded:
@@ -72,7 +78,9 @@ class PillowBaseCodec:
             im.load()
             planes = self._to_planes(im, mode)
         except (OSError, SyntaxError, ValueError) as e:
-            raise AgdlFormatError(f"corrupt AGDL file: cannot decode {self.pil_format} base layer ({e})") from e
+            raise AgdlFormatError(
+                f"corrupt AGDL file: cannot decode {self.pil_format} base layer ({e})"
+            ) from e
         return BaseDecoded(planes, self._qtable(im))
 
     @staticmethod

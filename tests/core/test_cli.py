@@ -35,7 +35,9 @@ def test_encode_decode_info_roundtrip(tmp_path, photo, capsys):
 def test_batch_glob_to_folder(tmp_path, photo):
     _write_pngs(tmp_path, photo, 3)
     outdir = tmp_path / "enc"
-    assert main(["encode", str(tmp_path / "*.png"), "-o", str(outdir), "-q", "--predictor", "edge-sobel"]) == 0
+    assert (
+        main(["encode", str(tmp_path / "*.png"), "-o", str(outdir), "-q", "--predictor", "edge-sobel"]) == 0
+    )
     assert sorted(p.name for p in outdir.iterdir()) == ["img0.agdl", "img1.agdl", "img2.agdl"]
     assert main(["decode", str(outdir / "*.agdl"), "-o", str(tmp_path / "dec"), "-q", "--base-only"]) == 0
     assert len(list((tmp_path / "dec").glob("*.png"))) == 3

@@ -52,8 +52,10 @@ def test_constraint_within_quantiser_cell(photo, projection):
     assert d["constraint_max_abs_uint8"] <= step / 2 + 2.0
 
 
-@pytest.mark.parametrize("shape,mode", [((48, 64), "L"), ((48, 64, 3), "RGB"), ((48, 64, 4), "RGBA"),
-                                        ((48, 64, 2), "LA"), ((48, 64, 1), "L")])
+@pytest.mark.parametrize(
+    "shape,mode",
+    [((48, 64), "L"), ((48, 64, 3), "RGB"), ((48, 64, 4), "RGBA"), ((48, 64, 2), "LA"), ((48, 64, 1), "L")],
+)
 def test_modes_and_lossless_alpha(photo, shape, mode):
     rng = np.random.default_rng(0)
     arr = photo[: shape[0], : shape[1]]
@@ -79,8 +81,15 @@ def test_pil_modes(photo):
         agdl.encode(Image.new("I;16", (8, 8)))
 
 
-@pytest.mark.parametrize("bad", [np.zeros((4, 4), np.float32), np.zeros((4, 4, 5), np.uint8),
-                                 np.zeros((0, 4), np.uint8), np.zeros((2, 2, 2, 2), np.uint8)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.zeros((4, 4), np.float32),
+        np.zeros((4, 4, 5), np.uint8),
+        np.zeros((0, 4), np.uint8),
+        np.zeros((2, 2, 2, 2), np.uint8),
+    ],
+)
 def test_bad_arrays(bad):
     with pytest.raises(ValueError):
         agdl.encode(bad)
@@ -91,9 +100,21 @@ def test_bad_input_type():
         agdl.encode("not an image")
 
 
-@pytest.mark.parametrize("opt", [{"quality": 0}, {"quality": 101}, {"quality": 2.5}, {"step": 0},
-                                 {"critical_fraction": 1.5}, {"measurement_ratio": -0.1},
-                                 {"target_bpp": 0}, {"device": "tpu"}, {"qualty": 10}, {"quality": True}])
+@pytest.mark.parametrize(
+    "opt",
+    [
+        {"quality": 0},
+        {"quality": 101},
+        {"quality": 2.5},
+        {"step": 0},
+        {"critical_fraction": 1.5},
+        {"measurement_ratio": -0.1},
+        {"target_bpp": 0},
+        {"device": "tpu"},
+        {"qualty": 10},
+        {"quality": True},
+    ],
+)
 def test_bad_options(photo, opt):
     with pytest.raises(ValueError):
         agdl.encode(photo, **opt)
@@ -120,7 +141,9 @@ def test_file_naming_missing_part_fails_clearly(photo, float_predictor):
 
 
 def test_drift_of_1e4_decodes_identically(photo, float_predictor):
-    data = agdl.encode(photo, quality=30, critical_fraction=0.08, predictor=float_predictor, restorer="identity")
+    data = agdl.encode(
+        photo, quality=30, critical_fraction=0.08, predictor=float_predictor, restorer="identity"
+    )
     info = agdl.read_info(data)
     assert info.guard > 0
     ref = agdl.decode(data, device="cpu").array

@@ -16,8 +16,14 @@ from agdl_plugins.header import Header
 
 @pytest.fixture(scope="module")
 def sample(grey) -> bytes:
-    return agdl.encode(grey[:40, :56], quality=40, critical_fraction=0.05, predictor="edge-sobel",
-                       restorer="identity", exif=b"Exif\x00\x00MM-test")
+    return agdl.encode(
+        grey[:40, :56],
+        quality=40,
+        critical_fraction=0.05,
+        predictor="edge-sobel",
+        restorer="identity",
+        exif=b"Exif\x00\x00MM-test",
+    )
 
 
 def _rechunk(data: bytes, fn) -> bytes:

@@ -58,9 +58,16 @@ def test_model_cache_builds_once():
 
 def test_builtin_parts_registered():
     reg = get_registry()
-    for kind, name in [("base_codec", "jpeg"), ("base_codec", "webp"), ("base_codec", "avif"),
-                       ("base_codec", "jpeg2000"), ("predictor", "edge-sobel"), ("restorer", "identity"),
-                       ("sensing", "structured-dct"), ("sensing", "gaussian")]:
+    for kind, name in [
+        ("base_codec", "jpeg"),
+        ("base_codec", "webp"),
+        ("base_codec", "avif"),
+        ("base_codec", "jpeg2000"),
+        ("predictor", "edge-sobel"),
+        ("restorer", "identity"),
+        ("sensing", "structured-dct"),
+        ("sensing", "gaussian"),
+    ]:
         assert reg.has(kind, name), (kind, name)
 
 
@@ -80,8 +87,9 @@ def test_same_pixels_with_1_and_2_threads(tmp_path, photo):
     p = tmp_path / "t.agdl"
     p.write_bytes(agdl.encode(photo, quality=25, critical_fraction=0.05))
     hashes = {
-        subprocess.run([sys.executable, "-c", SNIPPET, str(n), str(p)], capture_output=True, text=True,
-                       check=True).stdout.strip()
+        subprocess.run(
+            [sys.executable, "-c", SNIPPET, str(n), str(p)], capture_output=True, text=True, check=True
+        ).stdout.strip()
         for n in (1, 2)
     }
     assert len(hashes) == 1

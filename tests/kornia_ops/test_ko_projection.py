@@ -70,7 +70,9 @@ def test_box_projection_inside_cell_and_idempotent(make, dtype: torch.dtype) -> 
     torch.testing.assert_close(c2, c, atol=_tol(dtype) * 10, rtol=0)
     # already inside -> unchanged
     inside = c.clone()
-    torch.testing.assert_close(cs_project_box(inside, y, op, torch.tensor(step)), inside, atol=_tol(dtype) * 10, rtol=0)
+    torch.testing.assert_close(
+        cs_project_box(inside, y, op, torch.tensor(step)), inside, atol=_tol(dtype) * 10, rtol=0
+    )
 
 
 def test_box_is_exact_projection_for_orthonormal_rows() -> None:
@@ -130,7 +132,9 @@ def _planes(image: torch.Tensor, mask: torch.Tensor) -> list[tuple[int, int, tor
 
 @pytest.mark.parametrize("batch", [1, 2])
 @pytest.mark.parametrize("shared_mask", [True, False])
-def test_cs_project_image_equality(batch: int, shared_mask: bool, dtype: torch.dtype, device: torch.device) -> None:
+def test_cs_project_image_equality(
+    batch: int, shared_mask: bool, dtype: torch.dtype, device: torch.device
+) -> None:
     torch.manual_seed(0)
     ch, h, w = 3, 9, 11
     truth = torch.rand(batch, ch, h, w, dtype=dtype, device=device)
@@ -195,14 +199,18 @@ def test_cs_project_image_tensor_y_and_box() -> None:
 def test_cs_project_image_empty_mask_and_gradcheck() -> None:
     img = torch.rand(1, 1, 4, 5, dtype=torch.float64, requires_grad=True)
     empty = torch.zeros(1, 1, 4, 5, dtype=torch.bool)
-    out = cs_project_image(img, empty, [torch.zeros(0, dtype=torch.float64)], [StructuredSensing(0, 0, seed=0)])
+    out = cs_project_image(
+        img, empty, [torch.zeros(0, dtype=torch.float64)], [StructuredSensing(0, 0, seed=0)]
+    )
     torch.testing.assert_close(out, img)
     mask = torch.rand(1, 1, 4, 5) > 0.5
     n = int(mask.sum())
     op = StructuredSensing(n, max(n - 2, 0), seed=3)
     y = [op(torch.rand(n, dtype=torch.float64))]
     assert torch.autograd.gradcheck(lambda x: cs_project_image(x, mask, y, [op]), (img,))
-    assert torch.autograd.gradcheck(lambda x: cs_project_image(x, mask, y, [op], mode="box", step=0.05), (img,))
+    assert torch.autograd.gradcheck(
+        lambda x: cs_project_image(x, mask, y, [op], mode="box", step=0.05), (img,)
+    )
 
 
 def test_cs_projection_inside_a_network() -> None:

@@ -25,8 +25,15 @@ MAX_SECONDS = 2.0
 @pytest.fixture(scope="module")
 def seed_file() -> bytes:
     img = np.ascontiguousarray(data.astronaut()[120:168, 200:264])
-    return agdl.encode(img, quality=30, critical_fraction=0.08, predictor="edge-sobel", restorer="identity",
-                       exif=b"Exif\0\0II*\0", xmp=b"<x/>")
+    return agdl.encode(
+        img,
+        quality=30,
+        critical_fraction=0.08,
+        predictor="edge-sobel",
+        restorer="identity",
+        exif=b"Exif\0\0II*\0",
+        xmp=b"<x/>",
+    )
 
 
 def _decode_or_format_error(blob: bytes) -> None:
