@@ -30,7 +30,7 @@ RATE_TOLERANCE = 0.03
 def default_parts(reg: Registry, base: str) -> tuple[str, str]:
     """(predictor id, restorer id) used when the caller names none: the trained networks when installed."""
     pred = "agdl-f" if reg.has("predictor", "agdl-f") else "edge-sobel"
-    rest = "agdl-g" if (base == "jpeg" and reg.has("restorer", "agdl-g")) else "identity"
+    rest = "agdl-g" if (base in ("jpeg", "jpeg-saliency") and reg.has("restorer", "agdl-g")) else "identity"
     return pred, rest
 
 

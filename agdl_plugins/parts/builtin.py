@@ -7,6 +7,7 @@ from ..hookspecs import hookimpl
 from .base_codecs import BUILTIN_BASE_CODECS
 from .predictors import LearnedPredictor, SobelEdgePredictor
 from .restorers import IdentityRestorer, LearnedRestorer
+from .saliency_jpeg import SaliencyJpegCodec
 from .sensing import GaussianSensingPart, StructuredSensingPart
 
 
@@ -25,6 +26,7 @@ def learned_versions() -> tuple[int | None, int | None]:
 def agdl_register_parts(registry) -> None:
     for codec in BUILTIN_BASE_CODECS:
         registry.add_base_codec(codec)
+    registry.add_base_codec(SaliencyJpegCodec())  # decodes as plain JPEG; encoding needs agdl-f
     registry.add_predictor(SobelEdgePredictor())
     registry.add_restorer(IdentityRestorer())
     registry.add_sensing(StructuredSensingPart())
