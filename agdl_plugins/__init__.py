@@ -5,7 +5,7 @@ Importing this package is cheap (no numpy pipeline, no torch): the heavy modules
 
 from __future__ import annotations
 
-from .api import decode, decode_base_preview, encode, read_info
+from .api import decode, decode_base_preview, encode, encode_base_layer, read_info
 from .container import MAGIC
 from .errors import AgdlFormatError, CriticalSetMismatchError, DecompressionBombError, MissingPartError
 from .header import AgdlInfo
@@ -35,6 +35,7 @@ __all__ = [
     "decode",
     "decode_base_preview",
     "encode",
+    "encode_base_layer",
     "hookimpl",
     "hookspec",
     "read_info",

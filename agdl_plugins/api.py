@@ -143,3 +143,16 @@ def decode(
 def decode_base_preview(source: Source, *, max_pixels: int | None = -1):
     """Base layer only (no networks, no torch): what thumbnails and ``Image.draft`` want."""
     return decode(source, base_only=True, max_pixels=max_pixels)
+
+
+def encode_base_layer(image: Any, *, base: str = "jpeg-saliency", quality: int = 30) -> bytes:
+    """Only the base layer, as the base codec's own file (e.g. a plain ``.jpg`` any decoder reads).
+
+    ``agdl encode --base jpeg-saliency -o x.jpg`` uses this.
+    """
+    from .imaging import as_pil, split_alpha
+    from .registry import get_registry
+
+    opts = validate_encode_options(base=base, quality=quality)
+    color, _ = split_alpha(as_pil(image))
+    return get_registry().get("base_codec", opts.base).encode(color, opts.quality)

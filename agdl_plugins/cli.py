@@ -67,7 +67,9 @@ def _add_encode_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--step", type=float, default=12.0, help="measurement quantiser step in grey levels (default 12)"
     )
-    g.add_argument("--base", default="jpeg", help="base codec: jpeg, webp, avif, jpeg2000 (default jpeg)")
+    g.add_argument("--base", default="jpeg",
+                   help="base codec: jpeg, jpeg-saliency, webp, avif, jpeg2000 (default jpeg); with -o x.jpg and "
+                   "jpeg/jpeg-saliency only the base layer is written, as a plain JPEG")
     g.add_argument(
         "--predictor", help="critical-pixel predictor id (default: trained agdl-f, else edge-sobel)"
     )
@@ -114,8 +116,13 @@ def cmd_encode(a: argparse.Namespace) -> int:
         try:
             with Image.open(src) as im:
                 im.load()
-                data = api.encode(im, **opts)
                 dst = _out_path(src, a.output, ".agdl", len(files) > 1)
+                if dst.suffix.lower() in (".jpg", ".jpeg"):
+                    if opts["base"] not in ("jpeg", "jpeg-saliency"):
+                        raise ValueError(f"a .jpg output needs --base jpeg or jpeg-saliency, not {opts['base']}")
+                    data = api.encode_base_layer(im, base=opts["base"], quality=opts["quality"])
+                else:
+                    data = api.encode(im, **opts)
                 _atomic_write(dst, data)
             if not a.quiet and len(files) == 1:
                 px = im.width * im.height
