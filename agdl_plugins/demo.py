@@ -36,9 +36,11 @@ def run(a: argparse.Namespace) -> int:
     q_j, jp = jpeg_at_bytes(img, len(data))
     jimg = decode_jpeg(jp)
     print(f"photo          : {name}, {w}x{h} RGB")
+    kind = {"edge-sobel": " (classical baseline, not the trained F)", "identity": " (no restoration: baseline)"}
     print(
-        f"parts          : base={info.base_codec} q{info.quality}, predictor={info.predictor}@{info.predictor_version}, "
-        f"restorer={info.restorer}@{info.restorer_version}, sensing={info.sensing}"
+        f"parts          : base={info.base_codec} q{info.quality}, "
+        f"predictor={info.predictor}@{info.predictor_version}{kind.get(info.predictor, '')}, "
+        f"restorer={info.restorer}@{info.restorer_version}{kind.get(info.restorer, '')}, sensing={info.sensing}"
     )
     print(
         f"critical set   : N={info.n_critical} pixels ({100 * info.n_critical / (w * h):.2f} %), "
