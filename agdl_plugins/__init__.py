@@ -10,7 +10,7 @@ from .container import MAGIC
 from .errors import AgdlFormatError, CriticalSetMismatchError, DecompressionBombError, MissingPartError
 from .header import AgdlInfo
 from .hookspecs import hookimpl, hookspec
-from .options import EncodeOptions, validate_encode_options
+from .options import ENCODE_OPTION_NAMES, EncodeOptions, validate_encode_options
 
 __version__ = "0.1.0"
 
@@ -24,6 +24,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "ENCODE_OPTION_NAMES",
     "MAGIC",
     "AgdlFormatError",
     "AgdlInfo",

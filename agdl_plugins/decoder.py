@@ -91,8 +91,6 @@ def decode_info(
     score_hook: Any = None,
 ) -> DecodedImage:
     """Full decode of a parsed file. ``score_hook(scores) -> scores`` lets tests inject drift."""
-    import torch
-
     projection = validate_projection(projection)
     hdr = info.header
     base = decode_base(info, reg)
@@ -116,7 +114,6 @@ def decode_info(
         out_y = np.clip(np.round(y_g), 0, 255).astype(np.uint8)
         if diagnostics and hdr.n_measurements:
             _constraint_after_rounding(info, mask, y_ref, out_y, reg, diag)
-        del torch
     planes = base.planes.copy()
     if planes.ndim == 2:
         planes = out_y

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 # modes converted the way Pillow's JPEG writer treats them (it writes 1/L/RGB/RGBX/CMYK/YCbCr)
-_CONVERT = {"1": "L", "RGBX": "RGB", "CMYK": "RGB", "YCbCr": "RGB"}
+_CONVERT = {"1": "L", "RGBX": "RGB", "CMYK": "RGB", "YCbCr": "RGB", "La": "LA", "RGBa": "RGBA"}
 _NATIVE = ("L", "RGB", "LA", "RGBA")
 
 
@@ -18,11 +18,16 @@ def as_pil(image: Any) -> Image.Image:
     Raises:
         TypeError: not an image or array.
         ValueError: array of another dtype/shape, or an empty image.
-        OSError: a PIL mode AGDL cannot store (as Pillow's JPEG plugin says "cannot write mode P as JPEG").
+        OSError: a PIL mode AGDL cannot store (I;16, I, F, HSV, LAB, ...), worded as Pillow's JPEG plugin
+            words it ("cannot write mode I;16 as AGDL"). 1/RGBX/CMYK/YCbCr are converted as JPEG's writer
+            accepts them; P/PA become RGB/RGBA as in Pillow's WebP writer (AGDL keeps alpha).
     """
     if isinstance(image, Image.Image):
         im = image
-        if im.mode in _CONVERT:
+        if im.mode in ("P", "PA"):
+            # palette images: RGB, or RGBA when they carry transparency (AGDL stores alpha losslessly)
+            im = im.convert("RGBA" if im.mode == "PA" or im.has_transparency_data else "RGB")
+        elif im.mode in _CONVERT:
             im = im.convert(_CONVERT[im.mode])
         elif im.mode not in _NATIVE:
             raise OSError(f"cannot write mode {im.mode} as AGDL")

@@ -32,13 +32,15 @@ class AgdlPlugin(PluginV3):
         super().__init__(request)
         self._data: bytes | None = None
         self._info: Any = None
+        source = "<bytes>" if isinstance(request.raw_uri, bytes | bytearray | memoryview) else request.raw_uri
         if request.mode.io_mode == IOMode.read:
             try:
                 prefix = request.firstbytes
+                self._start = request.get_file().tell()
             except Exception as e:  # imopen only moves on to the next plugin on InitializationError
-                raise InitializationError(f"cannot inspect {request.raw_uri!r}: {e}") from e
+                raise InitializationError(f"cannot inspect {source!r}: {e}") from e
             if prefix[: len(MAGIC)] != MAGIC:
-                raise InitializationError(f"{request.raw_uri!r} is not an AGDL file (magic bytes missing).")
+                raise InitializationError(f"{source!r} is not an AGDL file (magic bytes missing).")
         else:
             extension = request.extension or request.format_hint
             if extension is None or extension.lower() != EXTENSION:
@@ -52,7 +54,7 @@ class AgdlPlugin(PluginV3):
     def _bytes(self) -> bytes:
         if self._data is None:
             file = self.request.get_file()
-            file.seek(0)
+            file.seek(self._start)
             self._data = file.read()
         return self._data
 
@@ -142,9 +144,15 @@ class AgdlPlugin(PluginV3):
         """
         image = _as_single_image(ndimage, is_batch)
         options = {
-            "quality": quality, "target_bpp": target_bpp, "critical_fraction": critical_fraction,
-            "measurement_ratio": measurement_ratio, "step": step, "base": base, "predictor": predictor,
-            "restorer": restorer, "device": device,
+            "quality": quality,
+            "target_bpp": target_bpp,
+            "critical_fraction": critical_fraction,
+            "measurement_ratio": measurement_ratio,
+            "step": step,
+            "base": base,
+            "predictor": predictor,
+            "restorer": restorer,
+            "device": device,
         }
         options = {k: v for k, v in options.items() if v is not None}
         agdl_plugins.validate_encode_options(**options)
@@ -168,9 +176,7 @@ def _as_single_image(ndimage: Any, is_batch: bool) -> np.ndarray:
     elif is_batch:
         ndimage = np.asarray(ndimage)
         if ndimage.ndim < 1 or ndimage.shape[0] != 1:
-            raise ValueError(
-                f"AGDL files hold exactly one image, got a batch of shape {ndimage.shape}."
-            )
+            raise ValueError(f"AGDL files hold exactly one image, got a batch of shape {ndimage.shape}.")
         ndimage = ndimage[0]
     arr = np.asarray(ndimage)
     if arr.dtype != np.uint8:

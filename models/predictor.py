@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .restorer import FiLM
+from .restorer import DetConv2d, FiLM
 
 
 class ResBlock(nn.Module):
@@ -26,7 +26,7 @@ class ResBlock(nn.Module):
         super().__init__()
         self.c1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1)
         self.c2 = nn.Conv2d(cout, cout, 3, padding=1)
-        self.skip = None if (cin == cout and stride == 1) else nn.Conv2d(cin, cout, 1, stride=stride)
+        self.skip = None if (cin == cout and stride == 1) else DetConv2d(cin, cout, 1, stride=stride)
 
     def forward(self, x):
         s = x if self.skip is None else self.skip(x)

@@ -37,6 +37,24 @@ def blockdct_filters() -> torch.Tensor:
     return basis.float()
 
 
+class DetConv2d(nn.Conv2d):
+    """nn.Conv2d whose eval-mode forward bypasses oneDNN (mkldnn).
+
+    oneDNN's 1x1 convolutions with many input channels give results that depend on the CPU thread
+    count (~1e-6); the native path is bit-identical across thread counts. Training keeps oneDNN.
+    Same parameters / state_dict keys as nn.Conv2d.
+    """
+
+    def forward(self, x):
+        if self.training or not torch._C._get_mkldnn_enabled():
+            return super().forward(x)
+        torch._C._set_mkldnn_enabled(False)
+        try:
+            return super().forward(x)
+        finally:
+            torch._C._set_mkldnn_enabled(True)
+
+
 class FiLM(nn.Module):
     """Per-channel scale/shift from a conditioning vector: x * (1 + g) + b (identity at init)."""
 
@@ -67,18 +85,20 @@ class DualDomainRestorer(nn.Module):
         self.p_film = nn.ModuleList([FiLM(cond_dim, c) for _ in range(pixel_layers - 2)])
         # DCT branch (on the H/8 x W/8 coefficient map; input = coefs + qtable planes)
         cd = dct_channels
-        self.d_in = nn.Conv2d(128, cd, 1)
+        self.d_in = DetConv2d(128, cd, 1)
         self.d_body = nn.ModuleList([nn.Conv2d(cd, cd, 3, padding=1) for _ in range(dct_layers)])
         self.d_film = nn.ModuleList([FiLM(cond_dim, cd) for _ in range(dct_layers)])
-        self.d_out = nn.Conv2d(cd, 64, 1)
-        nn.init.zeros_(self.d_out.weight)
-        nn.init.zeros_(self.d_out.bias)
+        self.d_out = DetConv2d(cd, 64, 1)
+        with torch.no_grad():  # small (not zero) init so gradients reach the branch from step 0
+            self.d_out.weight.mul_(0.1)
+            self.d_out.bias.zero_()
         # fusion
         self.f_in = nn.Conv2d(c + 2, c, 3, padding=1)
         self.f_film = FiLM(cond_dim, c)
         self.f_out = nn.Conv2d(c, 1, 3, padding=1)
-        nn.init.zeros_(self.f_out.weight)
-        nn.init.zeros_(self.f_out.bias)
+        with torch.no_grad():
+            self.f_out.weight.mul_(0.1)
+            self.f_out.bias.zero_()
 
     def forward(self, x: torch.Tensor, qtable: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != 1:

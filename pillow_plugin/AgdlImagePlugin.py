@@ -23,6 +23,8 @@ from PIL import Image, ImageFile
 
 import agdl_plugins
 from agdl_plugins.container import MAGIC
+from agdl_plugins.imaging import as_pil
+from agdl_plugins.options import ENCODE_OPTION_NAMES
 
 FORMAT = "AGDL"
 FORMAT_DESCRIPTION = "AGDL (base layer + compressed-sensing refinement)"
@@ -34,27 +36,11 @@ EXTENSIONS = (".agdl",)
 DECODE_OPTIONS: dict[str, Any] = {"device": "auto", "projection": None}
 DECODE_OPTION_NAMES = ("device", "projection", "restorer")
 
-# Encoder options taken from ``im.encoderinfo`` (names of agdl_plugins.encode). Other keys that
-# Pillow or the caller put in encoderinfo (format, dpi, optimize, ...) are ignored, as every
-# Pillow plugin ignores options it does not know.
-try:
-    from agdl_plugins.options import ENCODE_OPTION_NAMES as _CORE_OPTION_NAMES
-except ImportError:  # pragma: no cover - older/newer core without the options module
-    _CORE_OPTION_NAMES = frozenset()
-ENCODE_OPTION_NAMES = frozenset(
-    {"quality", "target_bpp", "critical_fraction", "measurement_ratio", "step", "base", "predictor",
-     "restorer", "device"}
-) | frozenset(_CORE_OPTION_NAMES)
 METADATA_NAMES = ("exif", "icc_profile", "xmp")
 
 # Pillow modes -> mode written. L/RGB/LA/RGBA are stored natively (alpha losslessly); the others
 # follow Pillow's JPEG writer (1 -> L, RGBX/YCbCr/CMYK -> RGB) or its alpha-capable writers
 # (WebP/AVIF: P/PA -> RGB or RGBA). Anything else: OSError "cannot write mode X as AGDL".
-_SAVE_MODES = {
-    "L": "L", "RGB": "RGB", "LA": "LA", "RGBA": "RGBA",
-    "1": "L", "RGBX": "RGB", "YCbCr": "RGB", "CMYK": "RGB",
-    "La": "LA", "RGBa": "RGBA", "PA": "RGBA",
-}
 _BANDS = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
 
 
@@ -67,6 +53,7 @@ class AgdlImageFile(ImageFile.ImageFile):
 
     format = FORMAT
     format_description = FORMAT_DESCRIPTION
+    _agdl_preview = False
 
     def _open(self) -> None:
         self._agdl_lock = threading.Lock()
@@ -76,10 +63,9 @@ class AgdlImageFile(ImageFile.ImageFile):
         try:
             info = agdl_plugins.read_info(self.fp)
         except agdl_plugins.AgdlFormatError as e:
-            bomb = getattr(agdl_plugins, "DecompressionBombError", None)
-            if bomb is not None and isinstance(e, bomb):
-                raise Image.DecompressionBombError(str(e)) from e
-            # Pillow turns SyntaxError from a plugin into "cannot identify image file"
+            # Pillow turns SyntaxError from a plugin into "cannot identify image file". No size limit
+            # here: Image.open applies MAX_IMAGE_PIXELS (warning / DecompressionBombError) right
+            # after _open, before anything is decoded or allocated.
             raise SyntaxError(f"not a valid AGDL file: {e}") from e
         if info.mode not in _BANDS:
             raise SyntaxError(f"AGDL file declares unsupported mode {info.mode!r}")
@@ -89,9 +75,7 @@ class AgdlImageFile(ImageFile.ImageFile):
         self.info.update(info.as_dict())
         self.tile = []
 
-    def draft(
-        self, mode: str | None, size: tuple[int, int] | None
-    ) -> tuple[str, tuple[int, int, float, float]] | None:
+    def draft(self, mode: str | None, size: tuple[int, int] | None) -> tuple[str, tuple[int, int, float, float]] | None:
         """Use the base-layer-only preview when the image will be shown at half size or less.
 
         The refinement layer only sharpens detail that a >= 2x downscale averages away. ``size`` is
@@ -110,9 +94,11 @@ class AgdlImageFile(ImageFile.ImageFile):
         return self.mode, (0, 0, w, h)
 
     def load(self) -> Any:
-        with self._agdl_lock:
-            if self._im is None:
-                self._agdl_decode()
+        lock = getattr(self, "_agdl_lock", None)  # absent on unpickled images (already loaded)
+        if lock is not None:
+            with lock:
+                if self._im is None:
+                    self._agdl_decode()
         return Image.Image.load(self)
 
     def _agdl_decode(self) -> None:
@@ -154,15 +140,12 @@ def _metadata_bytes(name: str, value: Any) -> bytes:
 
 
 def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
-    if im.mode == "P":
-        target = "RGBA" if im.has_transparency_data else "RGB"
-    else:
-        try:
-            target = _SAVE_MODES[im.mode]
-        except KeyError:
-            raise OSError(f"cannot write mode {im.mode} as AGDL") from None
-
+    # mode policy lives in the core (as_pil): OSError "cannot write mode X as AGDL" for unsupported modes
+    frame = as_pil(im)
     encoderinfo = im.encoderinfo
+    # The core's option names (quality, target_bpp, critical_fraction, measurement_ratio, step, base,
+    # predictor, restorer, sensing, device, seed). Other keys in encoderinfo (dpi, optimize, ...)
+    # are ignored, as every Pillow writer ignores options it does not know.
     options = {k: v for k, v in encoderinfo.items() if k in ENCODE_OPTION_NAMES}
     agdl_plugins.validate_encode_options(**options)
     # encoderinfo first (exif=b"" drops it, as in Pillow's writers), then im.info. Always bytes, so
@@ -172,10 +155,7 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
         for name in METADATA_NAMES
     }
 
-    # Always hand the core a new Image: under Pillow >= 11, a save() nested inside this save() on
-    # the *same* object (e.g. the core writing its JPEG base layer) inherits this encoderinfo, so
-    # options such as subsampling= or dpi= would leak into the base layer.
-    frame = im.copy() if im.mode == target else im.convert(target)
+    # The core saves a copy for its base layer, so this save()'s encoderinfo cannot leak into it.
     data = agdl_plugins.encode(frame, **options, **metadata)
     fp.write(data)  # one write, after everything that can fail
 
@@ -188,9 +168,7 @@ def register_agdl_opener(**decode_options: Any) -> None:
     """
     unknown = set(decode_options) - set(DECODE_OPTION_NAMES)
     if unknown:
-        raise TypeError(
-            f"unknown AGDL decode option(s) {sorted(unknown)}; valid: {list(DECODE_OPTION_NAMES)}"
-        )
+        raise TypeError(f"unknown AGDL decode option(s) {sorted(unknown)}; valid: {list(DECODE_OPTION_NAMES)}")
     DECODE_OPTIONS.update(decode_options)
     Image.register_open(FORMAT, AgdlImageFile, _accept)
     Image.register_save(FORMAT, _save)

@@ -49,7 +49,8 @@ class PillowBaseCodec:
     def encode(self, image: Image.Image, quality: int) -> bytes:
         """Encode an ``L`` or ``RGB`` image at ``quality`` (1..100) to the codec's own bytes."""
         buf = io.BytesIO()
-        image.save(buf, self.pil_format, **self.save_kwargs(quality))
+        # save a copy: a save() nested inside a plugin's save() of the same object would inherit its encoderinfo
+        image.copy().save(buf, self.pil_format, **self.save_kwargs(quality))
         return buf.getvalue()
 
     def _open(self, payload: bytes) -> Image.Image:
@@ -57,7 +58,8 @@ class PillowBaseCodec:
             raise AgdlFormatError(f"corrupt AGDL file: base layer is not a {self.pil_format} stream")
         try:
             with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                # the header's size already passed the pixel limit and must equal the base layer's size
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 im = Image.open(io.BytesIO(payload), formats=[self.pil_format])
             return im
         except (

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .._models import models_submodule
+import re
+
+from .._models import MODELS_DIR
 from ..hookspecs import hookimpl
 from .base_codecs import BUILTIN_BASE_CODECS
 from .predictors import LearnedPredictor, SobelEdgePredictor
@@ -12,14 +14,16 @@ from .sensing import GaussianSensingPart, StructuredSensingPart
 
 
 def learned_versions() -> tuple[int | None, int | None]:
-    """(predictor, restorer) weight versions shipped in ``models/weights`` (None when absent)."""
-    try:
-        weights = models_submodule("weights")
-    except ImportError:
-        return None, None
-    f = weights.WEIGHTS_VERSION["predictor"] if weights.PREDICTOR_FILE.exists() else None
-    g = weights.WEIGHTS_VERSION["restorer"] if weights.RESTORER_FILE.exists() else None
-    return f, g
+    """(predictor, restorer) weight versions shipped in ``models/weights`` (None when absent).
+
+    Read from the file names (``predictor_v1.safetensors``) so that registering parts never imports torch.
+    """
+    found: dict[str, int] = {}
+    for f in (MODELS_DIR / "weights").glob("*_v*.safetensors"):
+        m = re.fullmatch(r"(predictor|restorer)_v(\d+)\.safetensors", f.name)
+        if m:
+            found[m[1]] = max(found.get(m[1], 0), int(m[2]))
+    return found.get("predictor"), found.get("restorer")
 
 
 @hookimpl

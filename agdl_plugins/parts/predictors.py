@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._models import models_submodule
+from .._models import MODELS_DIR, models_submodule
 from ..engine import cached_model, run_tiled
 
 
@@ -60,7 +60,8 @@ class LearnedPredictor:
 
     def scores(self, luma: np.ndarray, qtable: np.ndarray | None, device: str) -> np.ndarray:
         weights = models_submodule("weights")
-        net = cached_model(f"{self.id}@{self.version}", device, weights.load_predictor)
+        path = MODELS_DIR / "weights" / f"predictor_v{self.version}.safetensors"
+        net = cached_model(f"{self.id}@{self.version}", device, lambda: weights.load_predictor(path))
         q = qtable_tensor(qtable, device)
         plane = luma.astype(np.float32) / 255.0
         out = run_tiled(lambda t: net(t, q.expand(t.shape[0], -1)), plane, device)

@@ -75,8 +75,7 @@ def test_pil_modes(photo):
     im = Image.fromarray(photo)
     assert agdl.read_info(agdl.encode(im.convert("CMYK"), **BASELINE)).mode == "RGB"
     assert agdl.read_info(agdl.encode(im.convert("1"), **BASELINE)).mode == "L"
-    with pytest.raises(OSError, match="cannot write mode P"):
-        agdl.encode(im.convert("P"))
+    assert agdl.read_info(agdl.encode(im.convert("P"), **BASELINE)).mode == "RGB"  # palette -> RGB(A)
     with pytest.raises(OSError, match="cannot write mode I;16"):
         agdl.encode(Image.new("I;16", (8, 8)))
 

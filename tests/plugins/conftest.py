@@ -34,9 +34,7 @@ def _run_python(code_or_script: str | Path, *args: str, cwd: Path | None = None,
         cmd = [sys.executable, str(code_or_script)]
     else:
         cmd = [sys.executable, "-c", code_or_script]
-    return subprocess.run(
-        [*cmd, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    return subprocess.run([*cmd, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 @pytest.fixture(scope="session")

@@ -72,6 +72,8 @@ def test_bytes_target_and_source(rgb_array: np.ndarray) -> None:
     assert isinstance(data, bytes) and data.startswith(MAGIC)
     assert agdl_plugins.read_info(data).quality == 45
     out = iio.imread(data)  # no extension: found by magic bytes
+    with iio.imopen(data, "r") as f:  # ours, not imageio's pillow plugin (Pillow knows AGDL too here)
+        assert isinstance(f, AgdlPlugin)
     assert out.shape == rgb_array.shape
     assert iio.imread(data, plugin="AGDL").shape == rgb_array.shape
     assert iio.imread(data, extension=".agdl").shape == rgb_array.shape
@@ -82,12 +84,16 @@ def test_file_objects(rgb_array: np.ndarray) -> None:
     iio.imwrite(buf, rgb_array, extension=".agdl")
     buf.seek(0)
     assert iio.imread(buf).shape == rgb_array.shape
+    embedded = io.BytesIO(b"header of some container" + buf.getvalue())
+    embedded.seek(24)  # read from the current position, as imageio's plugins do
+    assert iio.improps(embedded).shape == rgb_array.shape
+    embedded.seek(24)
+    assert iio.imread(embedded).shape == rgb_array.shape
 
 
 def test_write_options_reach_core(tmp_path: Path, rgb_array: np.ndarray, count_calls) -> None:
     calls = count_calls("encode")
-    options = dict(quality=35, critical_fraction=0.05, measurement_ratio=0.5, step=10.0, base="jpeg",
-                   device="cpu")
+    options = dict(quality=35, critical_fraction=0.05, measurement_ratio=0.5, step=10.0, base="jpeg", device="cpu")
     iio.imwrite(tmp_path / "o.agdl", rgb_array, **options)
     assert {k: calls[0][k] for k in options} == options
     meta = iio.immeta(tmp_path / "o.agdl")

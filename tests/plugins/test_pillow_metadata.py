@@ -12,7 +12,7 @@ XMP = (
     b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>'
     b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
     b'<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/" dc:format="image/x-agdl"/>'
-    b"</rdf:RDF></x:xmpmeta><?xpacket end=\"w\"?>"
+    b'</rdf:RDF></x:xmpmeta><?xpacket end="w"?>'
 )
 
 

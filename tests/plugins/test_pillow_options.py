@@ -25,8 +25,7 @@ def _save(im: Image.Image, **options) -> bytes:
 
 def test_options_are_passed_to_encode(rgb_image: Image.Image, count_calls) -> None:
     calls = count_calls("encode")
-    options = dict(quality=55, critical_fraction=0.05, measurement_ratio=0.5, step=8.0, base="jpeg",
-                   device="cpu")
+    options = dict(quality=55, critical_fraction=0.05, measurement_ratio=0.5, step=8.0, base="jpeg", device="cpu")
     _save(rgb_image, **options)
     assert len(calls) == 1
     assert {k: calls[0][k] for k in options} == options

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -89,8 +90,9 @@ def test_open_file_object_with_other_extension_and_formats_arg(tmp_path: Path, a
 
 
 def test_pixels_equal_core_decode(agdl_file: Path) -> None:
-    ref = agdl_plugins.decode(agdl_file.read_bytes(), **{
-        k: v for k, v in pillow_plugin.DECODE_OPTIONS.items() if v is not None}).array
+    ref = agdl_plugins.decode(
+        agdl_file.read_bytes(), **{k: v for k, v in pillow_plugin.DECODE_OPTIONS.items() if v is not None}
+    ).array
     with Image.open(agdl_file) as im:
         np.testing.assert_array_equal(np.asarray(im), ref)
 
@@ -157,3 +159,21 @@ def test_resave_opened_agdl_to_png_and_agdl(tmp_path: Path, agdl_file: Path, psn
     with Image.open(tmp_path / "y.agdl") as again:
         assert again.info["agdl_quality"] == 60
         assert psnr(np.asarray(again), ref) > 24
+
+
+def test_pickle_roundtrip(agdl_file: Path) -> None:
+    with Image.open(agdl_file) as im:
+        clone = pickle.loads(pickle.dumps(im))
+        np.testing.assert_array_equal(np.asarray(clone), np.asarray(im))
+    clone.load()
+
+
+def test_registration_after_pillow_init(agdl_file: Path, run_python) -> None:
+    # registered after every built-in plugin (some have no magic check): AGDL files still open as AGDL
+    code = (
+        "from PIL import Image\nImage.init()\nimport pillow_plugin\n"
+        "assert Image.ID[-1] == 'AGDL'\n"
+        f"assert Image.open({str(agdl_file)!r}).format == 'AGDL'\n"
+    )
+    res = run_python(code)
+    assert res.returncode == 0, res.stderr

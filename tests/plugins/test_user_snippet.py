@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-USER_SNIPPET = '''\
+USER_SNIPPET = """\
 import sys
 from pathlib import Path
 
@@ -35,7 +35,7 @@ with Image.open(src) as im:
 with Image.open(out / "upright.agdl") as im2:
     print("reopened", im2.format, im2.size, im2.mode)
     im2.copy().save(out / "upright.png")
-{user_use}'''
+{user_use}"""
 
 USER_MODELS = {
     "__init__.py": '"""The user\'s own models package (nothing to do with AGDL)."""\n',
@@ -65,8 +65,9 @@ def _run_snippet(folder: Path, source: Path, run_python, *, user_models: bool) -
         (folder / "models").mkdir()
         for name, text in USER_MODELS.items():
             (folder / "models" / name).write_text(text)
-        code = USER_SNIPPET.format(user_import="from models import classifier\n",
-                                   user_use='print("user model:", classifier.NAME)\n')
+        code = USER_SNIPPET.format(
+            user_import="from models import classifier\n", user_use='print("user model:", classifier.NAME)\n'
+        )
     else:
         code = USER_SNIPPET.format(user_import="", user_use="")
     script = folder / "make_thumbnails.py"

@@ -1,0 +1,7 @@
+"""``python -m agdl_plugins.bench`` = ``agdl bench``."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
