@@ -172,6 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(labels) < 4:
         notes.append(f"BD fit with {len(labels)} points: polynomial degree {max(0, min(3, len(labels) - 1))} "
                      "(the standard cubic needs 4)")
+    nan_bd = [b["codec"] for b in bd if any(v != v for k, v in b.items() if k.startswith("bd_rate_psnr"))]
+    if nan_bd:
+        notes.append(f"BD-rate undefined for {', '.join(nan_bd)}: its PSNR-Y range does not overlap JPEG's "
+                     "(sweep more/wider points); BD-PSNR still applies")
     a.out.mkdir(parents=True, exist_ok=True)
     plots, why = report.plot(a.out, meta, agg, names) if agg else ([], "no rows to plot")
     if why:

@@ -76,14 +76,16 @@ class PillowBaseCodec:
         im = self._open(payload)
         if im.size != size:
             raise AgdlFormatError(f"corrupt AGDL file: base layer is {im.size}, header says {size}")
+        self._before_load(im, mode)
         try:
             im.load()
             planes = self._to_planes(im, mode)
         except (OSError, SyntaxError, ValueError) as e:
-            raise AgdlFormatError(
-                f"corrupt AGDL file: cannot decode {self.pil_format} base layer ({e})"
-            ) from e
+            raise AgdlFormatError(f"corrupt AGDL file: cannot decode {self.pil_format} base layer ({e})") from e
         return BaseDecoded(planes, self._qtable(im))
+
+    def _before_load(self, im: Image.Image, mode: str) -> None:
+        """Hook: check/adjust the opened image before its pixels are decoded."""
 
     @staticmethod
     def _to_planes(im: Image.Image, mode: str) -> np.ndarray:
@@ -108,21 +110,17 @@ class JpegCodec(PillowBaseCodec):
     def save_kwargs(self, quality: int) -> dict:
         return {"quality": int(quality), "optimize": True}
 
-    def decode(self, payload: bytes, mode: str, size: tuple[int, int]) -> BaseDecoded:
-        im = self._open(payload)
-        if im.size != size:
-            raise AgdlFormatError(f"corrupt AGDL file: base layer is {im.size}, header says {size}")
+    def _before_load(self, im: Image.Image, mode: str) -> None:
         if mode == "RGB":
             if im.mode != "RGB":
                 raise AgdlFormatError(f"corrupt AGDL file: colour JPEG base layer has mode {im.mode}")
             im.draft("YCbCr", im.size)  # decode straight to YCbCr: luminance is libjpeg's own
         elif im.mode != "L":
             raise AgdlFormatError(f"corrupt AGDL file: grey JPEG base layer has mode {im.mode}")
-        try:
-            im.load()
-        except (OSError, SyntaxError, ValueError) as e:
-            raise AgdlFormatError(f"corrupt AGDL file: cannot decode JPEG base layer ({e})") from e
-        return BaseDecoded(np.asarray(im), self._qtable(im))
+
+    @staticmethod
+    def _to_planes(im: Image.Image, mode: str) -> np.ndarray:
+        return np.asarray(im)
 
     def _qtable(self, im: Image.Image) -> np.ndarray | None:
         q = getattr(im, "quantization", None)

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._models import MODELS_DIR, models_submodule
-from ..engine import cached_model, run_tiled
+from .learned import run_network
 
 
 def _index_hash(h: int, w: int) -> np.ndarray:
@@ -41,14 +40,6 @@ class SobelEdgePredictor:
         return mag * float(1 << 20) + _index_hash(*luma.shape)
 
 
-def qtable_tensor(qtable: np.ndarray | None, device: str):
-    """(64,) luminance table -> (1, 64) float tensor /255 (a flat q50-like table when absent)."""
-    import torch
-
-    q = np.full(64, 16, dtype=np.float32) if qtable is None else np.asarray(qtable, dtype=np.float32)
-    return torch.from_numpy(q / 255.0)[None].to(device)
-
-
 class LearnedPredictor:
     """Network F (``models.CriticalPixelPredictor``): logits of being a critical pixel of eq. 1."""
 
@@ -59,10 +50,4 @@ class LearnedPredictor:
         self.version = version
 
     def scores(self, luma: np.ndarray, qtable: np.ndarray | None, device: str) -> np.ndarray:
-        weights = models_submodule("weights")
-        path = MODELS_DIR / "weights" / f"predictor_v{self.version}.safetensors"
-        net = cached_model(f"{self.id}@{self.version}", device, lambda: weights.load_predictor(path))
-        q = qtable_tensor(qtable, device)
-        plane = luma.astype(np.float32) / 255.0
-        out = run_tiled(lambda t: net(t, q.expand(t.shape[0], -1)), plane, device)
-        return out.astype(np.float64)
+        return run_network("predictor", self.id, self.version, luma, qtable, device).astype(np.float64)

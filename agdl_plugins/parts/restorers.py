@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._models import MODELS_DIR, models_submodule
-from ..engine import cached_model, run_tiled
-from .predictors import qtable_tensor
+from .learned import run_network
 
 
 class IdentityRestorer:
@@ -32,10 +30,4 @@ class LearnedRestorer:
         self.version = version
 
     def restore(self, luma: np.ndarray, qtable: np.ndarray | None, device: str) -> np.ndarray:
-        weights = models_submodule("weights")
-        path = MODELS_DIR / "weights" / f"restorer_v{self.version}.safetensors"
-        net = cached_model(f"{self.id}@{self.version}", device, lambda: weights.load_restorer(path))
-        q = qtable_tensor(qtable, device)
-        plane = luma.astype(np.float32) / 255.0
-        out = run_tiled(lambda t: net(t, q.expand(t.shape[0], -1)), plane, device)
-        return out * 255.0
+        return run_network("restorer", self.id, self.version, luma, qtable, device) * 255.0

@@ -90,7 +90,9 @@ def test_bd_of_jpeg_against_itself_is_zero(quick_run):
     bd = {b["codec"]: b for b in doc["bd"]}
     assert bd["jpeg"]["bd_rate_psnr_y"] == 0.0 and bd["jpeg"]["bd_psnr_psnr_y"] == 0.0
     assert bd["jpeg"]["bd_rate_roi_psnr_y"] == 0.0
-    assert all(b["bd_rate_psnr_y"] is not None for b in doc["bd"])
+    # rate-matched rows share the rate axis, so BD-PSNR always has an overlap; BD-rate needs overlapping
+    # PSNR ranges and is null (NaN) when a codec is better everywhere than JPEG's best point
+    assert all(isinstance(b["bd_psnr_psnr_y"], float) for b in doc["bd"])
 
 
 def test_deterministic_except_times(tmp_path):

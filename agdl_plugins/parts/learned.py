@@ -1,0 +1,31 @@
+"""Running a shipped network (F or G) on a luminance plane: weights lookup, cache, tiling, qtable input."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._models import MODELS_DIR, models_submodule
+from ..engine import cached_model, run_tiled
+
+
+def qtable_tensor(qtable: np.ndarray | None, device: str):
+    """(64,) luminance table -> (1, 64) float tensor /255 (a flat q50-like table when absent)."""
+    import torch
+
+    q = np.full(64, 16, dtype=np.float32) if qtable is None else np.asarray(qtable, dtype=np.float32)
+    return torch.from_numpy(q / 255.0)[None].to(device)
+
+
+def run_network(kind: str, part_id: str, version: int, luma: np.ndarray, qtable: np.ndarray | None,
+                device: str) -> np.ndarray:
+    """Apply network ``kind`` ("predictor" | "restorer") of ``version`` to a (H, W) uint8 plane.
+
+    Input is scaled to [0, 1]; returns the raw (H, W) float32 network output, tiled with overlap.
+    """
+    weights = models_submodule("weights")
+    path = MODELS_DIR / "weights" / f"{kind}_v{version}.safetensors"
+    loader = getattr(weights, f"load_{kind}")
+    net = cached_model(f"{part_id}@{version}", device, lambda: loader(path))
+    q = qtable_tensor(qtable, device)
+    plane = luma.astype(np.float32) / 255.0
+    return run_tiled(lambda t: net(t, q.expand(t.shape[0], -1)), plane, device)
