@@ -19,7 +19,8 @@ import agdl_plugins as agdl
 OUT = Path(__file__).resolve().parent.parent / "tests" / "golden"
 
 CASES = {
-    "baseline_rgb_jpeg": (lambda: data.astronaut()[60:156, 180:308], {"predictor": "edge-sobel", "restorer": "identity"}),
+    "baseline_rgb_jpeg": (lambda: data.astronaut()[60:156, 180:308],
+                          {"predictor": "edge-sobel", "restorer": "identity"}),
     "baseline_grey_webp": (lambda: data.camera()[100:180, 200:300], {"predictor": "edge-sobel", "restorer": "identity",
                                                                        "base": "webp", "measurement_ratio": 0.5}),
     "learned_rgb_jpeg": (lambda: data.astronaut()[40:168, 160:320], {}),
