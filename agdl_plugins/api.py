@@ -110,6 +110,7 @@ def decode(
     max_pixels: int | None = -1,
     diagnostics: bool = False,
     score_hook: Any = None,
+    iterations: int = 1,
 ):
     """Decode AGDL data to a :class:`~agdl_plugins.decoder.DecodedImage` (``.array``, ``.mode``, ``.info``).
 
@@ -122,7 +123,10 @@ def decode(
         max_pixels: refuse larger images (default: 2 x ``PIL.Image.MAX_IMAGE_PIXELS``; None = no limit).
         diagnostics: fill ``.diagnostics`` with the constraint residual before/after 8-bit rounding.
         score_hook: testing hook applied to the predictor's scores (drift injection).
+        iterations: G <-> projection alternations (1 = the paper's single pass).
     """
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or not 1 <= iterations <= 8:
+        raise ValueError(f"iterations must be an int in [1, 8], got {iterations!r}")
     from .decoder import decode_info, parse
     from .registry import get_registry
 
@@ -137,6 +141,7 @@ def decode(
         base_only=base_only,
         diagnostics=diagnostics,
         score_hook=score_hook,
+        iterations=iterations,
     )
 
 

@@ -89,8 +89,13 @@ def decode_info(
     base_only: bool = False,
     diagnostics: bool = False,
     score_hook: Any = None,
+    iterations: int = 1,
 ) -> DecodedImage:
-    """Full decode of a parsed file. ``score_hook(scores) -> scores`` lets tests inject drift."""
+    """Full decode of a parsed file. ``score_hook(scores) -> scores`` lets tests inject drift.
+
+    ``iterations > 1`` unrolls the decoder: G is applied again to the projected image and the result is
+    projected again (G <-> R alternation), ``iterations`` times in all.
+    """
     projection = validate_projection(projection)
     hdr = info.header
     base = decode_base(info, reg)
@@ -111,6 +116,10 @@ def decode_info(
             mask = _critical_mask(info, base, reg, dev, score_hook)
             if hdr.n_measurements:
                 y_g = _project(info, mask, y_ref, y_g, reg, projection, diag, diagnostics)
+                for _ in range(iterations - 1):
+                    y_in = np.clip(y_g, 0, 255).astype(np.float32)
+                    y_g = out_part.restore(y_in, base.qtable, dev).astype(np.float64)
+                    y_g = _project(info, mask, y_ref, y_g, reg, projection, diag, diagnostics)
         out_y = np.clip(np.round(y_g), 0, 255).astype(np.uint8)
         if diagnostics and hdr.n_measurements:
             _constraint_after_rounding(info, mask, y_ref, out_y, reg, diag)

@@ -25,7 +25,23 @@ def _dct(n):
     return _DCT[n]
 
 
+try:  # prefer the project's shared implementation
+    from kornia_ops import StructuredSensing as _KSensing, cs_project_image as _kproject, \
+        critical_pixel_target as _ktarget
+    IMPL = "kornia_ops"
+except Exception:  # pragma: no cover - fallback when kornia_ops is unavailable
+    _KSensing = _kproject = _ktarget = None
+    IMPL = "models.cs_local"
+
+
 def critical_target(orig, restored, roi, thr=8.0 / 255.0):
+    """eq. 1 (kornia_ops.critical_pixel_target when available, else the local copy below)."""
+    if _ktarget is not None:
+        return _ktarget(orig, restored, roi, error_threshold=thr, dilate=1)
+    return _critical_target_local(orig, restored, roi, thr)
+
+
+def _critical_target_local(orig, restored, roi, thr=8.0 / 255.0):
     """eq. 1: dilate(canny(orig), 1) & roi & |restored - orig| > thr. orig/restored (B,1,H,W) [0,1]."""
     import kornia
     with torch.no_grad():
@@ -36,7 +52,23 @@ def critical_target(orig, restored, roi, thr=8.0 / 255.0):
 
 def project(restored, orig, mask, ratio=1.0, step=12.0 / 255.0, seed=0):
     """Per image: y = round(H c_orig / step) * step, then c_hat = c_g + H^T (y - H c_g).
-    Differentiable w.r.t. ``restored``. Returns the projected image."""
+    Differentiable w.r.t. ``restored``. Returns the projected image.
+    Uses kornia_ops.StructuredSensing + cs_project_image when available."""
+    if _KSensing is not None:
+        ys, ops = [], []
+        for b in range(restored.shape[0]):
+            idx = mask[b, 0].reshape(-1).nonzero().squeeze(1)
+            n = idx.numel()
+            m = max(1, int(round(ratio * n))) if n else 0
+            op = _KSensing(n, m, seed + b)
+            c_o = orig[b, 0].reshape(-1)[idx].detach()
+            ys.append(torch.round(op(c_o) / step) * step if n else c_o[:0])
+            ops.append(op)
+        return _kproject(restored, mask, ys, ops, mode="equality")
+    return _project_local(restored, orig, mask, ratio, step, seed)
+
+
+def _project_local(restored, orig, mask, ratio=1.0, step=12.0 / 255.0, seed=0):
     out = []
     for b in range(restored.shape[0]):
         r = restored[b].reshape(-1)

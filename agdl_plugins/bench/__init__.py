@@ -6,7 +6,7 @@ Usage::
                [--codecs agdl,agdl-norefine,agdl-identity,agdl-classical,agdl-box,jpeg,jpegli,webp,avif,jpeg2000,jxl]
                [--agdl-points q=10,20,30,50 | --bpp 0.3,0.5,0.75,1.0] [--repeats 3] [--device auto]
                [--critical-fraction F] [--measurement-ratio R] [--step S] [--tolerance 0.02]
-               [--grid-shift auto|always|never] [--no-dncnn] [--no-rss] [--no-progress]
+               [--threads N] [--grid-shift auto|always|never] [--no-dncnn] [--no-rss] [--no-progress]
     python -m agdl_plugins.bench ...   # the same
 
 Examples::
@@ -83,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--critical-fraction", dest="critical_fraction", type=float, help="AGDL option")
     p.add_argument("--measurement-ratio", dest="measurement_ratio", type=float, help="AGDL option")
     p.add_argument("--step", type=float, help="AGDL option: measurement quantiser step")
+    p.add_argument("--threads", type=int, help="torch threads for AGDL and DnCNN (default: torch's, = cores)")
     p.add_argument("--tolerance", type=float, default=0.02, help="rate-match tolerance (default 0.02)")
     p.add_argument("--grid-shift", choices=["auto", "always", "never"], default="auto",
                    help="drop 4 rows/cols at top-left: auto = JPEG sources only")
@@ -110,7 +111,10 @@ def _points(a: argparse.Namespace):
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; returns the exit code (0 ok, 1 a codec failed somewhere, 2 usage error)."""
-    a = _parser().parse_args(argv)
+    try:
+        a = _parser().parse_args(argv)
+    except SystemExit as e:  # --help (0) or an argparse usage error (2): return it, do not raise
+        return int(e.code or 0) if isinstance(e.code, int | None) else 2
     try:
         from agdl_plugins.options import validate_encode_options
 
@@ -139,6 +143,12 @@ def main(argv: list[str] | None = None) -> int:
         if not 0 < a.tolerance < 1:
             raise ValueError("--tolerance must be in (0, 1)")
         codecs = [c.strip() for c in a.codecs.split(",") if c.strip()]
+        if a.threads is not None:
+            if a.threads < 1:
+                raise ValueError("--threads must be >= 1")
+            import torch
+
+            torch.set_num_threads(a.threads)
         cfg = Config(images=a.images, masks=masks, out=a.out, codecs=codecs, points=points, limit=limit,
                      repeats=repeats, device=a.device, agdl_options=agdl_options, tolerance=a.tolerance,
                      grid_shift=a.grid_shift, dncnn=a.dncnn, rss=a.rss, progress=a.progress)

@@ -12,7 +12,8 @@ Knobs (bytes grow with the knob for every codec):
   land within a few tenths of a percent instead of the 2-6 % steps of integer qualities.
 - ``jpegli``, ``avif``, AGDL variants: integer quality (the libraries take no finer knob).
 - ``webp``, ``jxl``: float quality.
-- ``jpeg2000``: target bits per pixel (OpenJPEG "rates" mode, 9/7 irreversible wavelet).
+- ``jpeg2000``: target bits per pixel (OpenJPEG "rates" mode, 9/7 irreversible wavelet, RGB->YCbCr mct=1;
+  Pillow's defaults, 5/3 without colour transform, lose about 4 dB).
 """
 
 from __future__ import annotations
@@ -130,8 +131,9 @@ class Jpeg2000Codec(Codec):
     def encode(self, rgb: np.ndarray, knob: float) -> bytes:
         buf = io.BytesIO()
         ratio = 24.0 / float(knob)  # OpenJPEG rate = compression ratio against 24-bit RGB
+        # Pillow's defaults are no colour transform (mct=0) and the 5/3 wavelet: -4 dB at 0.5 bpp on Kodak
         Image.fromarray(rgb).save(buf, "JPEG2000", quality_mode="rates", quality_layers=[ratio],
-                                  irreversible=True)
+                                  irreversible=True, mct=1 if rgb.ndim == 3 else 0)
         return buf.getvalue()
 
     def guess(self, target_bytes, pixels, ref_quality):
@@ -239,7 +241,7 @@ def build_codecs(names: list[str], agdl_options: dict[str, Any], device: str) ->
                 notes.append("avif skipped: Pillow built without AVIF")
         elif n == "jpeg2000":
             if _has_pillow("JPEG2000", "jpg_2000"):
-                out.append(Jpeg2000Codec(n, "Pillow JPEG 2000 (OpenJPEG), 9/7, rate = target bpp",
+                out.append(Jpeg2000Codec(n, "Pillow JPEG 2000 (OpenJPEG), 9/7, mct, rate = target bpp",
                                          knob="bpp", lo=0.01, hi=24.0, integer=False, log=True))
             else:
                 notes.append("jpeg2000 skipped: Pillow built without OpenJPEG")

@@ -7,6 +7,9 @@
   scales and weights). MS-SSIM needs a short side > 160 px for its 4 downsamplings; smaller images get NaN
   (no non-standard reduced-scale variant). Without pytorch-msssim, SSIM falls back to
   ``kornia.metrics.ssim`` (same window, 'same' padding) and MS-SSIM is NaN.
+
+Metrics run on one torch thread (untimed; identical numbers whatever the machine's thread count, and on a
+busy 2-core machine many small ops are far faster single-threaded than with spinning OpenMP workers).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +35,18 @@ def ssim_backend() -> str:
     except ImportError:
         return "kornia"
     return "pytorch_msssim"
+
+
+@contextmanager
+def single_thread():
+    import torch
+
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev)
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
@@ -72,7 +88,9 @@ def make_reference(rgb: np.ndarray, roi: np.ndarray | None) -> Reference:
 
     y = luma(rgb)
     t = torch.from_numpy(np.array(rgb.transpose(2, 0, 1), np.float32))[None]
-    return Reference(rgb=rgb, y=y, roi=roi, edge=edge_band(y), rgb_t=t)
+    with single_thread():
+        edge = edge_band(y)
+    return Reference(rgb=rgb, y=y, roi=roi, edge=edge, rgb_t=t)
 
 
 def _psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None) -> float:
@@ -92,6 +110,11 @@ def _psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None) -> float:
 
 def quality(ref: Reference, dec: np.ndarray) -> dict[str, float]:
     """All per-image quality numbers of a decoded (H, W, 3) uint8 image against ``ref``."""
+    with single_thread():
+        return _quality(ref, dec)
+
+
+def _quality(ref: Reference, dec: np.ndarray) -> dict[str, float]:
     import torch
 
     if dec.shape != ref.rgb.shape:
@@ -168,22 +191,32 @@ def time_dncnn(model, height: int, width: int, repeats: int, device: str = "cpu"
 # --------------------------------------------------------------------------------------- peak RSS
 _RSS_CHILD = r"""
 import json, resource, sys
+def hwm():
+    # VmHWM (peak RSS of this process image): unlike ru_maxrss it is not inherited from the parent across
+    # fork + exec, which would report the benchmark process's own size
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 import numpy, PIL.Image, torch, kornia
 import agdl_plugins as agdl
 from agdl_plugins import decoder, registry
 data = open(sys.argv[1], "rb").read()
 registry.get_registry()
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = hwm()
 img = agdl.decode(data, device=sys.argv[2], projection=(sys.argv[3] or None))
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = hwm()
 print(json.dumps({"baseline_kib": base, "peak_kib": peak}))
 """
 
 
 def decode_peak_rss(data: bytes, device: str, projection: str | None = None, timeout: float = 600) -> dict:
     """Peak RSS (MiB) of a fresh process that decodes ``data``: the whole process and the part above its
-    state after importing numpy/Pillow/torch/kornia/agdl_plugins (``getrusage(RUSAGE_SELF).ru_maxrss``,
-    read in the child)."""
+    state after importing numpy/Pillow/torch/kornia/agdl_plugins (``VmHWM`` of /proc/self/status read in
+    the child; ``ru_maxrss`` where /proc is missing, which may include the parent's size on Linux)."""
     import agdl_plugins
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(agdl_plugins.__file__)))

@@ -233,7 +233,11 @@ def plot(out: Path, meta: dict, agg: list[dict], codecs: list[str]) -> tuple[lis
     metrics = [(m, lab) for m, lab in metrics if any(np.isfinite(_f(a[m])) for a in agg)]
     paths = []
     title = f"{Path(meta['images']).parent.name or meta['images']} ({meta['n_images']} images)"
-    styles = {c: ("-" if c.startswith("agdl") else "--") for c in codecs}
+    cmap = plt.get_cmap("tab20")
+    markers = "os^vD<>pPX*h"
+    styles = {c: dict(ls="-" if c.startswith("agdl") else "--", color="black" if c == "agdl" else cmap(i % 20),
+                      marker=markers[i % len(markers)], lw=2.0 if c == "agdl" else 1.0, zorder=3 if c == "agdl" else 2)
+              for i, c in enumerate(codecs)}
 
     def draw(ax, m, lab):
         for c in codecs:
@@ -242,7 +246,7 @@ def plot(out: Path, meta: dict, agg: list[dict], codecs: list[str]) -> tuple[lis
             y = [a[m] for a in rs]
             if not any(np.isfinite(_f(v)) for v in y):
                 continue
-            ax.plot(x, y, styles[c], marker="o", ms=3.5, lw=1.8 if c == "agdl" else 1.0, label=c)
+            ax.plot(x, y, ms=4, label=c, **styles[c])
         ax.set_xlabel("bits per pixel")
         ax.set_ylabel(lab)
         ax.grid(True, alpha=0.3)

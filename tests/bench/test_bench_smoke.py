@@ -113,6 +113,8 @@ def test_usage_errors_return_2(tmp_path):
     (tmp_path / "empty").mkdir()
     assert main([str(tmp_path / "empty")]) == 2
     assert main([str(tmp_path / "empty"), "--codecs", "nope"]) == 2
+    assert main(["--bogus-option"]) == 2
+    assert main(["--help"]) == 0
 
 
 # ------------------------------------------------------------------------------------------------ units
