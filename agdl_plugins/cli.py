@@ -187,6 +187,11 @@ def cmd_info(a: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] == ["bench"]:  # the benchmark has its own parser (options may precede the folder)
+        from .bench import main as bench_main
+
+        return int(bench_main(args[1:]) or 0)
     p = argparse.ArgumentParser(prog="agdl", description="AGDL attention-guided dual-layer image codec")
     sub = p.add_subparsers(dest="cmd", required=True)
 
@@ -228,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("rest", nargs=argparse.REMAINDER)
     b.set_defaults(func=lambda a: __import__("agdl_plugins.bench", fromlist=["main"]).main(a.rest))
 
-    a = p.parse_args(argv)
+    a = p.parse_args(args)
     try:
         return int(a.func(a) or 0)
     except (FileNotFoundError, AgdlFormatError, ValueError) as ex:
