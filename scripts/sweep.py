@@ -47,8 +47,8 @@ def main() -> int:
             out = agdl.decode(data).array
             m = match_bytes(lambda k, im=rgb: jpeg.encode(im, k), len(data), 1, 100, integer=False, guess=q)
             jy = luma(jpeg.decode(m.data))
-            g = match_bytes(lambda k, im=rgb: agdl.encode(im, quality=int(k), critical_fraction=0.0, **parts), len(data),
-                            1, 100, integer=True, guess=q)
+            g = match_bytes(lambda k, im=rgb: agdl.encode(im, quality=int(k), critical_fraction=0.0, **parts),
+                            len(data), 1, 100, integer=True, guess=q)
             gy = luma(agdl.decode(g.data).array)
             row = {"image": path.stem, "q": q, "fraction": frac, "step": step, "ratio": ratio,
                    "bpp": 8 * len(data) / y.size, "roi_agdl": psnr(luma(out), y, roi), "roi_jpeg": psnr(jy, y, roi),
