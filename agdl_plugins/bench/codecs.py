@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-ALL_CODECS = ("agdl", "agdl-norefine", "agdl-identity", "agdl-classical", "agdl-box",
-              "jpeg", "jpegli", "webp", "avif", "jpeg2000", "jxl")
+ALL_CODECS = ("agdl", "agdl-norefine", "agdl-identity", "agdl-classical", "agdl-box", "agdl-saliency",
+              "jpeg-saliency", "jpeg", "jpegli", "webp", "avif", "jpeg2000", "jxl")
 
 # IJG (Annex K) base tables in natural order, as libjpeg uses them for ``quality``.
 _IJG_LUMA = (16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
@@ -91,6 +91,18 @@ class JpegCodec(Codec):
         else:
             im.save(buf, "JPEG", qtables=ijg_tables(knob), optimize=True, subsampling="4:2:0")
         return buf.getvalue()
+
+    def guess(self, target_bytes, pixels, ref_quality):
+        return ref_quality
+
+
+class SaliencyJpegCodec(Codec):
+    """AGDL's ``jpeg-saliency`` base codec alone: a plain JPEG file any decoder reads."""
+
+    def encode(self, rgb: np.ndarray, knob: float) -> bytes:
+        import agdl_plugins as agdl
+
+        return agdl.encode_base_layer(rgb, base="jpeg-saliency", quality=int(knob))
 
     def guess(self, target_bytes, pixels, ref_quality):
         return ref_quality
@@ -219,6 +231,12 @@ def build_codecs(names: list[str], agdl_options: dict[str, Any], device: str) ->
         elif n == "agdl-box":
             out.append(AgdlCodec(n, "AGDL default bytes decoded with box projection", o, "box", device,
                                  shares="agdl"))
+        elif n == "agdl-saliency":
+            out.append(AgdlCodec(n, "AGDL on the saliency-aware JPEG base (jpeg-saliency)",
+                                 {**o, "base": "jpeg-saliency"}, None, device))
+        elif n == "jpeg-saliency":
+            out.append(SaliencyJpegCodec(n, "saliency-aware baseline JPEG (background pre-blurred by network F's "
+                                            "saliency), integer quality"))
         elif n == "jpeg":
             out.append(JpegCodec(n, "Pillow/libjpeg-turbo JPEG, optimize=True, 4:2:0, fractional IJG quality",
                                  integer=False))
