@@ -26,8 +26,9 @@ def _dct(n):
 
 
 try:  # prefer the project's shared implementation
-    from kornia_ops import StructuredSensing as _KSensing, cs_project_image as _kproject, \
-        critical_pixel_target as _ktarget
+    from kornia_ops import StructuredSensing as _KSensing
+    from kornia_ops import critical_pixel_target as _ktarget
+    from kornia_ops import cs_project_image as _kproject
     IMPL = "kornia_ops"
 except Exception:  # pragma: no cover - fallback when kornia_ops is unavailable
     _KSensing = _kproject = _ktarget = None

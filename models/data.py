@@ -12,7 +12,6 @@ Split: images of ``duts-tr`` sorted by name; the last 50 are held out for valida
 Held-out datasets (kodak24, duts-te, human-seg, ...) are never touched here.
 """
 import io
-import os
 import random
 from pathlib import Path
 

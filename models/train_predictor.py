@@ -22,7 +22,7 @@ from models import weights as W
 from models.cs_local import critical_target
 from models.predictor import CriticalPixelPredictor
 from models.restorer import param_count
-from models.train_restorer import log_to, VAL_QUALITIES
+from models.train_restorer import VAL_QUALITIES, log_to
 
 
 @torch.inference_mode()
@@ -187,7 +187,8 @@ def main(argv=None):
             "val": v, "val_baseline_sobel": base_ref,
             "val_set": "24 crops 192px of last-50 duts-tr (held out), Pillow JPEG q10/20/30/50",
             "label": "dilate(kornia canny(orig),1) & mask>=128 & |G(base)-orig|>8/255",
-            "input": "x (B,1,H,W) float32 base luma/255 (any H,W); qtable (B,64) = Pillow quantization[0] order / 255; output logits",
+            "input": ("x (B,1,H,W) float32 base luma/255 (any H,W); "
+                      "qtable (B,64) = Pillow quantization[0] order / 255; output logits"),
             "torch": torch.__version__}
     W.export(model, a.export, meta)
     log(f"exported {a.export} ({os.path.getsize(a.export)} bytes) seen {seen} in {minutes:.1f} min")

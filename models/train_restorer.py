@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from models import data as D
-from models.restorer import DualDomainRestorer, param_count
 from models import weights as W
+from models.restorer import DualDomainRestorer, param_count
 
 VAL_QUALITIES = (10, 20, 30, 50)
 
@@ -63,7 +63,7 @@ def validate(model, vpools, projection=False, ratio=0.75):
             c = critical_target(o, out.clamp(0, 1), m)
             pj = project(out, o, c, ratio=ratio).clamp(0, 1)
             pj = torch.round(pj * 255) / 255
-            r["gain_db_proj%.2f" % ratio] = (psnr(pj, o) - psnr(b, o)).mean().item()
+            r[f"gain_db_proj{ratio:.2f}"] = (psnr(pj, o) - psnr(b, o)).mean().item()
         res[q] = r
     model.train()
     return res
@@ -184,7 +184,8 @@ def main(argv=None):
             "command": cmd, "minutes": round(minutes, 2), "patches_seen": seen, "patch": a.patch,
             "finetune_projection": a.finetune_projection,
             "val": v, "val_set": "24 crops 128px of last-50 duts-tr (held out), Pillow JPEG q10/20/30/50",
-            "input": "x (B,1,H,W) float32 luma/255, H,W multiple of 8 grid at (0,0); qtable (B,64) = Pillow quantization[0] order / 255",
+            "input": ("x (B,1,H,W) float32 luma/255, H,W multiple of 8 grid at (0,0); "
+                      "qtable (B,64) = Pillow quantization[0] order / 255"),
             "torch": torch.__version__}
     W.export(model, a.export, meta)
     log(f"exported {a.export} ({os.path.getsize(a.export)} bytes) seen {seen} in {minutes:.1f} min")

@@ -11,8 +11,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import torch
-
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SHA_FILE = WEIGHTS_DIR / "SHA256SUMS"
 WEIGHTS_VERSION = {"restorer": 1, "predictor": 1}

@@ -10,9 +10,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from models.restorer import DualDomainRestorer  # noqa: E402
-from models.predictor import CriticalPixelPredictor  # noqa: E402
 from models import weights as W  # noqa: E402
+from models.predictor import CriticalPixelPredictor  # noqa: E402
+from models.restorer import DualDomainRestorer  # noqa: E402
 
 
 def _randomised(model, seed=0):
@@ -119,13 +119,22 @@ def test_shipped_weights_load(name, loader):
         pytest.skip(f"{name} not exported yet")
     m = getattr(W, loader)()
     x, q = _inputs(64, 64, b=1)
-    with torch.inference_mode():
-        assert torch.isfinite(m(x, q)).all()
+    old = torch.get_num_threads()
+    outs = []
+    try:
+        for t in (1, 2):
+            torch.set_num_threads(t)
+            with torch.inference_mode():
+                outs.append(m(x, q))
+    finally:
+        torch.set_num_threads(old)
+    assert torch.isfinite(outs[0]).all() and torch.equal(outs[0], outs[1])
     assert m.metadata["weights_version"] == "1"
 
 
 def test_jpeg_base_luma_matches_pillow():
     from PIL import Image
+
     from models.data import jpeg_base_luma
     rng = np.random.default_rng(0)
     arr = (rng.random((40, 56, 3)) * 255).astype(np.uint8)
