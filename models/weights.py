@@ -86,11 +86,15 @@ def _load(cls_name, path, check=True):
     if check:
         verify(path)
     md = read_metadata(path)
-    if md.get("arch") != cls_name:
-        raise WeightsIntegrityError(f"{path} holds {md.get('arch')!r}, expected {cls_name}")
+    allowed = {"DualDomainRestorer": ("DualDomainRestorer",),
+               "CriticalPixelPredictor": ("CriticalPixelPredictor", "SaliencyEdgePredictor")}[cls_name]
+    if md.get("arch") not in allowed:
+        raise WeightsIntegrityError(f"{path} holds {md.get('arch')!r}, expected one of {allowed}")
     hp = json.loads(md["hparams"])
-    if cls_name == "DualDomainRestorer":
+    if md["arch"] == "DualDomainRestorer":
         from .restorer import DualDomainRestorer as C
+    elif md["arch"] == "SaliencyEdgePredictor":
+        from .saliency import SaliencyEdgePredictor as C
     else:
         from .predictor import CriticalPixelPredictor as C
     model = C(**hp)

@@ -28,4 +28,10 @@ def run_network(kind: str, part_id: str, version: int, luma: np.ndarray, qtable:
     net = cached_model(f"{part_id}@{version}", device, lambda: loader(path))
     q = qtable_tensor(qtable, device)
     plane = luma.astype(np.float32) / 255.0
+    if getattr(net, "whole_image", False):  # global-context networks (F v2) see the whole plane at once
+        import torch
+
+        with torch.inference_mode():
+            t = torch.from_numpy(np.ascontiguousarray(plane))[None, None].to(device)
+            return net(t, q)[0, 0].float().cpu().numpy()
     return run_tiled(lambda t: net(t, q.expand(t.shape[0], -1)), plane, device)
