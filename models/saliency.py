@@ -2,7 +2,7 @@
 
 The paper's critical set is edges ∩ ROI ∩ large error (eq. 1). F v1 (a full-resolution U-Net trained on
 eq. 1 labels for 18 CPU-minutes) did not learn the ROI part. v2 splits the job: a small U-Net sees the
-whole base layer at 128x128 and predicts the salient region (trained on DUTS-TR masks, which is fast at
+whole base layer at 64x64 and predicts the salient region (trained on DUTS-TR masks, which is fast at
 that size); the score of a pixel is ``log sigmoid(saliency) + log(edge + eps)`` with the Sobel magnitude of
 the base luminance at full resolution. Ranking by this score keeps strong edges inside the salient region.
 """
@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-SIDE = 128
+SIDE = 64
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
@@ -22,7 +22,7 @@ def _block(cin: int, cout: int) -> nn.Sequential:
 
 
 class SaliencyNet(nn.Module):
-    """U-Net, 4 levels: (B, 1, 128, 128) luminance in [0, 1] -> (B, 1, 128, 128) saliency logits."""
+    """U-Net, 4 levels: (B, 1, 64, 64) luminance in [0, 1] -> (B, 1, 64, 64) saliency logits."""
 
     def __init__(self, ch: int = 16) -> None:
         super().__init__()
@@ -44,7 +44,7 @@ class SaliencyNet(nn.Module):
 
 
 def thumbnail(x: torch.Tensor) -> torch.Tensor:
-    """(B, 1, H, W) -> (B, 1, 128, 128) antialiased bilinear resize (the network's only view of the image)."""
+    """(B, 1, H, W) -> (B, 1, 64, 64) antialiased bilinear resize (the network's only view of the image)."""
     return F.interpolate(x, size=(SIDE, SIDE), mode="bilinear", align_corners=False, antialias=True)
 
 
@@ -71,7 +71,7 @@ class SaliencyEdgePredictor(nn.Module):
         self.saliency = SaliencyNet(ch)
 
     def saliency_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 1, H, W) -> (B, 1, H, W) saliency logits, upsampled bilinearly from 128x128."""
+        """(B, 1, H, W) -> (B, 1, H, W) saliency logits, upsampled bilinearly from 64x64."""
         s = self.saliency(thumbnail(x))
         return F.interpolate(s, size=x.shape[-2:], mode="bilinear", align_corners=False)
 

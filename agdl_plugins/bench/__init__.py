@@ -83,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--critical-fraction", dest="critical_fraction", type=float, help="AGDL option")
     p.add_argument("--measurement-ratio", dest="measurement_ratio", type=float, help="AGDL option")
     p.add_argument("--step", type=float, help="AGDL option: measurement quantiser step")
+    p.add_argument("--predictor", help="AGDL option: predictor id for 'agdl' (e.g. edge-sobel = baseline)")
+    p.add_argument("--restorer", help="AGDL option: restorer id for 'agdl' (e.g. identity = baseline)")
     p.add_argument("--threads", type=int, help="torch threads for AGDL and DnCNN (default: torch's, = cores)")
     p.add_argument("--tolerance", type=float, default=0.02, help="rate-match tolerance (default 0.02)")
     p.add_argument("--grid-shift", choices=["auto", "always", "never"], default="auto",
@@ -123,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
 
         points = _points(a)
         agdl_options = {"critical_fraction": a.critical_fraction, "measurement_ratio": a.measurement_ratio,
-                        "step": a.step}
+                        "step": a.step, "predictor": a.predictor, "restorer": a.restorer}
         validate_encode_options(**{k: v for k, v in agdl_options.items() if v is not None}, device=a.device)
         if a.no_masks:
             masks = None

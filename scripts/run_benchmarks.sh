@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The exact commands behind BENCHMARKS.md (2-core CPU, no GPU). Outputs go to bench_out/ (gitignored).
+set -euo pipefail
+D=${DATASETS:-../shared/datasets}
+A=".venv/bin/agdl"
+ALL=agdl,agdl-norefine,agdl-identity,agdl-classical,agdl-box,agdl-saliency,jpeg-saliency,jpeg,jpegli,webp,avif,jpeg2000,jxl
+# 1. DUTS-TE (ROI = ground-truth masks), fixed subset: the first 20 images by name, 4 rate points
+$A bench "$D/duts-te/images" --limit 20 --agdl-points q=10,20,30,50 --codecs "$ALL" --repeats 1 --no-progress \
+    --out bench_out/duts20
+# 2. Kodak24 (no masks), first 8 images, speed medians of 3
+$A bench "$D/kodak24/images" --limit 8 --agdl-points q=10,20,30,50 \
+    --codecs agdl,agdl-norefine,agdl-box,jpeg,jpegli,webp,avif,jpeg2000,jxl --repeats 3 --no-progress \
+    --out bench_out/kodak8
+# 3. Baseline parts (issue 2's report): classical predictor + identity restorer vs JPEG
+$A bench "$D/duts-te/images" --limit 20 --agdl-points q=10,30,50 --predictor edge-sobel --restorer identity \
+    --codecs agdl,jpeg --repeats 3 --no-dncnn --no-progress --out bench_out/duts20_baseline
+$A bench "$D/kodak24/images" --limit 8 --agdl-points q=10,30,50 --predictor edge-sobel --restorer identity \
+    --codecs agdl,jpeg --repeats 3 --no-dncnn --no-progress --out bench_out/kodak8_baseline
