@@ -54,8 +54,8 @@ def _add_encode_options(p: argparse.ArgumentParser) -> None:
         "--critical-fraction",
         dest="critical_fraction",
         type=float,
-        default=0.03,
-        help="critical pixels N as a fraction of all pixels (default 0.03)",
+        default=0.2,
+        help="critical pixels N as a fraction of all pixels (default 0.2)",
     )
     g.add_argument(
         "--measurement-ratio",
@@ -65,7 +65,7 @@ def _add_encode_options(p: argparse.ArgumentParser) -> None:
         help="CS measurements per critical pixel M/N, 0..1 (default 1.0)",
     )
     g.add_argument(
-        "--step", type=float, default=12.0, help="measurement quantiser step in grey levels (default 12)"
+        "--step", type=float, default=16.0, help="measurement quantiser step in grey levels (default 16)"
     )
     g.add_argument("--base", default="jpeg",
                    help="base codec: jpeg, jpeg-saliency, webp, avif, jpeg2000 (default jpeg); with -o x.jpg and "

@@ -156,17 +156,7 @@ def _encode_to_rate(im, color, alpha, opts, reg, metadata) -> bytes:
         return len(data), data
 
     lo, hi = 1, 95
-    n_lo, d_lo = size(lo, opts.step)
-    if n_lo > target * (1 + RATE_TOLERANCE):
-        # even the lowest quality is too big: coarsen the step as far as it goes
-        n_lo, d_lo = size(lo, 256.0)
-        if n_lo > target * (1 + RATE_TOLERANCE):
-            raise ValueError(
-                f"target_bpp={opts.target_bpp} is below the smallest size this image reaches "
-                f"({n_lo * 8 / (im.width * im.height):.3f} bpp); lower critical_fraction or raise target_bpp"
-            )
-        return d_lo
-    best_q = lo
+    best_q = 1  # largest base quality whose total at the default step fits; 1 when none does
     while lo <= hi:
         mid = (lo + hi) // 2
         n, _ = size(mid, opts.step)
@@ -174,18 +164,26 @@ def _encode_to_rate(im, color, alpha, opts, reg, metadata) -> bytes:
             best_q, lo = mid, mid + 1
         else:
             hi = mid - 1
-    # tune the step (log-bisection) on the chosen quality: smaller step -> more bytes
-    s_lo, s_hi = 0.25, 256.0
+    n_min, _ = size(best_q, 256.0)
+    if n_min > target * (1 + RATE_TOLERANCE):
+        raise ValueError(
+            f"target_bpp={opts.target_bpp} is below the smallest size this image reaches "
+            f"({n_min * 8 / (im.width * im.height):.3f} bpp); lower critical_fraction or raise target_bpp"
+        )
+    # tune the step (log-bisection) on the chosen quality (smaller step -> more bytes); if the refinement
+    # cannot bridge the gap to the next base quality, also try that quality with coarser steps
     best = size(best_q, opts.step)
-    for _ in range(24):
-        if abs(best[0] - target) <= RATE_TOLERANCE * target:
-            break
-        s_mid = float(np.sqrt(s_lo * s_hi))
-        cand = size(best_q, s_mid)
-        if abs(cand[0] - target) < abs(best[0] - target):
-            best = cand
-        if cand[0] > target:
-            s_lo = s_mid
-        else:
-            s_hi = s_mid
+    for q in (best_q, min(best_q + 1, 100)):
+        s_lo, s_hi = 0.25, 256.0
+        for _ in range(24):
+            if abs(best[0] - target) <= RATE_TOLERANCE * target:
+                return best[1]
+            s_mid = float(np.sqrt(s_lo * s_hi))
+            cand = size(q, s_mid)
+            if abs(cand[0] - target) < abs(best[0] - target):
+                best = cand
+            if cand[0] > target:
+                s_lo = s_mid
+            else:
+                s_hi = s_mid
     return best[1]

@@ -29,9 +29,9 @@ class EncodeOptions:
 
     quality: int = 30
     target_bpp: float | None = None
-    critical_fraction: float = 0.03
+    critical_fraction: float = 0.2
     measurement_ratio: float = 1.0
-    step: float = 12.0
+    step: float = 16.0
     base: str = "jpeg"
     predictor: str | None = None
     restorer: str | None = None
