@@ -7,10 +7,10 @@ ALL=agdl,agdl-norefine,agdl-identity,agdl-classical,agdl-box,agdl-saliency,jpeg-
 # 1. DUTS-TE (ROI = ground-truth masks), fixed subset: the first 20 images by name, 4 rate points
 $A bench "$D/duts-te/images" --limit 20 --agdl-points q=10,20,30,50 --codecs "$ALL" --repeats 1 --no-progress \
     --out bench_out/duts20
-# 2. Kodak24 (no masks), first 8 images, speed medians of 3
-$A bench "$D/kodak24/images" --limit 8 --agdl-points q=10,20,30,50 \
-    --codecs agdl,agdl-norefine,agdl-box,jpeg,jpegli,webp,avif,jpeg2000,jxl --repeats 3 --no-progress \
-    --out bench_out/kodak8
+# 2. Kodak24 (no masks), first 4 images (CPU time), speed medians of 3
+$A bench "$D/kodak24/images" --limit 4 --agdl-points q=10,20,30,50 --threads 1 \
+    --codecs agdl,agdl-norefine,jpeg,jpegli,webp,avif,jpeg2000,jxl --repeats 3 --no-progress \
+    --out bench_out/kodak4
 # 3. Baseline parts (issue 2's report): classical predictor + identity restorer vs JPEG
 $A bench "$D/duts-te/images" --limit 20 --agdl-points q=10,30,50 --predictor edge-sobel --restorer identity \
     --codecs agdl,jpeg --repeats 3 --no-dncnn --no-progress --out bench_out/duts20_baseline
