@@ -241,9 +241,10 @@ def run(cfg: Config) -> Result:
     bar.close()
     parts = {(r.get("agdl_predictor"), r.get("agdl_restorer")) for r in rows if r["codec"] == "agdl"}
     for pred, rest in sorted(parts, key=str):
-        notes.append(f"AGDL default parts in this run: predictor {pred}, restorer {rest}")
+        notes.append(f"AGDL parts of 'agdl' in this run: predictor {pred}, restorer {rest}")
         if rest == "identity" and pred == "edge-sobel":
-            notes.append("trained networks not installed: agdl, agdl-identity and agdl-classical coincide")
+            notes.append("'agdl' runs the baseline parts here (classical predictor, identity restorer): "
+                         "agdl, agdl-identity and agdl-classical coincide")
     if cfg.dncnn and dncnn_cache:
         notes.append("DnCNN-17 (64 ch, 1-channel input, random weights) timed once per image size "
                      "(its cost does not depend on content)")
