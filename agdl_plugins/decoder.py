@@ -113,16 +113,18 @@ def decode_info(
             else out_part.restore(base.luma, base.qtable, dev).astype(np.float64)
         )
         if hdr.n_critical:
-            mask = _critical_mask(info, base, reg, dev, score_hook)
+            explicit, sym = _refn(info)  # parsed once per decode
+            mask = _critical_mask(info, base, reg, dev, score_hook, explicit)
             if hdr.n_measurements:
-                y_g = _project(info, mask, y_ref, y_g, reg, projection, diag, diagnostics)
-                for _ in range(iterations - 1):
-                    y_in = np.clip(y_g, 0, 255).astype(np.float32)
-                    y_g = out_part.restore(y_in, base.qtable, dev).astype(np.float64)
-                    y_g = _project(info, mask, y_ref, y_g, reg, projection, diag, diagnostics)
+                op, y_target = _targets(info, reg, mask, y_ref, sym)
+                for i in range(iterations):
+                    if i:
+                        y_in = np.clip(y_g, 0, 255).astype(np.float32)
+                        y_g = out_part.restore(y_in, base.qtable, dev).astype(np.float64)
+                    y_g = _project(hdr.step, mask, y_g, op, y_target, projection, diag if diagnostics else None)
         out_y = np.clip(np.round(y_g), 0, 255).astype(np.uint8)
         if diagnostics and hdr.n_measurements:
-            _constraint_after_rounding(info, mask, y_ref, out_y, reg, diag)
+            _constraint_after_rounding(hdr.step, mask, out_y, op, y_target, diag)
     planes = base.planes.copy()
     if planes.ndim == 2:
         planes = out_y
@@ -145,55 +147,51 @@ def _refn(info: AgdlInfo) -> tuple[np.ndarray, bytes]:
     return explicit, refn[8 + len_exp :]
 
 
-def _critical_mask(info: AgdlInfo, base: BaseDecoded, reg: Registry, dev: str, score_hook: Any) -> np.ndarray:
+def _critical_mask(
+    info: AgdlInfo, base: BaseDecoded, reg: Registry, dev: str, score_hook: Any, explicit: np.ndarray
+) -> np.ndarray:
     hdr = info.header
     predictor = reg.get("predictor", hdr.predictor, hdr.predictor_version)
     scores = predictor.scores(base.luma, base.qtable, dev)
     if score_hook is not None:
         scores = score_hook(scores)
-    explicit, _ = _refn(info)
     mask = rederive_critical(scores, hdr.threshold, hdr.guard, explicit)
     check_mask(mask, hdr.n_critical, hdr.critical_crc)
     return mask
 
 
-def _operator(info: AgdlInfo, reg: Registry):
+def _targets(info: AgdlInfo, reg: Registry, mask: np.ndarray, y_ref: np.ndarray, sym: bytes):
+    """(sensing operator, target measurements y = H c_ref + step * q), built once per decode."""
+    import torch
+
     hdr = info.header
-    part = reg.get("sensing", hdr.sensing, hdr.sensing_version)
-    return part.make(hdr.n_critical, hdr.n_measurements, hdr.seed)
+    q = decode_symbols(sym, hdr.n_measurements)
+    op = reg.get("sensing", hdr.sensing, hdr.sensing_version).make(hdr.n_critical, hdr.n_measurements, hdr.seed)
+    y_target = op(torch.from_numpy(y_ref[mask])) + hdr.step * torch.from_numpy(q.astype(np.float64))
+    return op, y_target
 
 
-def _project(info, mask, y_ref, y_g, reg, projection, diag, diagnostics) -> np.ndarray:
+def _project(step: float, mask, y_g, op, y_target, projection: str, diag: dict | None) -> np.ndarray:
     """Stage D2/D3: correct the critical pixels of ``y_g`` so that H c = y (equality) or |H c - y| <= step/2."""
     import torch
 
     from kornia_ops import cs_project_box, cs_project_equality
 
-    hdr = info.header
-    _, sym = _refn(info)
-    q = decode_symbols(sym, hdr.n_measurements)
-    op = _operator(info, reg)
-    c_ref = torch.from_numpy(y_ref[mask])
-    y_target = op(c_ref) + hdr.step * torch.from_numpy(q.astype(np.float64))
     c_g = torch.from_numpy(y_g[mask])
     if projection == "equality":
         c_hat = cs_project_equality(c_g, y_target, op)
     else:
-        c_hat = cs_project_box(c_g, y_target, op, hdr.step)
+        c_hat = cs_project_box(c_g, y_target, op, step)
     out = y_g.copy()
     out[mask] = c_hat.numpy()
-    if diagnostics:
+    if diag is not None:
         diag["constraint_max_abs_float"] = float((op(c_hat) - y_target).abs().max())
-        diag["y_target"] = y_target.numpy()
     return out
 
 
-def _constraint_after_rounding(info, mask, y_ref, out_y, reg, diag) -> None:
+def _constraint_after_rounding(step: float, mask, out_y, op, y_target, diag: dict) -> None:
     import torch
 
-    op = _operator(info, reg)
-    y_t = torch.from_numpy(diag["y_target"])
-    dev = (op(torch.from_numpy(out_y[mask].astype(np.float64))) - y_t).abs()
-    half = info.header.step / 2
+    dev = (op(torch.from_numpy(out_y[mask].astype(np.float64))) - y_target).abs()
     diag["constraint_max_abs_uint8"] = float(dev.max())
-    diag["fraction_outside_cell_uint8"] = float((dev > half).double().mean())
+    diag["fraction_outside_cell_uint8"] = float((dev > step / 2).double().mean())

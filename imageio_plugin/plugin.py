@@ -15,7 +15,7 @@ from imageio.core.request import URI_BYTES, InitializationError, IOMode, Request
 from imageio.core.v3_plugin_api import ImageProperties, PluginV3
 
 import agdl_plugins
-from agdl_plugins.container import MAGIC
+from agdl_plugins.container import accept
 
 EXTENSION = ".agdl"
 _BANDS = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
@@ -39,7 +39,7 @@ class AgdlPlugin(PluginV3):
                 self._start = request.get_file().tell()
             except Exception as e:  # imopen only moves on to the next plugin on InitializationError
                 raise InitializationError(f"cannot inspect {source!r}: {e}") from e
-            if prefix[: len(MAGIC)] != MAGIC:
+            if not accept(prefix):
                 raise InitializationError(f"{source!r} is not an AGDL file (magic bytes missing).")
         else:
             extension = request.extension or request.format_hint

@@ -22,7 +22,7 @@ from typing import IO, Any
 from PIL import Image, ImageFile
 
 import agdl_plugins
-from agdl_plugins.container import MAGIC
+from agdl_plugins.container import accept
 from agdl_plugins.imaging import as_pil
 from agdl_plugins.options import ENCODE_OPTION_NAMES
 
@@ -44,8 +44,7 @@ METADATA_NAMES = ("exif", "icc_profile", "xmp")
 _BANDS = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
 
 
-def _accept(prefix: bytes) -> bool:
-    return prefix[: len(MAGIC)] == MAGIC
+_accept = accept  # Pillow's opener check: the container's own magic test
 
 
 class AgdlImageFile(ImageFile.ImageFile):
