@@ -18,36 +18,18 @@ Knobs (bytes grow with the knob for every codec):
 
 from __future__ import annotations
 
+import hashlib
 import io
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from ..parts.jpeg_tables import ijg_tables
+
 ALL_CODECS = ("agdl", "agdl-norefine", "agdl-identity", "agdl-classical", "agdl-box", "agdl-saliency",
               "jpeg-saliency", "jpeg", "jpegli", "webp", "avif", "jpeg2000", "jxl")
-
-# IJG (Annex K) base tables in natural order, as libjpeg uses them for ``quality``.
-_IJG_LUMA = (16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
-             14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-             49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99)
-_IJG_CHROMA = (17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99,
-               47, 66, 99, 99, 99, 99, 99, 99) + (99,) * 32
-
-
-def ijg_tables(quality: float) -> list[list[int]]:
-    """libjpeg's ``jpeg_set_quality`` tables (baseline, clamped to 1..255) at a possibly fractional quality."""
-    q = min(100.0, max(1.0, float(quality)))
-    scale = 5000.0 / q if q < 50 else 200.0 - 2.0 * q
-    if q == int(q):
-        scale = math.floor(scale)  # libjpeg's integer arithmetic
-
-    def one(base: tuple[int, ...]) -> list[int]:
-        return [int(min(255, max(1, math.floor((v * scale + 50) / 100)))) for v in base]
-
-    return [one(_IJG_LUMA), one(_IJG_CHROMA)]
 
 
 def _pil_decode(data: bytes) -> np.ndarray:
@@ -97,12 +79,19 @@ class JpegCodec(Codec):
 
 
 class SaliencyJpegCodec(Codec):
-    """AGDL's ``jpeg-saliency`` base codec alone: a plain JPEG file any decoder reads."""
+    """AGDL's ``jpeg-saliency`` base codec alone: a plain JPEG file any decoder reads (fractional quality)."""
+
+    _saliency: tuple[bytes, Any] | None = None
 
     def encode(self, rgb: np.ndarray, knob: float) -> bytes:
-        import agdl_plugins as agdl
+        from ..parts.saliency_jpeg import saliency_map
+        from ..registry import get_registry
 
-        return agdl.encode_base_layer(rgb, base="jpeg-saliency", quality=int(knob))
+        img = Image.fromarray(rgb)
+        key = hashlib.blake2b(np.ascontiguousarray(rgb).tobytes() + repr(rgb.shape).encode(), digest_size=16).digest()
+        if self._saliency is None or self._saliency[0] != key:  # one network run per image, not per knob
+            self._saliency = (key, saliency_map(img))
+        return get_registry().get("base_codec", "jpeg-saliency").encode(img, float(knob), self._saliency[1])
 
     def guess(self, target_bytes, pixels, ref_quality):
         return ref_quality
@@ -235,8 +224,9 @@ def build_codecs(names: list[str], agdl_options: dict[str, Any], device: str) ->
             out.append(AgdlCodec(n, "AGDL on the saliency-aware JPEG base (jpeg-saliency)",
                                  {**o, "base": "jpeg-saliency"}, None, device))
         elif n == "jpeg-saliency":
-            out.append(SaliencyJpegCodec(n, "saliency-aware baseline JPEG (background pre-blurred by network F's "
-                                            "saliency), integer quality"))
+            out.append(SaliencyJpegCodec(n, "saliency-aware baseline JPEG (background AC coefficients "
+                                            "pre-quantised coarser by network F's saliency), fractional quality",
+                                         integer=False))
         elif n == "jpeg":
             out.append(JpegCodec(n, "Pillow/libjpeg-turbo JPEG, optimize=True, 4:2:0, fractional IJG quality",
                                  integer=False))

@@ -16,16 +16,20 @@ def qtable_tensor(qtable: np.ndarray | None, device: str):
     return torch.from_numpy(q / 255.0)[None].to(device)
 
 
+def _network(kind: str, part_id: str, version: int, device: str):
+    weights = models_submodule("weights")
+    path = MODELS_DIR / "weights" / f"{kind}_v{version}.safetensors"
+    loader = getattr(weights, f"load_{kind}")
+    return cached_model(f"{part_id}@{version}", device, lambda: loader(path))
+
+
 def run_network(kind: str, part_id: str, version: int, luma: np.ndarray, qtable: np.ndarray | None,
                 device: str) -> np.ndarray:
     """Apply network ``kind`` ("predictor" | "restorer") of ``version`` to a (H, W) uint8 plane.
 
     Input is scaled to [0, 1]; returns the raw (H, W) float32 network output, tiled with overlap.
     """
-    weights = models_submodule("weights")
-    path = MODELS_DIR / "weights" / f"{kind}_v{version}.safetensors"
-    loader = getattr(weights, f"load_{kind}")
-    net = cached_model(f"{part_id}@{version}", device, lambda: loader(path))
+    net = _network(kind, part_id, version, device)
     q = qtable_tensor(qtable, device)
     plane = luma.astype(np.float32) / 255.0
     if getattr(net, "whole_image", False):  # global-context networks (F v2) see the whole plane at once
@@ -35,3 +39,18 @@ def run_network(kind: str, part_id: str, version: int, luma: np.ndarray, qtable:
             t = torch.from_numpy(np.ascontiguousarray(plane))[None, None].to(device)
             return net(t, q)[0, 0].float().cpu().numpy()
     return run_tiled(lambda t: net(t, q.expand(t.shape[0], -1)), plane, device)
+
+
+def run_saliency(part_id: str, version: int, luma: np.ndarray, device: str) -> np.ndarray | None:
+    """Salient-region probability (H, W) float32 in [0, 1] from predictor ``version``'s saliency head.
+
+    None when that predictor has no saliency head (F v1 predicts edge pixels only).
+    """
+    import torch
+
+    net = _network("predictor", part_id, version, device)
+    if not hasattr(net, "saliency_logits"):
+        return None
+    with torch.inference_mode():
+        t = torch.from_numpy(np.ascontiguousarray(luma, dtype=np.float32) / 255.0)[None, None].to(device)
+        return torch.sigmoid(net.saliency_logits(t))[0, 0].float().cpu().numpy()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .learned import run_network
+from .learned import run_network, run_saliency
 
 
 def _index_hash(h: int, w: int) -> np.ndarray:
@@ -51,3 +51,7 @@ class LearnedPredictor:
 
     def scores(self, luma: np.ndarray, qtable: np.ndarray | None, device: str) -> np.ndarray:
         return run_network("predictor", self.id, self.version, luma, qtable, device).astype(np.float64)
+
+    def saliency(self, luma: np.ndarray, device: str) -> np.ndarray | None:
+        """(H, W) uint8 -> (H, W) float32 salient-region probability, or None without a saliency head."""
+        return run_saliency(self.id, self.version, luma, device)

@@ -1,14 +1,19 @@
 """Base codec ``jpeg-saliency``: a standard baseline JPEG whose bits follow saliency (issue 7).
 
-Mechanism (chosen because it needs no JPEG internals and any decoder reads the result): before encoding,
-pixels outside the salient region are blended towards a Gaussian-blurred copy,
-``I' = w * I + (1 - w) * blur(I)`` with ``w`` the saliency map. Blurred background blocks lose their
-high-frequency DCT coefficients, which then quantise to zero and cost almost nothing, so at equal total
-size the global quality - and hence the salient region's quality - can be higher.
+Mechanism: **per-block coefficient control before encoding**. JPEG's encoder quantises every 8x8 block
+with one table Q. We first take the same block DCT ourselves (on the exact JPEG grid: luma 8x8 blocks,
+chroma 8x8 blocks of the 4:2:0-subsampled planes) and re-quantise the AC coefficients of each block with a
+coarser step ``Q * s_b``, where ``s_b`` grows from 1 (salient block) to ``max_step`` (background);
+the DC term is left alone so no block boundaries appear. The inverse DCT of those coefficients is written
+back as pixels and the image is encoded as a normal YCbCr JPEG with table Q. The libjpeg encoder then finds
+background coefficients that are (up to pixel rounding) multiples of ``s_b`` -- mostly zero -- which cost
+almost nothing, so at equal total size the rate control can afford a finer Q, i.e. a higher quality for the
+salient region. Unlike blurring, the background keeps its strongest coefficients (its main edges and
+textures), so the whole-image cost is small. The result is an ordinary baseline JPEG: any decoder
+(Pillow, libjpeg-turbo, browsers) reads it; AGDL decodes it with :class:`JpegCodec`'s path.
 
-The saliency map comes from the project's trained network F (``agdl-f``; it predicts critical pixels,
-which lie on salient edges), smoothed and dilated into a region. The decoder needs nothing: the output is
-an ordinary JPEG (``JpegCodec.decode``).
+Saliency: the salient-region head of the project's network F v2 (``agdl-f``; a U-Net trained on DUTS-TR
+masks), computed on the image itself (encoder side only; the decoder needs nothing).
 """
 
 from __future__ import annotations
@@ -16,47 +21,122 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
 
 from .base_codecs import JpegCodec
+from .jpeg_tables import dct8_matrix, ijg_tables
+
+_C = dct8_matrix()
 
 
 def saliency_map(rgb: Image.Image, device: str = "cpu", registry=None) -> np.ndarray:
-    """(H, W) float32 saliency in [0, 1] from network F's logits on a high-quality view of the image."""
+    """(H, W) float32 salient-region probability in [0, 1] from network F's saliency head.
+
+    Raises:
+        ValueError: the registered ``agdl-f`` has no saliency head (e.g. only F v1 installed).
+    """
     if registry is None:
         from ..registry import get_registry
 
         registry = get_registry()
     pred = registry.get("predictor", "agdl-f")
-    grey = rgb.convert("L")
-    buf = io.BytesIO()
-    grey.save(buf, "JPEG", quality=90)
-    im = Image.open(buf)
-    qt = np.asarray(im.quantization[0], dtype=np.int32)
-    logits = pred.scores(np.asarray(im), qt, device)
-    p = 1.0 / (1.0 + np.exp(-np.clip(logits, -30, 30)))
-    # spread sparse edge probabilities into a region: max-filter then blur, normalise
-    pim = Image.fromarray(np.clip(p * 255 / max(p.max(), 1e-6), 0, 255).astype(np.uint8))
-    side = max(rgb.size)
-    pim = pim.filter(ImageFilter.MaxFilter(9)).filter(ImageFilter.GaussianBlur(max(4, side // 40)))
-    s = np.asarray(pim).astype(np.float32) / 255.0
-    return np.clip(s / max(float(s.max()), 1e-6) * 1.5, 0.0, 1.0)
+    sal = pred.saliency(np.asarray(rgb.convert("L")), device) if hasattr(pred, "saliency") else None
+    if sal is None:
+        raise ValueError(f"jpeg-saliency needs a predictor with a saliency head; agdl-f@{pred.version} has none")
+    return sal.astype(np.float32)
+
+
+def block_weights(saliency: np.ndarray, block: int, dilate: int = 1) -> np.ndarray:
+    """(H, W) saliency -> (ceil(H/block), ceil(W/block)) per-block weight: block max, then a
+    (2*dilate+1)^2 max filter so the salient region's border blocks keep full quality."""
+    h, w = saliency.shape
+    bh, bw = -(-h // block), -(-w // block)
+    p = np.pad(saliency, ((0, bh * block - h), (0, bw * block - w)), mode="edge")
+    m = p.reshape(bh, block, bw, block).max(axis=(1, 3))
+    if dilate > 0:
+        q = np.pad(m, dilate, mode="edge")
+        m = np.max([q[i:i + bh, j:j + bw] for i in range(2 * dilate + 1) for j in range(2 * dilate + 1)], axis=0)
+    return m
+
+
+def requantise_plane(plane: np.ndarray, table: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Re-quantise the AC terms of each 8x8 block of ``plane`` with step ``table * steps[block]``.
+
+    Args:
+        plane: (H, W) float, H and W multiples of 8, values in 0..255.
+        table: (64,) quantisation table, natural order.
+        steps: (H/8, W/8) multipliers >= 1; blocks with multiplier 1 are returned unchanged.
+    Returns:
+        (H, W) float64 plane (not rounded).
+    """
+    h, w = plane.shape
+    orig = plane.reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3)
+    coef = _C @ (orig - 128.0) @ _C.T
+    q = table.reshape(8, 8)[None, None] * steps[..., None, None]
+    dc = coef[..., 0, 0].copy()
+    coef = np.round(coef / q) * q
+    coef[..., 0, 0] = dc  # DC untouched: no visible block boundaries
+    out = _C.T @ coef @ _C + 128.0
+    keep = steps <= 1.0
+    out[keep] = orig[keep]
+    return out.transpose(0, 2, 1, 3).reshape(h, w)
 
 
 class SaliencyJpegCodec(JpegCodec):
-    """Saliency-aware JPEG: background blurred before encoding; decodes as plain JPEG."""
+    """Saliency-aware baseline JPEG: background AC coefficients pre-quantised coarser; decodes as JPEG.
+
+    ``quality`` may be fractional (libjpeg's table scaling), so rate control can match a byte budget.
+    """
+
+    id = "jpeg-saliency"
+    version = 2
+    max_step = 8.0  # AC step multiplier for a block of zero saliency
+    dilate = 2  # blocks around the salient region kept at full quality
+
+    def steps(self, weights: np.ndarray) -> np.ndarray:
+        """Per-block step multiplier from per-block saliency weight in [0, 1]."""
+        return 1.0 + (self.max_step - 1.0) * np.clip(1.0 - weights, 0.0, 1.0) ** 2
+
+    def shape(self, image: Image.Image, saliency: np.ndarray, quality: float) -> Image.Image:
+        """Return the ``L`` or ``YCbCr`` image whose JPEG at ``quality`` spends its bits by saliency."""
+        luma_t, chroma_t = (np.asarray(t, dtype=np.float64) for t in ijg_tables(quality))
+        w, h = image.size
+        ph, pw = -(-h // 16) * 16, -(-w // 16) * 16
+        src = image.convert("L" if image.mode == "L" else "YCbCr")
+        a = np.asarray(src, dtype=np.float64)
+        a = a[..., None] if a.ndim == 2 else a
+        a = np.pad(a, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
+        saliency = np.pad(saliency, ((0, ph - h), (0, pw - w)), mode="edge")
+        y = requantise_plane(a[..., 0], luma_t, self.steps(block_weights(saliency, 8, self.dilate)))
+        planes = [y]
+        if a.shape[2] == 3:  # chroma: 4:2:0 as libjpeg does it (2x2 mean), blocks of 16x16 source pixels
+            st = self.steps(block_weights(saliency, 16, self.dilate))
+            bg = np.kron(st > 1.0, np.ones((16, 16), dtype=bool))
+            for c in (1, 2):
+                sub = a[..., c].reshape(ph // 2, 2, pw // 2, 2).mean(axis=(1, 3))
+                up = np.kron(requantise_plane(sub, chroma_t, st), np.ones((2, 2)))
+                planes.append(np.where(bg, up, a[..., c]))  # salient chroma untouched
+        out = [Image.fromarray(np.clip(np.round(p[:h, :w]), 0, 255).astype(np.uint8)) for p in planes]
+        return out[0] if len(out) == 1 else Image.merge("YCbCr", out)
+
+    def encode(self, image: Image.Image, quality: float, saliency: np.ndarray | None = None) -> bytes:
+        """Encode an ``L`` or ``RGB`` image; ``saliency`` (H, W) in [0, 1] defaults to network F's map."""
+        if saliency is None:
+            saliency = saliency_map(image)
+        if saliency.shape != (image.size[1], image.size[0]):
+            raise ValueError(f"saliency map is {saliency.shape}, image is {image.size[::-1]}")
+        buf = io.BytesIO()
+        shaped = self.shape(image, saliency, quality)
+        shaped.save(buf, "JPEG", qtables=ijg_tables(quality)[: 1 if shaped.mode == "L" else 2], optimize=True,
+                    subsampling="4:2:0")
+        return buf.getvalue()
+
+
+class SaliencyJpegCodecV1(JpegCodec):
+    """``jpeg-saliency@1`` (background pre-blurred): its files are plain JPEGs and decode; no longer encodes."""
 
     id = "jpeg-saliency"
     version = 1
-    blur_radius = 2.5
 
-    def prefilter(self, image: Image.Image, saliency: np.ndarray) -> Image.Image:
-        blurred = np.asarray(image.filter(ImageFilter.GaussianBlur(self.blur_radius))).astype(np.float32)
-        orig = np.asarray(image).astype(np.float32)
-        w = saliency if orig.ndim == 2 else saliency[..., None]
-        out = w * orig + (1.0 - w) * blurred
-        return Image.fromarray(np.clip(np.round(out), 0, 255).astype(np.uint8))
-
-    def encode(self, image: Image.Image, quality: int) -> bytes:
-        sal = saliency_map(image.convert("RGB"))
-        return super().encode(self.prefilter(image, sal), quality)
+    def encode(self, image: Image.Image, quality: float) -> bytes:
+        raise ValueError("jpeg-saliency@1 is superseded by @2 and only decodes")
