@@ -1,8 +1,8 @@
 """The encoder (Algorithm 1, encoding): base layer -> scores -> critical set -> CS measurements.
 
-``prepare`` does the expensive, step-independent work for one base quality (base codec, predictor F,
-selection, restorer reference); ``finish`` quantises/codes the measurements for a given step and
-budget. Rate control (``target_bpp``) reuses prepared states.
+``analyse`` does the budget-independent work for one base quality (base codec; predictor F and the
+restorer reference on first use), ``prepare`` selects the critical set for a budget, ``finish`` quantises
+and codes the measurements for a given step. Rate control (``target_bpp``) reuses all three.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from .engine import resolve_device
 from .entropy import encode_symbols, quantise
 from .header import Header
 from .imaging import luminance, split_alpha
-from .options import EncodeOptions
+from .options import AUTO_FRACTIONS, AUTO_MIN_QUALITY, DEFAULT_FRACTION, EncodeOptions
 from .parts.base_codecs import BaseDecoded
 from .registry import Registry
 
@@ -48,9 +48,33 @@ class Prepared:
     codec: object
 
 
-def prepare(color: Image.Image, opts: EncodeOptions, reg: Registry, quality: int) -> Prepared:
-    """Base layer + critical set + residual for ``color`` (mode L or RGB)."""
-    device = resolve_device(opts.device)
+@dataclass
+class Analysis:
+    """Budget-independent work for one base quality: base layer, scores and restorer reference (lazy)."""
+
+    quality: int
+    base_bytes: bytes
+    base: BaseDecoded
+    predictor: object
+    restorer: object
+    codec: object
+    device: str
+    _scores: np.ndarray | None = None
+    _ref: np.ndarray | None = None
+
+    def scores(self) -> np.ndarray:
+        if self._scores is None:
+            self._scores = self.predictor.scores(self.base.luma, self.base.qtable, self.device)
+        return self._scores
+
+    def reference(self) -> np.ndarray:
+        if self._ref is None:
+            self._ref = self.restorer.restore(self.base.luma, self.base.qtable, self.device).astype(np.float64)
+        return self._ref
+
+
+def analyse(color: Image.Image, opts: EncodeOptions, reg: Registry, quality: int) -> Analysis:
+    """Stage E1 (base layer, encoded and decoded as the decoder will) for ``color`` (mode L or RGB)."""
     pred_default, rest_default = default_parts(reg, opts.base)
     codec = reg.get("base_codec", opts.base)
     predictor = reg.get("predictor", opts.predictor or pred_default)
@@ -58,19 +82,26 @@ def prepare(color: Image.Image, opts: EncodeOptions, reg: Registry, quality: int
     reg.get("sensing", opts.sensing)
     base_bytes = codec.encode(color, quality)
     base = codec.decode(base_bytes, color.mode, color.size)
-    h, w = base.luma.shape
-    n_target = int(round(opts.critical_fraction * h * w))
+    return Analysis(quality, base_bytes, base, predictor, restorer, codec, resolve_device(opts.device))
+
+
+def prepare(color: Image.Image, opts: EncodeOptions, reg: Registry, quality: int, fraction: float | None = None,
+            analysis: Analysis | None = None) -> Prepared:
+    """Base layer + critical set (``fraction`` of the pixels; default: the options') + residual."""
+    a = analysis if analysis is not None else analyse(color, opts, reg, quality)
+    if fraction is None:
+        fraction = DEFAULT_FRACTION if opts.critical_fraction is None else opts.critical_fraction
+    h, w = a.base.luma.shape
+    n_target = int(round(fraction * h * w))
     if n_target > 0:
-        scores = predictor.scores(base.luma, base.qtable, device)
-        sel = select_critical(scores, n_target, exact=predictor.exact)
+        sel = select_critical(a.scores(), n_target, exact=a.predictor.exact)
     else:
         sel = select_critical(np.zeros((h, w)), 0, exact=True)
     if sel.n:
-        ref = restorer.restore(base.luma, base.qtable, device).astype(np.float64)
-        residual = luminance(color).astype(np.float64)[sel.mask] - ref[sel.mask]
+        residual = luminance(color).astype(np.float64)[sel.mask] - a.reference()[sel.mask]
     else:
         residual = np.zeros(0)
-    return Prepared(quality, base_bytes, base, sel, residual, predictor, restorer, codec)
+    return Prepared(a.quality, a.base_bytes, a.base, sel, residual, a.predictor, a.restorer, a.codec)
 
 
 def measure(prep: Prepared, opts: EncodeOptions, reg: Registry, step: float) -> tuple[int, np.ndarray]:
@@ -145,26 +176,42 @@ def encode_image(
 
 
 def _encode_to_rate(im, color, alpha, opts, reg, metadata) -> bytes:
-    """Rate control: largest base quality whose total fits, then tune the step to land within 3 %."""
-    target = opts.target_bpp * im.width * im.height / 8.0
-    cache: dict[int, Prepared] = {}
+    """Rate control: choose the refinement budget, then the largest base quality whose total fits, then tune
+    the step to land within 3 %.
 
-    def size(q: int, step: float) -> tuple[int, bytes]:
-        if q not in cache:
-            cache[q] = prepare(color, opts, reg, q)
-        data = finish(cache[q], color, alpha, im.mode, opts, reg, step, metadata)
+    Budget: the options' ``critical_fraction`` when given; else (auto) the largest of ``AUTO_FRACTIONS`` whose
+    file fits the target at base quality ``AUTO_MIN_QUALITY`` (0 when none does: the base quality then drops).
+    """
+    target = opts.target_bpp * im.width * im.height / 8.0
+    analyses: dict[int, Analysis] = {}
+    cache: dict[tuple[int, float], Prepared] = {}
+
+    def size(q: int, step: float, frac: float) -> tuple[int, bytes]:
+        if q not in analyses:
+            analyses[q] = analyse(color, opts, reg, q)
+        if (q, frac) not in cache:
+            cache[(q, frac)] = prepare(color, opts, reg, q, frac, analyses[q])
+        data = finish(cache[(q, frac)], color, alpha, im.mode, opts, reg, step, metadata)
         return len(data), data
 
+    if opts.critical_fraction is not None:
+        frac = opts.critical_fraction
+    else:
+        frac = 0.0
+        for f in AUTO_FRACTIONS:
+            if size(AUTO_MIN_QUALITY, opts.step, f)[0] <= target:
+                frac = f
+                break
     lo, hi = 1, 95
     best_q = 1  # largest base quality whose total at the default step fits; 1 when none does
     while lo <= hi:
         mid = (lo + hi) // 2
-        n, _ = size(mid, opts.step)
+        n, _ = size(mid, opts.step, frac)
         if n <= target:
             best_q, lo = mid, mid + 1
         else:
             hi = mid - 1
-    n_min, _ = size(best_q, 256.0)
+    n_min, _ = size(best_q, 256.0, frac)
     if n_min > target * (1 + RATE_TOLERANCE):
         raise ValueError(
             f"target_bpp={opts.target_bpp} is below the smallest size this image reaches "
@@ -172,14 +219,14 @@ def _encode_to_rate(im, color, alpha, opts, reg, metadata) -> bytes:
         )
     # tune the step (log-bisection) on the chosen quality (smaller step -> more bytes); if the refinement
     # cannot bridge the gap to the next base quality, also try that quality with coarser steps
-    best = size(best_q, opts.step)
+    best = size(best_q, opts.step, frac)
     for q in (best_q, min(best_q + 1, 100)):
         s_lo, s_hi = 0.25, 256.0
         for _ in range(24):
             if abs(best[0] - target) <= RATE_TOLERANCE * target:
                 return best[1]
             s_mid = float(np.sqrt(s_lo * s_hi))
-            cand = size(q, s_mid)
+            cand = size(q, s_mid, frac)
             if abs(cand[0] - target) < abs(best[0] - target):
                 best = cand
             if cand[0] > target:

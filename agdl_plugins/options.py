@@ -7,6 +7,9 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 PROJECTIONS = ("equality", "box")
+DEFAULT_FRACTION = 0.2
+AUTO_FRACTIONS = (0.2, 0.15, 0.1, 0.06, 0.03, 0.015)
+AUTO_MIN_QUALITY = 10
 
 
 @dataclass
@@ -16,7 +19,10 @@ class EncodeOptions:
     Attributes:
         quality: base-layer quality 1..100 (ignored when ``target_bpp`` is set).
         target_bpp: total bits per pixel to land within 3 % of; chooses quality and step.
-        critical_fraction: critical pixels N as a fraction of all pixels, 0..1.
+        critical_fraction: critical pixels N as a fraction of all pixels, 0..1, or None (the default) for the
+            automatic budget: ``DEFAULT_FRACTION`` at a fixed quality; with ``target_bpp``, the largest step
+            of ``AUTO_FRACTIONS`` whose file still fits at base quality ``AUTO_MIN_QUALITY`` (low rates cut the
+            refinement budget before the base quality; measured in BENCHMARKS.md).
         measurement_ratio: measurements per critical pixel M/N, 0..1.
         step: quantiser step of the measurements, in grey levels (> 0).
         base: base codec id ("jpeg", "webp", "avif", "jpeg2000").
@@ -29,7 +35,7 @@ class EncodeOptions:
 
     quality: int = 30
     target_bpp: float | None = None
-    critical_fraction: float = 0.2
+    critical_fraction: float | None = None
     measurement_ratio: float = 1.0
     step: float = 16.0
     base: str = "jpeg"
@@ -73,7 +79,8 @@ def validate_encode_options(**opts: Any) -> EncodeOptions:
     o.quality = _number("quality", o.quality, 1, 100, integer=True)
     if o.target_bpp is not None:
         o.target_bpp = _number("target_bpp", o.target_bpp, 0.0, 24.0, lo_open=True)
-    o.critical_fraction = _number("critical_fraction", o.critical_fraction, 0.0, 1.0)
+    if o.critical_fraction is not None:
+        o.critical_fraction = _number("critical_fraction", o.critical_fraction, 0.0, 1.0)
     o.measurement_ratio = _number("measurement_ratio", o.measurement_ratio, 0.0, 1.0)
     o.step = _number("step", o.step, 0.0, 1024.0, lo_open=True)
     o.seed = _number("seed", o.seed, 0, 2**63 - 1, integer=True)

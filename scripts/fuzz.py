@@ -1,6 +1,6 @@
 """Long fuzzing run of the AGDL parser + decoder: random CRC-valid mutations of real seed files.
 
-Usage: python scripts/fuzz.py --seconds 600 [--seed 0]
+Usage: python scripts/fuzz.py --seconds 600 [--seed 0] [--learned]
 Prints the number of inputs tried, outcome counts and the slowest input's decode time. Any exception
 other than AgdlFormatError is saved to fuzz_crashes/ and reported.
 """
@@ -22,16 +22,25 @@ from agdl_plugins import container as C
 from agdl_plugins.errors import AgdlFormatError
 
 
-def seeds() -> list[bytes]:
+def seeds(learned: bool = False) -> list[bytes]:
+    """Seed files: baseline parts (fast), plus files written with the trained F and G when ``learned``."""
     a = np.ascontiguousarray(data.astronaut()[100:164, 180:260])
     g = np.ascontiguousarray(data.camera()[200:248, 180:244])
     rgba = np.dstack([a, np.full(a.shape[:2], 200, np.uint8)])
     base = {"predictor": "edge-sobel", "restorer": "identity"}
-    return [
+    pool = [
         agdl.encode(a, quality=30, critical_fraction=0.08, exif=b"Exif\0\0II*\0", **base),
         agdl.encode(g, quality=60, critical_fraction=0.2, measurement_ratio=0.5, **base),
         agdl.encode(rgba, quality=20, base="webp", **base),
     ]
+    if learned:  # default parts: F (float scores, guard band + explicit list) and G
+        pool += [
+            agdl.encode(a, quality=20, device="cpu"),
+            agdl.encode(rgba, quality=40, device="cpu", xmp=b"<x:xmpmeta/>"),
+            agdl.encode(a, quality=25, base="jpeg-saliency", device="cpu"),
+            agdl.encode(g, quality=50, critical_fraction=0.3, predictor="agdl-f", device="cpu"),
+        ]
+    return pool
 
 
 def mutate(blob: bytes, rng: random.Random) -> bytes:
@@ -61,9 +70,10 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--learned", action="store_true", help="also seed with files written by the trained F and G")
     a = ap.parse_args()
     rng = random.Random(a.seed)
-    pool = seeds()
+    pool = seeds(a.learned)
     outcomes: collections.Counter[str] = collections.Counter()
     slowest, n, crashes = 0.0, 0, 0
     out = Path("fuzz_crashes")

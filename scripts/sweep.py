@@ -26,6 +26,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="../shared/datasets/duts-te")
     ap.add_argument("--limit", type=int, default=20)
+    ap.add_argument("--skip", type=int, default=0, help="skip the first K images (tune off the reported subset)")
     ap.add_argument("--qualities", type=int, nargs="+", default=[20, 40])
     ap.add_argument("--fractions", type=float, nargs="+", default=[0.03, 0.06, 0.1])
     ap.add_argument("--steps", type=float, nargs="+", default=[8, 12, 16])
@@ -35,7 +36,7 @@ def main() -> int:
     ap.add_argument("--out", default="bench_out/sweep.json")
     a = ap.parse_args()
     root = Path(a.data)
-    images = list_images(root / "images", a.limit)
+    images = list_images(root / "images", a.skip + a.limit)[a.skip:]
     jpeg = JpegCodec("jpeg", "Pillow JPEG")
     parts = {k: v for k, v in (("predictor", a.predictor), ("restorer", a.restorer)) if v}
     rows = []
