@@ -1,14 +1,22 @@
-"""Train F v2's saliency U-Net on DUTS-TR masks (64x64 thumbnails of JPEG base layers) and export
-``models/weights/predictor_v2.safetensors``.
+"""Train F's saliency U-Net on DUTS-TR masks (64x64 thumbnails of JPEG base layers) and export
+``models/weights/predictor_v{version}.safetensors``.
 
-Command used for the shipped weights (2-core CPU):
+Command used for the shipped v2 weights (2-core CPU):
     python -m models.train_saliency --minutes 12 --threads 2 --seed 0 --batch 32
+
+Version 3 adds options (all off by default, so the v2 command above means exactly what it did):
+``--per-image N`` JPEG base layers per training image (v2: 2), ``--crop-min A`` random crops of A..1 of the
+image area before the thumbnail (variant 0 of each image stays the whole image), ``--aug`` per-sample
+horizontal flips and brightness/contrast jitter of the luminance (``--jitter``), ``--ch`` U-Net width
+(recorded in hparams, so ``models.weights.load_predictor`` rebuilds it), ``--version`` (export metadata
+and default export file name). See ``MODEL_CARD_predictor_v3.md`` for the v3 command.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import time
 
@@ -22,18 +30,56 @@ from . import weights as W
 from .saliency import SaliencyEdgePredictor, thumbnail
 
 
-def build(pairs, qualities_per_image: int, rng: random.Random):
+def _crop_box(rng: random.Random, w: int, h: int, area_min: float):
+    """Random box covering area_min..1 of the image, aspect ratio jittered within [3/4, 4/3] of the image's."""
+    a = rng.uniform(area_min, 1.0)
+    r = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
+    cw = max(8, min(w, round(w * math.sqrt(a * r))))
+    ch = max(8, min(h, round(h * math.sqrt(a / r))))
+    x0, y0 = rng.randint(0, w - cw), rng.randint(0, h - ch)
+    return x0, y0, cw, ch
+
+
+def build(pairs, qualities_per_image: int, rng: random.Random, crop_min: float = 1.0, log=None):
+    """64x64 thumbnails of base luminance and mask; ``qualities_per_image`` JPEG base layers per image.
+
+    With ``crop_min < 1`` every variant but the first is a random crop (crop_min..1 of the area) of the
+    decoded base layer and its mask before the thumbnail; with ``crop_min >= 1`` no random number is
+    drawn for cropping (identical to the v2 recipe).
+    """
     xs, ms = [], []
-    for img_p, mask_p in pairs:
+    for k, (img_p, mask_p) in enumerate(pairs):
         rgb = Image.open(img_p).convert("RGB")
         mask = torch.from_numpy(np.asarray(Image.open(mask_p).convert("L"), np.float32) / 255.0)[None, None]
-        m128 = thumbnail(mask)
-        for _ in range(qualities_per_image):
+        m_full = thumbnail(mask)
+        for j in range(qualities_per_image):
             y_base, _, _ = D.jpeg_base_luma(rgb, D.sample_quality(rng))
             x = torch.from_numpy(y_base.astype(np.float32) / 255.0)[None, None]
-            xs.append(thumbnail(x))
-            ms.append(m128)
+            if crop_min < 1.0 and j > 0:
+                h, w = x.shape[-2:]
+                x0, y0, cw, ch = _crop_box(rng, w, h, crop_min)
+                xs.append(thumbnail(x[..., y0:y0 + ch, x0:x0 + cw]))
+                ms.append(thumbnail(mask[..., y0:y0 + ch, x0:x0 + cw]))
+            else:
+                xs.append(thumbnail(x))
+                ms.append(m_full)
+        if log and (k + 1) % 500 == 0:
+            log(f"build: {k + 1}/{len(pairs)} images, {len(xs)} thumbnails")
     return torch.cat(xs), torch.cat(ms).clamp(0, 1)
+
+
+def augment(x: torch.Tensor, m: torch.Tensor, jitter: float, gen: torch.Generator):
+    """Per-sample horizontal flip and luminance brightness/contrast jitter (masks only flipped)."""
+    b = x.shape[0]
+    flip = torch.rand(b, generator=gen) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    m = torch.where(flip[:, None, None, None], m.flip(-1), m)
+    if jitter > 0:
+        c = 1 + (torch.rand(b, 1, 1, 1, generator=gen) * 2 - 1) * jitter
+        br = (torch.rand(b, 1, 1, 1, generator=gen) * 2 - 1) * (jitter / 2)
+        mu = x.mean((1, 2, 3), keepdim=True)
+        x = ((x - mu) * c + mu + br).clamp(0, 1)
+    return x, m
 
 
 def evaluate(model, x, m) -> dict:
@@ -53,16 +99,30 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--export", default=str(W.WEIGHTS_DIR / "predictor_v2.safetensors"))
+    ap.add_argument("--per-image", type=int, default=2, help="JPEG base layers (qualities) per training image")
+    ap.add_argument("--crop-min", type=float, default=1.0,
+                    help="random crops of this..1 of the image area for variants 1.. of each image (1 = off)")
+    ap.add_argument("--aug", action="store_true",
+                    help="per-sample flips + brightness/contrast jitter (default: v2's per-batch flip)")
+    ap.add_argument("--jitter", type=float, default=0.15, help="contrast +-j, brightness +-j/2 (with --aug)")
+    ap.add_argument("--ch", type=int, default=16, help="U-Net base width (16 = v2)")
+    ap.add_argument("--version", type=int, default=2, help="weights version recorded in the export metadata")
+    ap.add_argument("--export", default=None, help="default: models/weights/predictor_v{version}.safetensors")
     a = ap.parse_args()
+    if a.export is None:
+        a.export = str(W.WEIGHTS_DIR / f"predictor_v{a.version}.safetensors")
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = random.Random(a.seed)
+    gen = torch.Generator().manual_seed(a.seed + 1)
     t0 = time.time()
-    xtr, mtr = build(D.list_pairs(a.data, "train"), 2, rng)
+    xtr, mtr = build(D.list_pairs(a.data, "train"), a.per_image, rng, a.crop_min,
+                     log=lambda s: print(s, flush=True))
     xva, mva = build(D.list_pairs(a.data, "val"), 1, rng)
     print(f"data: {len(xtr)} train / {len(xva)} val thumbnails in {time.time() - t0:.0f} s", flush=True)
-    model = SaliencyEdgePredictor()
+    model = SaliencyEdgePredictor(ch=a.ch)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"model: ch={a.ch}, {n_params} parameters ({4 * n_params / 1e6:.2f} MB float32)", flush=True)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     budget = a.minutes * 60
     t_start, step, seen = time.time(), 0, 0
@@ -72,7 +132,9 @@ def main() -> int:
             g["lr"] = a.lr * 0.5 * (1 + np.cos(np.pi * frac))
         idx = torch.randint(0, len(xtr), (a.batch,))
         x, m = xtr[idx], mtr[idx]
-        if rng.random() < 0.5:
+        if a.aug:
+            x, m = augment(x, m, a.jitter, gen)
+        elif rng.random() < 0.5:
             x, m = x.flip(-1), m.flip(-1)
         logit = model.saliency(x)
         p = torch.sigmoid(logit)
@@ -84,15 +146,24 @@ def main() -> int:
         step += 1
         seen += len(idx)
         if step % 200 == 0:
-            print(f"step {step} seen {seen} loss {loss.item():.4f} val {evaluate(model, xva, mva)}", flush=True)
+            el = (time.time() - t_start) / 60
+            print(f"step {step} seen {seen} t {el:.1f} min loss {loss.item():.4f} "
+                  f"val {evaluate(model, xva, mva)}", flush=True)
     model.eval()
     val = evaluate(model, xva, mva)
     minutes = (time.time() - t_start) / 60
     print(f"final val {val} after {minutes:.1f} min, {seen} thumbnails", flush=True)
+    defaults = {"per_image": 2, "crop_min": 1.0, "aug": False, "jitter": 0.15, "ch": 16, "version": 2}
+
+    def flag(k, v):
+        return f"--{k.replace('_', '-')}" if isinstance(v, bool) else f"--{k.replace('_', '-')} {v}"
+
     W.export(model, a.export, {
-        "command": "python -m models.train_saliency " + " ".join(f"--{k} {v}" for k, v in vars(a).items()
-                                                              if k not in ("data", "export")),
-        "minutes": minutes, "seen": seen, "val": json.dumps(val), "version": 2,
+        "command": "python -m models.train_saliency " + " ".join(
+            flag(k, v) for k, v in vars(a).items()
+            if k not in ("data", "export") and not (k in defaults and v == defaults[k])
+            and not (k == "jitter" and not a.aug)),
+        "minutes": minutes, "seen": seen, "val": json.dumps(val), "version": a.version,
     })
     print(f"exported {a.export}", flush=True)
     return 0

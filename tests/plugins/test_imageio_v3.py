@@ -209,3 +209,14 @@ def test_other_formats_still_work(tmp_path: Path, rgb_array: np.ndarray) -> None
 def test_bytes_without_extension_cannot_be_written(rgb_array: np.ndarray) -> None:
     with pytest.raises(OSError):
         iio.imwrite("<bytes>", rgb_array, plugin="AGDL")
+
+
+def test_failed_write_leaves_existing_file_untouched(tmp_path: Path, rgb_array: np.ndarray) -> None:
+    path = tmp_path / "keep.agdl"
+    iio.imwrite(path, rgb_array, quality=30)
+    before = path.read_bytes()
+    with pytest.raises(ValueError):
+        iio.imwrite(path, rgb_array, quality=0)
+    with pytest.raises(ValueError):
+        iio.imwrite(path, rgb_array.astype(np.float32))
+    assert path.read_bytes() == before

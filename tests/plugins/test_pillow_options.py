@@ -99,3 +99,16 @@ def test_unknown_base_codec_fails_without_writing(rgb_image: Image.Image) -> Non
     with pytest.raises((ValueError, agdl_plugins.MissingPartError)):
         rgb_image.save(buf, format="AGDL", base="no-such-codec")
     assert buf.getvalue() == b""
+
+
+def test_failed_save_over_existing_file_never_leaves_partial_agdl(rgb_image: Image.Image, tmp_path: Path) -> None:
+    """Pillow truncates the destination before the plugin runs (its behaviour for every format); the AGDL
+    writer then writes nothing, so what remains is empty -- never a truncated AGDL stream."""
+    path = tmp_path / "old.agdl"
+    rgb_image.save(path, quality=30)
+    with pytest.raises(ValueError):
+        rgb_image.save(path, quality=0)
+    assert path.read_bytes() == b""
+    with pytest.raises(OSError):
+        rgb_image.convert("I;16").save(path)
+    assert path.read_bytes() == b""
