@@ -1,12 +1,13 @@
 """(Re)write the golden files in tests/golden/: small .agdl files + the sha256 of their decoded pixels.
 
-Run ONLY when the format or a part's version changes on purpose: the golden test then proves that old
-files keep decoding to the same pixels (or fail clearly) and new ones are pinned.
-Usage: python scripts/make_golden.py
+Existing golden files are never rewritten (they stand for files already written by users): new cases are
+added. ``--force NAME`` rewrites one case, only when its format/part version changed on purpose.
+Usage: python scripts/make_golden.py [--force NAME ...]
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 from pathlib import Path
@@ -26,13 +27,20 @@ CASES = {
     "learned_rgb_jpeg": (lambda: data.astronaut()[40:168, 160:320], {}),
     "learned_rgba_jpeg": (lambda: np.dstack([data.coffee()[100:196, 200:328],
                                              np.tile(np.arange(128, dtype=np.uint8), (96, 1))]), {"quality": 20}),
+    "learned_saliency_jpeg_base": (lambda: data.chelsea()[40:168, 120:280], {"base": "jpeg-saliency", "quality": 25}),
 }
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--force", nargs="*", default=[], choices=sorted(CASES), help="cases to rewrite")
+    a = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    manifest = {}
+    mf = OUT / "manifest.json"
+    manifest = json.loads(mf.read_text()) if mf.exists() else {}
     for name, (make, opts) in CASES.items():
+        if name in manifest and (OUT / f"{name}.agdl").exists() and name not in a.force:
+            continue
         img = np.ascontiguousarray(make())
         blob = agdl.encode(img, critical_fraction=0.05, **opts)
         (OUT / f"{name}.agdl").write_bytes(blob)
