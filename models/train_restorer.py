@@ -87,6 +87,8 @@ def main(argv=None):
     ap.add_argument("--finetune-projection", action="store_true")
     ap.add_argument("--step", type=float, default=12.0, help="measurement quantiser step, grey levels")
     ap.add_argument("--max-images", type=int, default=0)
+    ap.add_argument("--weights-version", type=int, default=W.WEIGHTS_VERSION["restorer"],
+                    help="version recorded in the metadata (the file name restorer_vN is what the codec reads)")
     a = ap.parse_args(argv)
 
     torch.set_num_threads(a.threads)
@@ -180,7 +182,7 @@ def main(argv=None):
     v = validate(model, vpools, projection=True)
     minutes = (time.time() - tstart) / 60
     log(f"final val: {json.dumps(v)}")
-    meta = {"id": W.RESTORER_ID, "weights_version": W.WEIGHTS_VERSION["restorer"],
+    meta = {"id": W.RESTORER_ID, "weights_version": a.weights_version,
             "command": cmd, "minutes": round(minutes, 2), "patches_seen": seen, "patch": a.patch,
             "finetune_projection": a.finetune_projection,
             "val": v, "val_set": "24 crops 128px of last-50 duts-tr (held out), Pillow JPEG q10/20/30/50",

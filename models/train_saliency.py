@@ -9,7 +9,12 @@ Version 3 adds options (all off by default, so the v2 command above means exactl
 image area before the thumbnail (variant 0 of each image stays the whole image), ``--aug`` per-sample
 horizontal flips and brightness/contrast jitter of the luminance (``--jitter``), ``--ch`` U-Net width
 (recorded in hparams, so ``models.weights.load_predictor`` rebuilds it), ``--version`` (export metadata
-and default export file name). See ``MODEL_CARD_predictor_v3.md`` for the v3 command.
+and default export file name).
+
+Tried for v3 and NOT shipped (beat v2 on the held-out DUTS-TR 50, IoU .557 vs .501, but lost on DUTS-TE
+first 40, IoU .430 vs .453 / MAE .173 vs .154; ``scripts/eval_saliency.py``):
+    python -m models.train_saliency --minutes 30 --threads 1 --seed 0 --batch 32 --per-image 6 \
+        --crop-min 0.7 --aug --ch 16 --version 3
 """
 
 from __future__ import annotations
