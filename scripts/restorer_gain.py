@@ -19,8 +19,16 @@ def main() -> int:
     ap.add_argument("--data", default="../shared/datasets/kodak24/images")
     ap.add_argument("--limit", type=int, default=24)
     ap.add_argument("--qualities", type=int, nargs="+", default=[10, 20, 30])
+    ap.add_argument("--versions", type=int, nargs="+", default=None, help="G weight versions (default: latest)")
     a = ap.parse_args()
-    g = get_registry().get("restorer", "agdl-g")
+    for v in a.versions or [None]:
+        g = get_registry().get("restorer", "agdl-g", v)
+        print(f"agdl-g@{g.version}")
+        run(g, a)
+    return 0
+
+
+def run(g, a: argparse.Namespace) -> None:
     for q in a.qualities:
         gains, base = [], []
         for p in sorted(Path(a.data).glob("*.png"))[: a.limit]:
@@ -33,7 +41,6 @@ def main() -> int:
             base.append(psnr(yb, y))
             gains.append(psnr(yg, y) - psnr(yb, y))
         print(f"q{q}: JPEG PSNR-Y {np.mean(base):.2f} dB, G gain {np.mean(gains):+.2f} dB ({len(gains)} images)")
-    return 0
 
 
 if __name__ == "__main__":
