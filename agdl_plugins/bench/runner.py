@@ -122,6 +122,11 @@ def _agdl_facts(data: bytes) -> dict[str, Any]:
             "agdl_base_bytes": i.layer_bytes.get("base"), "agdl_refinement_bytes": i.layer_bytes.get("refinement")}
 
 
+def _uses_auto_budget(codec: Codec) -> bool:
+    """An AGDL variant whose refinement budget is left to the encoder (critical_fraction unset)."""
+    return isinstance(codec, AgdlCodec) and codec.options.get("critical_fraction") is None
+
+
 def run(cfg: Config) -> Result:
     files = list_images(cfg.images, cfg.limit)
     agdl_opts = {k: v for k, v in cfg.agdl_options.items() if v is not None}
@@ -193,6 +198,16 @@ def run(cfg: Config) -> Result:
                 try:
                     if codec.name == "agdl" or codec.shares == "agdl":
                         data, knob, ratio, ok, evals, enc_ms = ref_data, ref_q, 1.0, True, 0, ref_enc_ms
+                    elif pt.bpp is not None and _uses_auto_budget(codec):
+                        # AGDL peers with a refinement layer: their own rate control (auto budget), as a user
+                        # asking for these bytes would get; matching on quality alone would pin the budget
+                        def peer(c=codec, x=rgb, tb=8 * target / px):
+                            return c.encode(x, None, target_bpp=tb)
+
+                        data = peer()
+                        knob, ratio, evals = _agdl_facts(data)["agdl_quality"], len(data) / target, 1
+                        ok = abs(ratio - 1) <= cfg.tolerance
+                        enc_ms = _median_ms(peer, cfg.repeats)
                     else:
                         m = match_bytes(lambda k, c=codec, x=rgb: c.encode(x, k), target, codec.lo, codec.hi,
                                         integer=codec.integer, log=codec.log,
