@@ -16,3 +16,15 @@ $A bench "$D/duts-te/images" --limit 20 --agdl-points q=10,30,50 --predictor edg
     --codecs agdl,jpeg --repeats 3 --no-dncnn --no-progress --out bench_out/duts20_baseline
 $A bench "$D/kodak24/images" --limit 8 --agdl-points q=10,30,50 --predictor edge-sobel --restorer identity \
     --codecs agdl,jpeg --repeats 3 --no-dncnn --no-progress --out bench_out/kodak8_baseline
+# 4. Issue 3's range, 0.3-1.0 bpp, automatic refinement budget (BENCHMARKS §10)
+$A bench "$D/duts-te/images" --limit 20 --bpp 0.3,0.5,0.75,1.0 \
+    --codecs agdl,agdl-norefine,agdl-saliency,jpeg-saliency,jpeg --threads 1 --repeats 1 --no-dncnn --no-progress \
+    --out bench_out/duts20_bpp
+$A bench "$D/duts-te/images" --limit 20 --bpp 0.3,0.5,0.75,1.0 \
+    --codecs agdl,agdl-saliency,agdl-identity,agdl-classical,agdl-box,jpeg --threads 1 --repeats 1 --no-dncnn \
+    --no-rss --no-progress --out bench_out/duts20_bpp_variants
+$A bench "$D/kodak24/images" --limit 4 --bpp 0.3,0.5,0.75,1.0 --codecs agdl,agdl-norefine,jpeg --threads 1 \
+    --repeats 3 --no-dncnn --no-progress --out bench_out/kodak4_bpp
+# 5. Saliency-aware JPEG alone vs JPEG (BENCHMARKS §9)
+for d in duts-te pascal-s sod; do .venv/bin/python scripts/eval_saliency_jpeg.py --data "$D/$d" --limit 20; done
+.venv/bin/python scripts/eval_saliency_jpeg.py --data "$D/duts-te" --limit 20 --oracle
