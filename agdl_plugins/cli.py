@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from .errors import AgdlFormatError
+from .options import DEFAULT_FRACTION, EncodeOptions
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -46,7 +47,8 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 def _add_encode_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("AGDL encoder options (same names as agdl_plugins.encode)")
-    g.add_argument("--quality", type=int, default=30, help="base-layer quality 1..100 (default 30)")
+    g.add_argument("--quality", type=int, default=EncodeOptions.quality,
+                   help=f"base-layer quality 1..100 (default {EncodeOptions.quality})")
     g.add_argument(
         "--target-bpp", dest="target_bpp", type=float, help="rate control: total bits per pixel (±3%%)"
     )
@@ -54,18 +56,20 @@ def _add_encode_options(p: argparse.ArgumentParser) -> None:
         "--critical-fraction",
         dest="critical_fraction",
         type=float,
-        default=0.2,
-        help="critical pixels N as a fraction of all pixels (default 0.2)",
+        default=None,
+        help="critical pixels N as a fraction of all pixels (default: automatic, as agdl_plugins.encode: "
+        f"{DEFAULT_FRACTION} at a fixed quality, smaller at low --target-bpp)",
     )
     g.add_argument(
         "--measurement-ratio",
         dest="measurement_ratio",
         type=float,
-        default=1.0,
-        help="CS measurements per critical pixel M/N, 0..1 (default 1.0)",
+        default=EncodeOptions.measurement_ratio,
+        help=f"CS measurements per critical pixel M/N, 0..1 (default {EncodeOptions.measurement_ratio})",
     )
     g.add_argument(
-        "--step", type=float, default=16.0, help="measurement quantiser step in grey levels (default 16)"
+        "--step", type=float, default=EncodeOptions.step,
+        help=f"measurement quantiser step in grey levels (default {EncodeOptions.step:g})",
     )
     g.add_argument("--base", default="jpeg",
                    help="base codec: jpeg, jpeg-saliency, webp, avif, jpeg2000 (default jpeg); with -o x.jpg and "

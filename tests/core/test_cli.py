@@ -62,3 +62,18 @@ def test_demo_runs(tmp_path, capsys):
     assert "bpp" in text and "PSNR-Y" in text and "JPEG same size" in text
     im = Image.open(out)
     assert im.size == (512 * 3, 512)
+
+
+def test_cli_target_bpp_uses_the_automatic_budget(tmp_path, photo):
+    """No --critical-fraction: the CLI leaves the budget to the encoder, as agdl_plugins.encode does."""
+    import agdl_plugins as agdl
+
+    (src,) = _write_pngs(tmp_path, photo, 1)
+    px = photo.shape[0] * photo.shape[1]
+    base = {"predictor": "edge-sobel", "restorer": "identity"}
+    low = 1.15 * len(agdl.encode(photo, quality=10, critical_fraction=0.0, **base)) * 8 / px
+    out = tmp_path / "low.agdl"
+    assert main(["encode", str(src), "-o", str(out), "--target-bpp", f"{low:.4f}", "-q",
+                 "--predictor", "edge-sobel", "--restorer", "identity"]) == 0
+    api = agdl.encode(np.asarray(Image.open(src)), target_bpp=float(f"{low:.4f}"), **base)
+    assert agdl.read_info(out.read_bytes()).n_critical == agdl.read_info(api).n_critical < round(0.2 * px)
