@@ -25,6 +25,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from agdl_plugins.bench.runner import find_mask, list_images  # noqa: E402
 from models import data as D  # noqa: E402
 from models import weights as W  # noqa: E402
 
@@ -34,15 +35,14 @@ def pairs_for(data: str, limit: int | None):
     if d.name == "duts-tr":
         pairs = D.list_pairs(str(d.parent), "val")
     else:
-        imgs = sorted(p for p in (d / "images").iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-        pairs = [(p, d / "masks" / (p.stem + ".png")) for p in imgs]
-        pairs = [pm for pm in pairs if pm[1].exists()]
+        pairs = [(p, find_mask(d / "masks", p.stem)) for p in list_images(d / "images", None)]
+        pairs = [pm for pm in pairs if pm[1] is not None]
     return pairs[:limit] if limit else pairs
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--versions", type=int, nargs="*", default=[2, 3],
+    ap.add_argument("--versions", type=int, nargs="*", default=[2],
                     help="weights versions: models/weights/predictor_v{N}.safetensors")
     ap.add_argument("--paths", nargs="*", default=[], help="extra .safetensors files (sha256 checked)")
     ap.add_argument("--data", default=str(Path(D.DEFAULT_ROOT) / "duts-tr"))

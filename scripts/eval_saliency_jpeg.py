@@ -21,19 +21,13 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from agdl_plugins.bench.codecs import JpegCodec  # noqa: E402
 from agdl_plugins.bench.ratematch import bd_psnr  # noqa: E402
 from agdl_plugins.bench.runner import find_mask, list_images, load_image  # noqa: E402
 from agdl_plugins.metrics import luma, psnr  # noqa: E402
-from agdl_plugins.parts.jpeg_tables import ijg_tables  # noqa: E402
 from agdl_plugins.parts.saliency_jpeg import SaliencyJpegCodec, saliency_map  # noqa: E402
 
 QUALITIES = (5, 8, 12, 17, 25, 35, 50, 65, 80, 90)
-
-
-def plain_jpeg(img: Image.Image, q: float) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", qtables=ijg_tables(q), optimize=True, subsampling="4:2:0")
-    return buf.getvalue()
 
 
 def at_bpp(bpp: np.ndarray, val: np.ndarray, target: float) -> float:
@@ -55,7 +49,7 @@ def main() -> int:
                     "(upper bound of the mechanism; not a codec result)")
     ap.add_argument("--json", default=None, help="write per-image results here")
     a = ap.parse_args()
-    codec = SaliencyJpegCodec()
+    codec, jpeg = SaliencyJpegCodec(), JpegCodec("jpeg", "plain JPEG", integer=False)
     codec.max_step, codec.dilate = a.max_step, a.dilate
     targets = [float(x) for x in a.bpp.split(",")]
     root = Path(a.data)
@@ -71,7 +65,7 @@ def main() -> int:
         for name in ("jpeg", "sal"):
             pts = []
             for q in QUALITIES:
-                data = plain_jpeg(img, q) if name == "jpeg" else codec.encode(img, q, sal)
+                data = jpeg.encode(rgb, q) if name == "jpeg" else codec.encode(img, q, sal)
                 dec = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
                 dy = luma(dec)
                 pts.append((len(data) * 8 / y0.size, psnr(y0, dy, roi), psnr(y0, dy)))

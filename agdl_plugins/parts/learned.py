@@ -23,6 +23,13 @@ def _network(kind: str, part_id: str, version: int, device: str):
     return cached_model(f"{part_id}@{version}", device, lambda: loader(path))
 
 
+def _whole_plane(luma: np.ndarray, device: str):
+    """(H, W) uint8 plane -> (1, 1, H, W) float32 tensor in [0, 1] on ``device``."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(luma, dtype=np.float32) / 255.0)[None, None].to(device)
+
+
 def run_network(kind: str, part_id: str, version: int, luma: np.ndarray, qtable: np.ndarray | None,
                 device: str) -> np.ndarray:
     """Apply network ``kind`` ("predictor" | "restorer") of ``version`` to a (H, W) uint8 plane.
@@ -31,14 +38,12 @@ def run_network(kind: str, part_id: str, version: int, luma: np.ndarray, qtable:
     """
     net = _network(kind, part_id, version, device)
     q = qtable_tensor(qtable, device)
-    plane = luma.astype(np.float32) / 255.0
     if getattr(net, "whole_image", False):  # global-context networks (F v2) see the whole plane at once
         import torch
 
         with torch.inference_mode():
-            t = torch.from_numpy(np.ascontiguousarray(plane))[None, None].to(device)
-            return net(t, q)[0, 0].float().cpu().numpy()
-    return run_tiled(lambda t: net(t, q.expand(t.shape[0], -1)), plane, device)
+            return net(_whole_plane(luma, device), q)[0, 0].float().cpu().numpy()
+    return run_tiled(lambda t: net(t, q.expand(t.shape[0], -1)), luma.astype(np.float32) / 255.0, device)
 
 
 def run_saliency(part_id: str, version: int, luma: np.ndarray, device: str) -> np.ndarray | None:
@@ -52,5 +57,4 @@ def run_saliency(part_id: str, version: int, luma: np.ndarray, device: str) -> n
     if not hasattr(net, "saliency_logits"):
         return None
     with torch.inference_mode():
-        t = torch.from_numpy(np.ascontiguousarray(luma, dtype=np.float32) / 255.0)[None, None].to(device)
-        return torch.sigmoid(net.saliency_logits(t))[0, 0].float().cpu().numpy()
+        return torch.sigmoid(net.saliency_logits(_whole_plane(luma, device)))[0, 0].float().cpu().numpy()
