@@ -110,6 +110,7 @@ def decode(
     max_pixels: int | None = -1,
     diagnostics: bool = False,
     score_hook: Any = None,
+    restorer_hook: Any = None,
     iterations: int = 1,
 ):
     """Decode AGDL data to a :class:`~agdl_plugins.decoder.DecodedImage` (``.array``, ``.mode``, ``.info``).
@@ -121,8 +122,10 @@ def decode(
         restorer: override the restorer (the file's is still used as the measurement reference).
         base_only: skip the networks and the refinement layer (fast preview).
         max_pixels: refuse larger images (default: 2 x ``PIL.Image.MAX_IMAGE_PIXELS``; None = no limit).
-        diagnostics: fill ``.diagnostics`` with the constraint residual before/after 8-bit rounding.
+        diagnostics: fill ``.diagnostics`` with the critical mask, the float output before rounding and the
+            constraint residual before/after 8-bit rounding.
         score_hook: testing hook applied to the predictor's scores (drift injection).
+        restorer_hook: testing hook applied to the restorer's float output (drift injection).
         iterations: G <-> projection alternations (1 = the paper's single pass).
     """
     if isinstance(iterations, bool) or not isinstance(iterations, int) or not 1 <= iterations <= 8:
@@ -141,6 +144,7 @@ def decode(
         base_only=base_only,
         diagnostics=diagnostics,
         score_hook=score_hook,
+        restorer_hook=restorer_hook,
         iterations=iterations,
     )
 

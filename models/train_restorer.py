@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from models import data as D
 from models import weights as W
 from models.restorer import DualDomainRestorer, param_count
+from models.restorer_v2 import MultiScaleRestorer
 
 VAL_QUALITIES = (10, 20, 30, 50)
 
@@ -87,6 +88,9 @@ def main(argv=None):
     ap.add_argument("--finetune-projection", action="store_true")
     ap.add_argument("--step", type=float, default=12.0, help="measurement quantiser step, grey levels")
     ap.add_argument("--max-images", type=int, default=0)
+    ap.add_argument("--arch", choices=("v1", "v2"), default="v1",
+                    help="v1 = DualDomainRestorer (full-res), v2 = MultiScaleRestorer (U-Net, 1/8-res body)")
+    ap.add_argument("--hparams", default="{}", help="JSON constructor arguments for the architecture")
     ap.add_argument("--weights-version", type=int, default=W.WEIGHTS_VERSION["restorer"],
                     help="version recorded in the metadata (the file name restorer_vN is what the codec reads)")
     a = ap.parse_args(argv)
@@ -99,7 +103,8 @@ def main(argv=None):
     cmd = "python -m models.train_restorer " + " ".join(sys.argv[1:] if argv is None else argv)
     log(f"start: {cmd}")
 
-    model = DualDomainRestorer()
+    arch = {"v1": DualDomainRestorer, "v2": MultiScaleRestorer}[a.arch]
+    model = arch(**json.loads(a.hparams))
     if a.init:
         from safetensors.torch import load_file
         model.load_state_dict(load_file(a.init))
@@ -108,7 +113,7 @@ def main(argv=None):
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     seen, elapsed0, step = 0, 0.0, 0
     if a.resume:
-        ck = torch.load(a.resume, weights_only=False)
+        ck = torch.load(a.resume, weights_only=True)  # tensors and numbers only: no pickle code
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         seen, elapsed0, step = ck["seen"], ck["elapsed"], ck["step"]
@@ -134,8 +139,10 @@ def main(argv=None):
     model.train()
 
     def save_ck():
+        tmp = out / "last.pt.tmp"  # atomic: a session that ends mid-save keeps the previous checkpoint
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "seen": seen,
-                    "elapsed": time.time() - tstart, "step": step}, out / "last.pt")
+                    "elapsed": time.time() - tstart, "step": step}, tmp)
+        os.replace(tmp, out / "last.pt")
 
     while True:
         el = time.time() - tstart

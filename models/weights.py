@@ -86,13 +86,15 @@ def _load(cls_name, path, check=True):
     if check:
         verify(path)
     md = read_metadata(path)
-    allowed = {"DualDomainRestorer": ("DualDomainRestorer",),
+    allowed = {"DualDomainRestorer": ("DualDomainRestorer", "MultiScaleRestorer"),
                "CriticalPixelPredictor": ("CriticalPixelPredictor", "SaliencyEdgePredictor")}[cls_name]
     if md.get("arch") not in allowed:
         raise WeightsIntegrityError(f"{path} holds {md.get('arch')!r}, expected one of {allowed}")
     hp = json.loads(md["hparams"])
     if md["arch"] == "DualDomainRestorer":
         from .restorer import DualDomainRestorer as C
+    elif md["arch"] == "MultiScaleRestorer":
+        from .restorer_v2 import MultiScaleRestorer as C
     elif md["arch"] == "SaliencyEdgePredictor":
         from .saliency import SaliencyEdgePredictor as C
     else:

@@ -2,7 +2,12 @@
 
 Existing golden files are never rewritten (they stand for files already written by users): new cases are
 added. ``--force NAME`` rewrites one case, only when its format/part version changed on purpose.
-Usage: python scripts/make_golden.py [--force NAME ...]
+Every case records, besides the sha256 of its decoded pixels on the machine that wrote it, the
+machine-independent digests (parsed layers, critical set, base-layer pixels) and a lossless PNG of the
+decoded pixels, which the tests compare within the cross-machine bound (docs/FORMAT.md, "Determinism").
+``--refresh`` recomputes those for existing files without rewriting them (it refuses when the pixels
+decoded here differ from the recorded sha256: run it on a machine that reproduces them).
+Usage: python scripts/make_golden.py [--force NAME ...] [--refresh]
 """
 
 from __future__ import annotations
@@ -10,14 +15,18 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from skimage import data
 
 import agdl_plugins as agdl
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "golden"
+sys.path.insert(0, str(OUT))
+from digests import decode_digests, layer_digests  # noqa: E402
 
 CASES = {
     "baseline_rgb_jpeg": (lambda: data.astronaut()[60:156, 180:308],
@@ -34,24 +43,34 @@ CASES = {
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--force", nargs="*", default=[], choices=sorted(CASES), help="cases to rewrite")
+    ap.add_argument("--refresh", action="store_true", help="recompute digests/PNGs of existing files")
     a = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     mf = OUT / "manifest.json"
     manifest = json.loads(mf.read_text()) if mf.exists() else {}
     for name, (make, opts) in CASES.items():
-        if name in manifest and (OUT / f"{name}.agdl").exists() and name not in a.force:
+        path = OUT / f"{name}.agdl"
+        exists = name in manifest and path.exists() and name not in a.force
+        if exists and not a.refresh:
             continue
-        img = np.ascontiguousarray(make())
-        blob = agdl.encode(img, critical_fraction=0.05, **opts)
-        (OUT / f"{name}.agdl").write_bytes(blob)
-        out = agdl.decode(blob, device="cpu")
-        info = out.info
+        if not exists:
+            img = np.ascontiguousarray(make())
+            path.write_bytes(agdl.encode(img, critical_fraction=0.05, **opts))
+        arr, digests = decode_digests(path)
+        pix = hashlib.sha256(arr.tobytes()).hexdigest()
+        if exists and pix != manifest[name]["sha256_pixels"]:
+            raise SystemExit(f"{name}: pixels decoded here differ from the recorded ones; not refreshing")
+        info = agdl.read_info(path)
         manifest[name] = {
-            "sha256_pixels": hashlib.sha256(out.array.tobytes()).hexdigest(),
-            "shape": list(out.array.shape),
+            "sha256_pixels": pix,
+            "shape": list(arr.shape),
             "predictor": f"{info.predictor}@{info.predictor_version}",
             "restorer": f"{info.restorer}@{info.restorer_version}",
+            "sha256_critical": digests["critical"],
+            "sha256_base_pixels": digests["base_pixels"],
+            "sha256_layers": layer_digests(path),
         }
+        Image.fromarray(arr).save(OUT / f"{name}.png", optimize=True)
         print(name, manifest[name])
     (OUT / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
 

@@ -13,6 +13,7 @@ sys.path.insert(0, str(ROOT))
 from models import weights as W  # noqa: E402
 from models.predictor import CriticalPixelPredictor  # noqa: E402
 from models.restorer import DualDomainRestorer  # noqa: E402
+from models.restorer_v2 import MultiScaleRestorer  # noqa: E402
 
 
 def _randomised(model, seed=0):
@@ -59,20 +60,31 @@ def test_predictor_shapes(h, w):
         assert m(x, None).shape == (2, 1, h, w)
 
 
-@pytest.mark.parametrize("cls", [DualDomainRestorer, CriticalPixelPredictor])
-def test_deterministic_across_threads(cls):
-    m = _randomised(cls())
-    x, q = _inputs(128, 128, b=1)
+def _outputs_per_thread_count(m, x, q, counts):
     old = torch.get_num_threads()
     outs = []
     try:
-        for t in (1, 2, 1):
+        for t in counts:
             torch.set_num_threads(t)
             with torch.inference_mode():
                 outs.append(m(x, q).clone())
     finally:
         torch.set_num_threads(old)
-    assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], outs[2])
+    return outs
+
+
+# Network floats are NOT promised bit-identical across thread counts, CPU ISAs or devices (the kernels
+# differ): the codec's contract is an exact critical set (guard band) and pixels within +-1 (tests/golden).
+# What is promised of the networks: the same thread count repeats exactly; other thread counts agree to
+# float rounding. Tolerance: 1e-4 of the output range (the guard band is 1e-3 relative).
+@pytest.mark.parametrize("cls", [DualDomainRestorer, MultiScaleRestorer, CriticalPixelPredictor])
+def test_thread_counts_agree_to_float_rounding(cls):
+    m = _randomised(cls())
+    x, q = _inputs(128, 128, b=1)
+    outs = _outputs_per_thread_count(m, x, q, (1, 2, 1))
+    assert torch.equal(outs[0], outs[2])
+    tol = 1e-4 * float(outs[0].abs().max())
+    assert float((outs[0] - outs[1]).abs().max()) <= tol
 
 
 @pytest.mark.parametrize("cls", [DualDomainRestorer, CriticalPixelPredictor])
@@ -111,25 +123,24 @@ def test_missing_sum_rejected(tmp_path):
         W.load_predictor(p)
 
 
-@pytest.mark.parametrize("name,loader", [("restorer_v1.safetensors", "load_restorer"),
-                                         ("predictor_v1.safetensors", "load_predictor")])
-def test_shipped_weights_load(name, loader):
+SHIPPED = sorted(p.name for p in W.WEIGHTS_DIR.glob("*.safetensors"))
+
+
+def test_every_shipped_file_is_tested():
+    assert {"restorer_v1.safetensors", "predictor_v1.safetensors", "predictor_v2.safetensors"} <= set(SHIPPED)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_weights_load(name):
     p = W.WEIGHTS_DIR / name
-    if not p.exists():
-        pytest.skip(f"{name} not exported yet")
-    m = getattr(W, loader)()
+    kind, version = p.stem.rsplit("_v", 1)
+    loader = {"restorer": "load_restorer", "predictor": "load_predictor"}[kind]
+    m = getattr(W, loader)(p)
     x, q = _inputs(64, 64, b=1)
-    old = torch.get_num_threads()
-    outs = []
-    try:
-        for t in (1, 2):
-            torch.set_num_threads(t)
-            with torch.inference_mode():
-                outs.append(m(x, q))
-    finally:
-        torch.set_num_threads(old)
-    assert torch.isfinite(outs[0]).all() and torch.equal(outs[0], outs[1])
-    assert m.metadata["weights_version"] == "1"
+    outs = _outputs_per_thread_count(m, x, q, (1, 2, 1))
+    assert torch.isfinite(outs[0]).all() and torch.equal(outs[0], outs[2])
+    assert float((outs[0] - outs[1]).abs().max()) <= 1e-4 * float(outs[0].abs().max())
+    assert m.metadata.get("weights_version", m.metadata.get("version")) == version
 
 
 def test_jpeg_base_luma_matches_pillow():
