@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from .errors import AgdlFormatError
-from .options import DEFAULT_FRACTION, EncodeOptions
+from .options import EncodeOptions
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -50,15 +50,16 @@ def _add_encode_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--quality", type=int, default=EncodeOptions.quality,
                    help=f"base-layer quality 1..100 (default {EncodeOptions.quality})")
     g.add_argument(
-        "--target-bpp", dest="target_bpp", type=float, help="rate control: total bits per pixel (±3%%)"
+        "--target-bpp", dest="target_bpp", type=float,
+        help="rate control: bits per pixel of the pixel layers, ±3%% (EXIF/ICC/XMP ride on top)",
     )
     g.add_argument(
         "--critical-fraction",
         dest="critical_fraction",
         type=float,
         default=None,
-        help="critical pixels N as a fraction of all pixels (default: automatic, as agdl_plugins.encode: "
-        f"{DEFAULT_FRACTION} at a fixed quality, smaller at low --target-bpp)",
+        help="critical pixels N as a fraction of all pixels (default: chosen by rate-distortion optimisation, "
+        "no refinement being one candidate)",
     )
     g.add_argument(
         "--measurement-ratio",
@@ -69,7 +70,12 @@ def _add_encode_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--step", type=float, default=EncodeOptions.step,
-        help=f"measurement quantiser step in grey levels (default {EncodeOptions.step:g})",
+        help="measurement quantiser step in grey levels (default: chosen by rate-distortion optimisation)",
+    )
+    g.add_argument(
+        "--roi-weight", dest="roi_weight", type=float, default=EncodeOptions.roi_weight,
+        help="distortion the encoder minimises: ROI_WEIGHT x saliency-weighted MSE + (1 - ROI_WEIGHT) x "
+        f"whole-image MSE (default {EncodeOptions.roi_weight:g})",
     )
     g.add_argument("--base", default="jpeg",
                    help="base codec: jpeg, jpeg-saliency, webp, avif, jpeg2000 (default jpeg); with -o x.jpg and "
@@ -89,6 +95,7 @@ ENC_KEYS = (
     "critical_fraction",
     "measurement_ratio",
     "step",
+    "roi_weight",
     "base",
     "predictor",
     "restorer",
@@ -180,7 +187,12 @@ def cmd_info(a: argparse.Namespace) -> int:
         d = info.as_dict()
         d = {k: (f"<{len(v)} bytes>" if isinstance(v, bytes) else v) for k, v in d.items()}
         d = {"file": str(src), "width": info.width, "height": info.height, "mode": info.mode, **d}
-        d["total_bpp"] = round(8 * info.layer_bytes["total"] / (info.width * info.height), 4)
+        px = info.width * info.height
+        d["total_bpp"] = round(8 * info.layer_bytes["total"] / px, 4)
+        # the encoder's decision (rate-distortion optimised unless the user fixed it)
+        d["decision"] = (f"base quality {info.quality}, refinement on {info.n_critical / px:.2%} of pixels "
+                         f"(N={info.n_critical}, M={info.n_measurements}, step {info.step:.3g}); "
+                         f"base {info.layer_bytes['base']} B + refinement {info.layer_bytes['refinement']} B")
         if a.json:
             print(json.dumps(d))
         else:

@@ -20,11 +20,9 @@ from .engine import resolve_device
 from .entropy import encode_symbols, quantise
 from .header import Header
 from .imaging import luminance, split_alpha
-from .options import AUTO_FRACTIONS, AUTO_MIN_QUALITY, DEFAULT_FRACTION, EncodeOptions
+from .options import DEFAULT_FRACTION, EncodeOptions
 from .parts.base_codecs import BaseDecoded
 from .registry import Registry
-
-RATE_TOLERANCE = 0.03
 
 
 def default_parts(reg: Registry, base: str) -> tuple[str, str]:
@@ -128,6 +126,7 @@ def finish(
     metadata: dict[str, bytes | None],
 ) -> bytes:
     """Assemble the .agdl bytes for one step."""
+    step = float(np.float32(step))  # the header stores f32: quantise with exactly what the decoder reads
     m, q = measure(prep, opts, reg, step)
     sel = prep.selection
     sensing = reg.get("sensing", opts.sensing)
@@ -167,70 +166,16 @@ def finish(
 def encode_image(
     im: Image.Image, opts: EncodeOptions, reg: Registry, metadata: dict[str, bytes | None]
 ) -> bytes:
-    """Encode a PIL image (L, RGB, LA, RGBA) with validated options."""
+    """Encode a PIL image (L, RGB, LA, RGBA) with validated options.
+
+    With both ``critical_fraction`` and ``step`` given at a fixed ``quality`` nothing is left to decide: the
+    file is written as asked. Otherwise the free choices (base quality under ``target_bpp``, refinement
+    budget including none, quantiser step) minimise the user's distortion (:mod:`agdl_plugins.rdo`).
+    """
     color, alpha = split_alpha(im)
-    if opts.target_bpp is None:
+    if opts.target_bpp is None and opts.critical_fraction is not None and opts.step is not None:
         prep = prepare(color, opts, reg, opts.quality)
         return finish(prep, color, alpha, im.mode, opts, reg, opts.step, metadata)
-    return _encode_to_rate(im, color, alpha, opts, reg, metadata)
+    from .rdo_search import search
 
-
-def _encode_to_rate(im, color, alpha, opts, reg, metadata) -> bytes:
-    """Rate control: choose the refinement budget, then the largest base quality whose total fits, then tune
-    the step to land within 3 %.
-
-    Budget: the options' ``critical_fraction`` when given; else (auto) the largest of ``AUTO_FRACTIONS`` whose
-    file fits the target at base quality ``AUTO_MIN_QUALITY`` (0 when none does: the base quality then drops).
-    """
-    target = opts.target_bpp * im.width * im.height / 8.0
-    analyses: dict[int, Analysis] = {}
-    cache: dict[tuple[int, float], Prepared] = {}
-
-    def size(q: int, step: float, frac: float) -> tuple[int, bytes]:
-        if q not in analyses:
-            analyses[q] = analyse(color, opts, reg, q)
-        if (q, frac) not in cache:
-            cache[(q, frac)] = prepare(color, opts, reg, q, frac, analyses[q])
-        data = finish(cache[(q, frac)], color, alpha, im.mode, opts, reg, step, metadata)
-        return len(data), data
-
-    if opts.critical_fraction is not None:
-        frac = opts.critical_fraction
-    else:
-        frac = 0.0
-        for f in AUTO_FRACTIONS:
-            if size(AUTO_MIN_QUALITY, opts.step, f)[0] <= target:
-                frac = f
-                break
-    lo, hi = 1, 95
-    best_q = 1  # largest base quality whose total at the default step fits; 1 when none does
-    while lo <= hi:
-        mid = (lo + hi) // 2
-        n, _ = size(mid, opts.step, frac)
-        if n <= target:
-            best_q, lo = mid, mid + 1
-        else:
-            hi = mid - 1
-    n_min, _ = size(best_q, 256.0, frac)
-    if n_min > target * (1 + RATE_TOLERANCE):
-        raise ValueError(
-            f"target_bpp={opts.target_bpp} is below the smallest size this image reaches "
-            f"({n_min * 8 / (im.width * im.height):.3f} bpp); lower critical_fraction or raise target_bpp"
-        )
-    # tune the step (log-bisection) on the chosen quality (smaller step -> more bytes); if the refinement
-    # cannot bridge the gap to the next base quality, also try that quality with coarser steps
-    best = size(best_q, opts.step, frac)
-    for q in (best_q, min(best_q + 1, 100)):
-        s_lo, s_hi = 0.25, 256.0
-        for _ in range(24):
-            if abs(best[0] - target) <= RATE_TOLERANCE * target:
-                return best[1]
-            s_mid = float(np.sqrt(s_lo * s_hi))
-            cand = size(q, s_mid, frac)
-            if abs(cand[0] - target) < abs(best[0] - target):
-                best = cand
-            if cand[0] > target:
-                s_lo = s_mid
-            else:
-                s_hi = s_mid
-    return best[1]
+    return search(im, color, alpha, opts, reg, metadata)

@@ -7,9 +7,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 PROJECTIONS = ("equality", "box")
-DEFAULT_FRACTION = 0.2
-AUTO_FRACTIONS = (0.2, 0.15, 0.1, 0.06, 0.03, 0.015)
-AUTO_MIN_QUALITY = 10
+DEFAULT_FRACTION = 0.2  # budget used by ``encoder.prepare`` when called without one (scripts, ablations)
+DEFAULT_ROI_WEIGHT = 0.75  # measured: BENCHMARKS.md section 11
 
 
 @dataclass
@@ -17,14 +16,18 @@ class EncodeOptions:
     """Validated encoder options.
 
     Attributes:
-        quality: base-layer quality 1..100 (ignored when ``target_bpp`` is set).
-        target_bpp: total bits per pixel to land within 3 % of; chooses quality and step.
-        critical_fraction: critical pixels N as a fraction of all pixels, 0..1, or None (the default) for the
-            automatic budget: ``DEFAULT_FRACTION`` at a fixed quality; with ``target_bpp``, the largest step
-            of ``AUTO_FRACTIONS`` whose file still fits at base quality ``AUTO_MIN_QUALITY`` (low rates cut the
-            refinement budget before the base quality; measured in BENCHMARKS.md).
+        quality: base-layer quality 1..100 (ignored when ``target_bpp`` is set). The refinement added on top
+            is chosen by rate-distortion optimisation against the base codec's own return at this quality
+            (:mod:`agdl_plugins.rdo_search`): bytes and PSNR rise with ``quality``.
+        target_bpp: bits per pixel of the pixel layers (base + refinement + alpha + container; EXIF/ICC/XMP
+            ride on top) to land within 3 % of; base quality, budget and step minimise the distortion.
+        critical_fraction: critical pixels N as a fraction of all pixels, 0..1, or None (the default): chosen
+            by rate-distortion optimisation, no refinement at all being one candidate.
         measurement_ratio: measurements per critical pixel M/N, 0..1.
-        step: quantiser step of the measurements, in grey levels (> 0).
+        step: quantiser step of the measurements, in grey levels (> 0), or None (the default): chosen by the
+            optimisation (always tuned under ``target_bpp``).
+        roi_weight: the distortion the encoder minimises, 0..1: ``roi_weight`` x saliency-weighted MSE (F's
+            saliency head on the original) + (1 - ``roi_weight``) x whole-image MSE, on the luminance.
         base: base codec id ("jpeg", "webp", "avif", "jpeg2000").
         predictor: critical-pixel predictor id, or None for the default (trained F when installed).
         restorer: restorer id used as the measurement reference, or None for the default.
@@ -37,7 +40,8 @@ class EncodeOptions:
     target_bpp: float | None = None
     critical_fraction: float | None = None
     measurement_ratio: float = 1.0
-    step: float = 16.0
+    step: float | None = None
+    roi_weight: float = DEFAULT_ROI_WEIGHT
     base: str = "jpeg"
     predictor: str | None = None
     restorer: str | None = None
@@ -82,7 +86,9 @@ def validate_encode_options(**opts: Any) -> EncodeOptions:
     if o.critical_fraction is not None:
         o.critical_fraction = _number("critical_fraction", o.critical_fraction, 0.0, 1.0)
     o.measurement_ratio = _number("measurement_ratio", o.measurement_ratio, 0.0, 1.0)
-    o.step = _number("step", o.step, 0.0, 1024.0, lo_open=True)
+    if o.step is not None:
+        o.step = _number("step", o.step, 0.0, 1024.0, lo_open=True)
+    o.roi_weight = _number("roi_weight", o.roi_weight, 0.0, 1.0)
     o.seed = _number("seed", o.seed, 0, 2**63 - 1, integer=True)
     for name in ("base", "sensing", "device"):
         if not isinstance(getattr(o, name), str) or not getattr(o, name):

@@ -162,41 +162,6 @@ def test_rate_control_lands_within_3_percent(photo):
         assert abs(len(data) * 8 / px - bpp) <= 0.03 * bpp
 
 
-def test_auto_budget_fixed_quality_is_default_fraction(photo):
-    from agdl_plugins.options import DEFAULT_FRACTION
-
-    info = agdl.read_info(agdl.encode(photo, quality=30, **BASELINE))
-    px = photo.shape[0] * photo.shape[1]
-    assert info.n_critical == round(DEFAULT_FRACTION * px)
-    explicit = agdl.read_info(agdl.encode(photo, quality=30, critical_fraction=0.05, **BASELINE))
-    assert explicit.n_critical == round(0.05 * px)
-
-
-def test_auto_budget_cuts_refinement_before_base_quality(photo):
-    """At a low target the auto budget keeps base quality >= AUTO_MIN_QUALITY and shrinks N instead;
-    at a high target it uses the full default budget; an explicit fraction is honoured."""
-    from agdl_plugins.options import AUTO_FRACTIONS, AUTO_MIN_QUALITY, DEFAULT_FRACTION
-
-    px = photo.shape[0] * photo.shape[1]
-    q_floor_plain = len(agdl.encode(photo, quality=AUTO_MIN_QUALITY, critical_fraction=0.0, **BASELINE))
-    low = 1.15 * q_floor_plain * 8 / px  # room for a small refinement layer only
-    data = agdl.encode(photo, target_bpp=low, **BASELINE)
-    info = agdl.read_info(data)
-    assert abs(len(data) * 8 / px - low) <= 0.03 * low
-    assert info.quality >= AUTO_MIN_QUALITY
-    assert 0 < info.n_critical < round(DEFAULT_FRACTION * px)
-    assert round(info.n_critical / px, 3) in {round(f, 3) for f in AUTO_FRACTIONS}
-    high = agdl.read_info(agdl.encode(photo, target_bpp=2.5, **BASELINE))
-    assert high.n_critical == round(DEFAULT_FRACTION * px)
-    fixed = agdl.read_info(agdl.encode(photo, target_bpp=low * 1.5, critical_fraction=0.01, **BASELINE))
-    assert fixed.n_critical == round(0.01 * px)
-
-
-def test_rate_control_impossible_target(photo):
-    with pytest.raises(ValueError, match="target_bpp"):
-        agdl.encode(photo, target_bpp=0.01, **BASELINE)
-
-
 def test_sources_bytes_path_fileobj(tmp_path, grey):
     data = agdl.encode(grey, **BASELINE)
     p = tmp_path / "x.agdl"

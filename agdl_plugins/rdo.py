@@ -1,0 +1,164 @@
+"""Encoder decisions by measured distortion (rate-distortion optimisation of base quality, budget and step).
+
+The objective the user sets is a per-pixel weighted squared error on the luminance,
+
+    D = roi_weight * sum(w * e^2) / sum(w)  +  (1 - roi_weight) * mean(e^2),
+
+with ``w`` the salient-region probability of F's saliency head on the *original* (the encoder has it;
+uniform when the predictor has none). Everything the decoder will output is known exactly to the encoder:
+outside the critical set C the decoded luminance is round(G(base)); on C, with M <= N orthonormal rows and
+the equality projection, it is ``G(base)[C] + H^T (step * q)`` with ``q = round(H r / step)``. So the
+distortion of every candidate (base quality, budget N, step) is computed exactly from one G run per base
+quality, without decoding; rates come from the entropy coder's size (estimated from the order-0 entropy
+during the search, exact for the final file). A refinement never raises D (rounding to the nearest multiple
+of the step never moves a coefficient further than zeroing it), so "no refinement" (G alone) is always a
+candidate and the chosen file is never worse than it on the objective at its bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .critical import select_critical
+
+FRACTIONS = (0.015, 0.03, 0.06, 0.1, 0.15, 0.2, 0.3)
+STEPS = tuple(float(6.0 * 2 ** (k / 2)) for k in range(7))  # 6 .. 48 grey levels, factor sqrt(2)
+CODER_OVERHEAD = 1.03  # range coder with a per-file Laplace model vs the order-0 empirical entropy
+DEFAULT_ROI_WEIGHT = 0.75
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One encoder decision and what it costs/buys. ``rate``: estimated total bytes of the pixel layers."""
+
+    quality: int
+    fraction: float
+    step: float
+    rate: float
+    distortion: float
+
+
+def pixel_weights(saliency: np.ndarray | None, shape: tuple[int, int], roi_weight: float) -> np.ndarray:
+    """(H, W) float64 weights p with sum(p * e^2) = the objective D (see module docstring)."""
+    h, w = shape
+    uniform = np.full((h, w), 1.0 / (h * w))
+    if saliency is None or roi_weight == 0:
+        return uniform
+    s = np.asarray(saliency, dtype=np.float64)
+    total = float(s.sum())
+    if total <= 1e-9 * s.size:  # nothing salient: the ROI term degenerates to the whole image
+        return uniform
+    return roi_weight * s / total + (1.0 - roi_weight) * uniform
+
+
+def estimated_symbol_bytes(q: np.ndarray) -> float:
+    """Bytes the entropy coder will take for ``q`` (order-0 entropy x coder overhead + its 12-byte header)."""
+    if q.size == 0:
+        return 0.0
+    counts = np.bincount((q - q.min()).astype(np.int64))
+    counts = counts[counts > 0]
+    p = counts / q.size
+    return float(-(counts * np.log2(p)).sum() / 8.0) * CODER_OVERHEAD + 12.0
+
+
+def _rounded(v: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(v), 0, 255)
+
+
+class QualityEvaluator:
+    """Exact distortion / estimated rate of every (budget, step) at one base quality.
+
+    Args:
+        y: (H, W) float64 original luminance.
+        ref: (H, W) float64 restorer output on this quality's decoded base (or a proxy for it).
+        scores: (H, W) predictor scores on the decoded base.
+        exact: the predictor's scores are integer-exact (no guard band).
+        weights: (H, W) float64 objective weights (:func:`pixel_weights`).
+        make_op: ``(n, m) -> operator`` with ``forward``/``adjoint`` (the file's sensing part and seed).
+        measurement_ratio: M / N.
+        fixed_bytes: bytes of the file that do not depend on the refinement (base, header, alpha, container).
+    """
+
+    def __init__(self, quality: int, y: np.ndarray, ref: np.ndarray, scores: np.ndarray, exact: bool,
+                 weights: np.ndarray, make_op, measurement_ratio: float, fixed_bytes: int) -> None:
+        self.quality, self.y, self.ref, self.scores, self.exact = quality, y, ref, scores, exact
+        self.weights, self.make_op, self.ratio, self.fixed = weights, make_op, measurement_ratio, fixed_bytes
+        self.err2 = weights * (y - _rounded(ref)) ** 2
+        self.d_alone = float(self.err2.sum())
+        self._sets: dict[float, tuple] = {}
+
+    def alone(self) -> Candidate:
+        return Candidate(self.quality, 0.0, 0.0, float(self.fixed), self.d_alone)
+
+    def _set(self, fraction: float):
+        if fraction not in self._sets:
+            import torch
+
+            h, w = self.y.shape
+            sel = select_critical(self.scores, int(round(fraction * h * w)), exact=self.exact)
+            mask = sel.mask
+            n = int(mask.sum())
+            m = int(round(self.ratio * n))
+            r = self.y[mask] - self.ref[mask]
+            op = self.make_op(n, m) if m else None
+            z = op(torch.from_numpy(r)).numpy() if m else np.zeros(0)
+            d_out = self.d_alone - float(self.err2[mask].sum())
+            side = 8 + (len(_packed(sel.explicit)) if sel.explicit.size else 0)
+            self._sets[fraction] = (sel, mask, r, op, z, d_out, side)
+        return self._sets[fraction]
+
+    def evaluate(self, fraction: float, step: float, exact_rate: bool = False) -> Candidate:
+        import torch
+
+        from .entropy import encode_symbols, quantise
+
+        sel, mask, r, op, z, d_out, side = self._set(fraction)
+        if op is None:
+            return self.alone()
+        q = quantise(z, step)
+        corr = op.adjoint(torch.from_numpy(step * q.astype(np.float64))).numpy()
+        out = _rounded(self.ref[mask] + corr)
+        d = d_out + float((self.weights[mask] * (self.y[mask] - out) ** 2).sum())
+        bits = len(encode_symbols(q)) if exact_rate else estimated_symbol_bytes(q)
+        return Candidate(self.quality, fraction, step, float(self.fixed + side + bits), d)
+
+    def grid(self, fractions=FRACTIONS, steps=STEPS, alone: bool = True) -> list[Candidate]:
+        """Every (fraction, step) candidate (+ no refinement)."""
+        return ([self.alone()] if alone else []) + [self.evaluate(f, s) for f in fractions for s in steps]
+
+    def fitting(self, target: float, fractions=FRACTIONS, steps=STEPS, alone: bool = True) -> list[Candidate]:
+        """Per fraction, the finest step of ``steps`` whose rate fits ``target`` (rate falls as the step grows,
+        so a bisection over the sorted steps finds it in ~log2(len(steps)) evaluations); + no refinement."""
+        out = [self.alone()] if alone and self.fixed <= target else []
+        steps = sorted(steps)
+        for f in fractions:
+            lo, hi, found = 0, len(steps) - 1, None
+            while lo <= hi:
+                mid = (lo + hi) // 2
+                c = self.evaluate(f, steps[mid])
+                if c.rate <= target:
+                    found, hi = c, mid - 1
+                else:
+                    lo = mid + 1
+            if found is not None:
+                out.append(found)
+        return out
+
+
+def _packed(idx: np.ndarray) -> bytes:
+    from .critical import pack_indices
+
+    return pack_indices(idx)
+
+
+def best_for_lambda(cands: list[Candidate], lam: float) -> Candidate:
+    """argmin D + lam * R (lam in distortion per byte)."""
+    return min(cands, key=lambda c: c.distortion + lam * c.rate)
+
+
+def best_under_rate(cands: list[Candidate], target: float) -> Candidate | None:
+    """Lowest distortion among candidates whose rate fits ``target`` (None when none fits)."""
+    fit = [c for c in cands if c.rate <= target]
+    return min(fit, key=lambda c: c.distortion) if fit else None

@@ -1,0 +1,208 @@
+"""Where the encoder's free choices are searched (base quality, refinement budget, step): see :mod:`.rdo`.
+
+* Fixed ``quality``: the base layer is written at that quality; the refinement (budget, possibly none, and
+  step) minimises ``D + lambda * R``, where ``lambda`` is the base codec's own marginal return at that
+  quality on this image (distortion saved per byte from ``quality`` to ``quality + 5``), so refinement bytes
+  are spent only where they buy more than the same bytes of base quality would. One G run.
+* ``target_bpp``: minimise D subject to the pixel layers' size (base + refinement + alpha + container;
+  EXIF/ICC/XMP ride on top) landing within 3 % of the target. The largest base quality that fits alone
+  (``q_alone``) and the qualities below it are ranked with a proxy (the decoded base standing in for G, so
+  no network runs), then G runs on ``q_alone`` and on the proxy's best quality only (at most two G runs)
+  and the exact distortions decide. The winner's step is tuned on the real coder to land on the rate.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from .encoder import Analysis, Prepared, analyse, default_parts, finish, prepare
+from .imaging import luminance
+from .options import EncodeOptions
+from .rdo import (
+    FRACTIONS,
+    STEPS,
+    Candidate,
+    QualityEvaluator,
+    best_for_lambda,
+    best_under_rate,
+    pixel_weights,
+)
+from .registry import Registry
+
+RATE_TOLERANCE = 0.03
+PROXY_FRACTIONS = (0.03, 0.1, 0.2)
+PROXY_STEPS = (8.0, 16.0, 32.0)
+PROXY_QUALITY_FACTORS = (0.8, 0.6, 0.45, 0.3)
+
+
+class _Search:
+    def __init__(self, im: Image.Image, color: Image.Image, alpha: np.ndarray | None, opts: EncodeOptions,
+                 reg: Registry) -> None:
+        self.im, self.color, self.alpha, self.opts, self.reg = im, color, alpha, opts, reg
+        self.y = luminance(color).astype(np.float64)
+        self.analyses: dict[int, Analysis] = {}
+        self.fixed: dict[int, int] = {}
+        self.evals: dict[tuple[int, bool], QualityEvaluator] = {}
+        self.preps: dict[tuple[int, float], Prepared] = {}
+        self._weights: np.ndarray | None = None
+
+    # --- shared pieces -------------------------------------------------------------------------------
+    def analysis(self, q: int) -> Analysis:
+        if q not in self.analyses:
+            self.analyses[q] = analyse(self.color, self.opts, self.reg, q)
+        return self.analyses[q]
+
+    def prep(self, q: int, f: float) -> Prepared:
+        if (q, f) not in self.preps:
+            self.preps[(q, f)] = prepare(self.color, self.opts, self.reg, q, f, self.analysis(q))
+        return self.preps[(q, f)]
+
+    def file(self, q: int, f: float, step: float, metadata: dict) -> bytes:
+        return finish(self.prep(q, f), self.color, self.alpha, self.im.mode, self.opts, self.reg, step, metadata)
+
+    def fixed_bytes(self, q: int) -> int:
+        """Size of the pixel layers with no refinement (base + alpha + header + container), no metadata."""
+        if q not in self.fixed:
+            self.fixed[q] = len(self.file(q, 0.0, 16.0, {}))
+        return self.fixed[q]
+
+    def weights(self) -> np.ndarray:
+        if self._weights is None:
+            pred = self.reg.get("predictor", self.opts.predictor or default_parts(self.reg, self.opts.base)[0])
+            sal_fn = getattr(pred, "saliency", None)
+            sal = sal_fn(luminance(self.color), resolve(self.opts)) if sal_fn is not None else None
+            self._weights = pixel_weights(sal, self.y.shape, self.opts.roi_weight)
+        return self._weights
+
+    def evaluator(self, q: int, proxy: bool = False) -> QualityEvaluator:
+        key = (q, proxy)
+        if key not in self.evals:
+            a = self.analysis(q)
+            ref = a.base.luma.astype(np.float64) if proxy else a.reference()
+            sensing = self.reg.get("sensing", self.opts.sensing)
+            self.evals[key] = QualityEvaluator(
+                q, self.y, ref, a.scores(), a.predictor.exact, self.weights(),
+                lambda n, m: sensing.make(n, m, self.opts.seed), self.opts.measurement_ratio, self.fixed_bytes(q))
+        return self.evals[key]
+
+    def space(self) -> tuple[tuple[float, ...], tuple[float, ...], bool]:
+        """(fractions, steps, alone allowed) the user left free."""
+        f = self.opts.critical_fraction
+        fracs = FRACTIONS if f is None else ((f,) if f > 0 else ())
+        steps = STEPS if self.opts.step is None or self.opts.target_bpp is not None else (self.opts.step,)
+        return fracs, steps, f is None or f == 0
+
+    @staticmethod
+    def fitting(ev: QualityEvaluator, target: float, fracs, steps, alone: bool) -> Candidate | None:
+        return best_under_rate(ev.fitting(target, fracs, [float(np.float32(s)) for s in steps], alone), target)
+
+    # --- fixed quality -------------------------------------------------------------------------------
+    def base_lambda(self, q: int, ev: QualityEvaluator) -> float:
+        """Distortion saved per byte by raising the base quality from q (G's share of the error applied)."""
+        q2 = q + 5 if q <= 95 else q - 5
+        w = self.weights()
+
+        def d_base(qq: int) -> float:
+            return float((w * (self.y - self.analysis(qq).base.luma) ** 2).sum())
+
+        d1, d2 = d_base(q), d_base(q2)
+        r1, r2 = self.fixed_bytes(q), self.fixed_bytes(q2)
+        slope = abs(d1 - d2) / max(abs(r2 - r1), 1)
+        return slope * (ev.d_alone / d1 if d1 > 0 else 1.0)
+
+    def at_quality(self) -> Candidate:
+        q = self.opts.quality
+        ev = self.evaluator(q)
+        fracs, steps, alone = self.space()
+        cands = ev.grid(fracs, [float(np.float32(s)) for s in steps], alone)
+        return best_for_lambda(cands, self.base_lambda(q, ev))
+
+    # --- target rate ---------------------------------------------------------------------------------
+    def to_rate(self) -> tuple[Candidate, float]:
+        im = self.im
+        target = self.opts.target_bpp * im.width * im.height / 8.0
+        smallest = self.fixed_bytes(1)
+        if smallest > target * (1 + RATE_TOLERANCE):
+            raise ValueError(
+                f"target_bpp={self.opts.target_bpp} is below the smallest size of this image's pixel layers: "
+                f"{smallest * 8 / (im.width * im.height):.3f} bpp (base quality 1, no refinement); raise "
+                "target_bpp (EXIF/ICC/XMP are not counted in the target)"
+            )
+        lo, hi, q_alone = 2, 95, 1
+        while lo <= hi:  # largest base quality whose file fits with no refinement
+            mid = (lo + hi) // 2
+            if self.fixed_bytes(mid) <= target:
+                q_alone, lo = mid, mid + 1
+            else:
+                hi = mid - 1
+        fracs, steps, alone = self.space()
+        if not fracs:
+            return self.evaluator(q_alone).alone(), target
+        qs = sorted({q_alone} | {max(1, round(q_alone * k)) for k in PROXY_QUALITY_FACTORS})
+        proxy_best: dict[int, float] = {}
+        pf = tuple(f for f in PROXY_FRACTIONS if f in fracs) or fracs
+        for q in qs:
+            c = self.fitting(self.evaluator(q, proxy=True), target, pf, PROXY_STEPS, alone)
+            if c is not None:
+                proxy_best[q] = c.distortion
+        q_r = min(proxy_best, key=proxy_best.__getitem__) if proxy_best else q_alone
+        best: Candidate | None = None
+        for q in sorted({q_alone, q_r}):
+            c = self.fitting(self.evaluator(q), target, fracs, steps, alone)
+            if c is not None and (best is None or c.distortion < best.distortion):
+                best = c
+        if best is None:  # nothing fits below the target: the smallest refinement at base quality 1
+            best = min(self.evaluator(1).grid(fracs, steps[-1:], False), key=lambda c: c.rate)
+        if best.fraction == 0:  # fill the bytes left by the base's quality steps with a refinement
+            fill = self.fitting(self.evaluator(best.quality), target, fracs, steps, False)
+            if fill is not None:
+                best = fill
+        return best, target
+
+    def tune_step(self, c: Candidate, target: float) -> float:
+        """Step (log-bisection on the real coder) putting the file within RATE_TOLERANCE of ``target``."""
+        if c.fraction == 0:
+            return 16.0
+        size = {}
+
+        def n(step: float) -> int:
+            step = float(np.float32(step))
+            if step not in size:
+                size[step] = len(self.file(c.quality, c.fraction, step, {}))
+            return size[step]
+
+        s_lo, s_hi = c.step / 2.0, c.step * 2.0
+        while n(s_lo) < target and s_lo > 0.05:
+            s_lo /= 2.0
+        while n(s_hi) > target and s_hi < 4096:
+            s_hi *= 2.0
+        for _ in range(20):
+            fits = [s for s, v in size.items() if abs(v - target) <= RATE_TOLERANCE * target and v <= target]
+            if fits:
+                return min(fits)
+            mid = float(np.sqrt(s_lo * s_hi))
+            if n(mid) > target:
+                s_lo = mid
+            else:
+                s_hi = mid
+        return min(size, key=lambda s: abs(size[s] - target))
+
+
+def resolve(opts: EncodeOptions) -> str:
+    from .engine import resolve_device
+
+    return resolve_device(opts.device)
+
+
+def search(im: Image.Image, color: Image.Image, alpha: np.ndarray | None, opts: EncodeOptions, reg: Registry,
+           metadata: dict[str, bytes | None]) -> bytes:
+    """Encode ``im`` with the decisions that minimise the user's distortion (see module docstring)."""
+    s = _Search(im, color, alpha, opts, reg)
+    if opts.target_bpp is None:
+        c = s.at_quality()
+        step = c.step if c.fraction else 16.0
+    else:
+        c, target = s.to_rate()
+        step = s.tune_step(c, target)
+    return s.file(c.quality, c.fraction, step, metadata)

@@ -1,0 +1,128 @@
+"""Encoder decisions by measured distortion (agdl_plugins.rdo / rdo_search)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from skimage import data
+
+import agdl_plugins as agdl
+from agdl_plugins.metrics import luma, psnr
+from agdl_plugins.options import validate_encode_options
+from agdl_plugins.rdo import pixel_weights
+from agdl_plugins.rdo_search import _Search
+from agdl_plugins.registry import get_registry
+
+BASELINE = {"predictor": "edge-sobel", "restorer": "identity"}
+
+
+def _px(a: np.ndarray) -> int:
+    return a.shape[0] * a.shape[1]
+
+
+def test_rate_control_lands_within_3_percent(photo):
+    for bpp in (0.8, 1.5):
+        out = agdl.encode(photo, target_bpp=bpp, **BASELINE)
+        assert abs(len(out) * 8 / _px(photo) - bpp) <= 0.03 * bpp
+
+
+def test_target_counts_pixel_layers_not_metadata(photo):
+    """EXIF/ICC/XMP ride on top of target_bpp (a 3 KB profile must not make a 0.8 bpp target fail)."""
+    icc, xmp = bytes(range(256)) * 12, b"<x:xmpmeta>" + b"a" * 2000 + b"</x:xmpmeta>"
+    plain = agdl.encode(photo, target_bpp=0.8, **BASELINE)
+    meta = agdl.encode(photo, target_bpp=0.8, icc_profile=icc, xmp=xmp, **BASELINE)
+    info = agdl.read_info(meta)
+    assert info.icc_profile == icc and info.xmp == xmp
+    pixel_layers = len(meta) - (len(icc) + len(xmp))
+    assert abs(pixel_layers * 8 / _px(photo) - 0.8) <= 0.03 * 0.8 + 8 * 32 / _px(photo)  # + chunk framing
+    assert abs(len(plain) - pixel_layers) <= 32
+
+
+def test_impossible_target_names_the_cause_and_the_smallest_rate(photo):
+    with pytest.raises(ValueError, match=r"smallest size of this image's pixel layers: \d+\.\d+ bpp") as e:
+        agdl.encode(photo, target_bpp=0.01, **BASELINE)
+    assert "critical_fraction" not in str(e.value) and "not counted" in str(e.value)
+
+
+def test_predicted_distortion_is_what_the_decoder_outputs(grey):
+    """The encoder's exact-distortion claim: D computed without decoding == D of the decoded file."""
+    opts = validate_encode_options(quality=25, **BASELINE)
+    from PIL import Image
+
+    im = Image.fromarray(grey)
+    s = _Search(im, im, None, opts, get_registry())
+    ev = s.evaluator(25)
+    for frac, step in ((0.05, 8.0), (0.2, 16.0), (0.1, 40.0)):
+        c = ev.evaluate(frac, step)
+        out = agdl.decode(s.file(25, frac, step, {})).array.astype(np.float64)
+        d = float((s.weights() * (grey.astype(np.float64) - out) ** 2).sum())
+        assert c.distortion == pytest.approx(d, rel=1e-9, abs=1e-9)
+    assert ev.alone().distortion >= ev.evaluate(0.2, 16.0).distortion  # refinement never adds distortion
+
+
+@pytest.mark.parametrize("bpp", [0.6, 1.2])
+def test_never_worse_than_g_alone_on_the_objective(photo, bpp):
+    """Budget 0 (G alone) is a candidate: the chosen file's objective is <= G alone's at <= its bytes."""
+    full = agdl.encode(photo, target_bpp=bpp, **BASELINE)
+    alone = agdl.encode(photo, target_bpp=bpp, critical_fraction=0, **BASELINE)
+    assert len(alone) <= len(full) * 1.03
+    y = luma(photo)
+    mse = [float(np.mean((y - luma(agdl.decode(d).array)) ** 2)) for d in (full, alone)]
+    assert mse[0] <= mse[1] * (1 + 1e-6)  # classical predictor: no saliency head -> objective = MSE
+
+
+def test_quality_means_quality():
+    """Bytes and PSNR rise with quality (the refinement split is optimised at each quality)."""
+    for img in (data.astronaut()[60:188, 150:310], data.coffee()[100:228, 200:360]):
+        sizes, psnrs = [], []
+        for q in (10, 20, 35, 50, 75):
+            d = agdl.encode(img, quality=q)
+            sizes.append(len(d))
+            psnrs.append(psnr(luma(img), luma(agdl.decode(d).array)))
+        assert all(b > a for a, b in zip(sizes, sizes[1:])), sizes
+        assert all(b > a for a, b in zip(psnrs, psnrs[1:])), psnrs
+
+
+def test_roi_weight_moves_bits_into_the_salient_region():
+    img = data.astronaut()[:192, 64:320]
+    infos = [agdl.read_info(agdl.encode(img, target_bpp=1.0, roi_weight=w)) for w in (0.0, 1.0)]
+    assert all(i.layer_bytes["total"] * 8 / (192 * 256) == pytest.approx(1.0, rel=0.03) for i in infos)
+    # the ROI-only objective spends a larger share of the bytes on the refinement layer
+    share = [i.layer_bytes["refinement"] / i.layer_bytes["total"] for i in infos]
+    assert share[1] > share[0]
+
+
+def test_explicit_choices_are_honoured(photo):
+    i = agdl.read_info(agdl.encode(photo, quality=30, critical_fraction=0.05, step=12.0, **BASELINE))
+    assert i.n_critical == round(0.05 * _px(photo)) and i.step == pytest.approx(12.0) and i.quality == 30
+    none = agdl.read_info(agdl.encode(photo, quality=30, critical_fraction=0, **BASELINE))
+    assert none.n_critical == 0 and none.layer_bytes["refinement"] <= 16
+    with pytest.raises(ValueError, match="roi_weight"):
+        agdl.encode(photo, roi_weight=1.5)
+
+
+def test_pixel_weights_blend():
+    sal = np.zeros((4, 5))
+    sal[1:3, 1:3] = 1.0
+    w = pixel_weights(sal, sal.shape, 0.75)
+    assert w.sum() == pytest.approx(1.0)
+    assert w[1, 1] == pytest.approx(0.75 / 4 + 0.25 / 20) and w[0, 0] == pytest.approx(0.25 / 20)
+    assert np.allclose(pixel_weights(None, (4, 5), 0.75), 1 / 20)
+    assert np.allclose(pixel_weights(np.zeros((4, 5)), (4, 5), 1.0), 1 / 20)
+
+
+def test_info_shows_the_decision(tmp_path, photo):
+    from agdl_plugins.cli import main
+
+    p = tmp_path / "x.agdl"
+    p.write_bytes(agdl.encode(photo, target_bpp=1.0, **BASELINE))
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(["info", "--json", str(p)]) == 0
+    d = json.loads(buf.getvalue())
+    assert d["decision"].startswith(f"base quality {d['agdl_quality']}, refinement on ")
