@@ -168,14 +168,15 @@ def encode_image(
 ) -> bytes:
     """Encode a PIL image (L, RGB, LA, RGBA) with validated options.
 
-    With both ``critical_fraction`` and ``step`` given at a fixed ``quality`` nothing is left to decide: the
-    file is written as asked. Otherwise the free choices (base quality under ``target_bpp``, refinement
+    With both ``critical_fraction`` and ``step`` given (or ``critical_fraction=0``) at a fixed ``quality``
+    nothing is left to decide: the file is written as asked. Otherwise the free choices (base quality under ``target_bpp``, refinement
     budget including none, quantiser step) minimise the user's distortion (:mod:`agdl_plugins.rdo`).
     """
     color, alpha = split_alpha(im)
-    if opts.target_bpp is None and opts.critical_fraction is not None and opts.step is not None:
+    fixed = opts.critical_fraction is not None and (opts.step is not None or opts.critical_fraction == 0)
+    if opts.target_bpp is None and fixed:
         prep = prepare(color, opts, reg, opts.quality)
-        return finish(prep, color, alpha, im.mode, opts, reg, opts.step, metadata)
+        return finish(prep, color, alpha, im.mode, opts, reg, opts.step or 16.0, metadata)
     from .rdo_search import search
 
     return search(im, color, alpha, opts, reg, metadata)

@@ -137,8 +137,8 @@ class _Search:
             else:
                 hi = mid - 1
         fracs, steps, alone = self.space()
-        if not fracs:
-            return self.evaluator(q_alone).alone(), target
+        if not fracs:  # no refinement asked for: nothing to weigh, no network to run
+            return Candidate(q_alone, 0.0, 0.0, float(self.fixed_bytes(q_alone)), float("nan")), target
         qs = sorted({q_alone} | {max(1, round(q_alone * k)) for k in PROXY_QUALITY_FACTORS})
         proxy_best: dict[int, float] = {}
         pf = tuple(f for f in PROXY_FRACTIONS if f in fracs) or fracs
