@@ -84,7 +84,9 @@ def _add_encode_options(p: argparse.ArgumentParser) -> None:
         "--predictor", help="critical-pixel predictor id (default: trained agdl-f, else edge-sobel)"
     )
     g.add_argument("--restorer", help="restorer id (default: trained agdl-g for jpeg, else identity)")
-    g.add_argument("--sensing", default="structured-dct", help="sensing operator: structured-dct | gaussian")
+    g.add_argument("--sensing", default=None,
+                   help="sensing operator: identity | structured-dct | gaussian (default: identity when "
+                   "M = N, else structured-dct)")
     g.add_argument("--seed", type=int, default=0, help="sensing operator seed stored in the header")
     g.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
 

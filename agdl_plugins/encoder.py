@@ -169,8 +169,9 @@ def encode_image(
     """Encode a PIL image (L, RGB, LA, RGBA) with validated options.
 
     With both ``critical_fraction`` and ``step`` given (or ``critical_fraction=0``) at a fixed ``quality``
-    nothing is left to decide: the file is written as asked. Otherwise the free choices (base quality under ``target_bpp``, refinement
-    budget including none, quantiser step) minimise the user's distortion (:mod:`agdl_plugins.rdo`).
+    nothing is left to decide: the file is written as asked. Otherwise the free choices (base quality under
+    ``target_bpp``, refinement budget including none, quantiser step) minimise the user's distortion
+    (:mod:`agdl_plugins.rdo`).
     """
     color, alpha = split_alpha(im)
     fixed = opts.critical_fraction is not None and (opts.step is not None or opts.critical_fraction == 0)

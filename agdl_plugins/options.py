@@ -31,7 +31,9 @@ class EncodeOptions:
         base: base codec id ("jpeg", "webp", "avif", "jpeg2000").
         predictor: critical-pixel predictor id, or None for the default (trained F when installed).
         restorer: restorer id used as the measurement reference, or None for the default.
-        sensing: sensing operator id ("structured-dct" default, "gaussian" reference).
+        sensing: sensing operator id, or None (the default): "identity" (y = c) when ``measurement_ratio`` is
+            1, else "structured-dct" (the paper's global mixing, needed for M < N); "gaussian" = dense
+            research reference. Identity wins at equal bytes (BENCHMARKS.md, refinement layer).
         device: "auto", "cpu" or "cuda[:N]".
         seed: seed of the sensing operator (stored in the header).
     """
@@ -45,7 +47,7 @@ class EncodeOptions:
     base: str = "jpeg"
     predictor: str | None = None
     restorer: str | None = None
-    sensing: str = "structured-dct"
+    sensing: str | None = None
     device: str = "auto"
     seed: int = 0
 
@@ -90,6 +92,11 @@ def validate_encode_options(**opts: Any) -> EncodeOptions:
         o.step = _number("step", o.step, 0.0, 1024.0, lo_open=True)
     o.roi_weight = _number("roi_weight", o.roi_weight, 0.0, 1.0)
     o.seed = _number("seed", o.seed, 0, 2**63 - 1, integer=True)
+    if o.sensing is None:
+        o.sensing = "identity" if o.measurement_ratio == 1.0 else "structured-dct"
+    elif o.sensing == "identity" and o.measurement_ratio != 1.0:
+        raise ValueError(f"sensing='identity' measures every critical pixel: measurement_ratio must be 1, "
+                         f"got {o.measurement_ratio!r} (use sensing='structured-dct' for M < N)")
     for name in ("base", "sensing", "device"):
         if not isinstance(getattr(o, name), str) or not getattr(o, name):
             raise ValueError(f"{name} must be a non-empty string, got {getattr(o, name)!r}")

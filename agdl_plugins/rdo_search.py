@@ -31,7 +31,7 @@ from .rdo import (
 from .registry import Registry
 
 RATE_TOLERANCE = 0.03
-PROXY_FRACTIONS = (0.03, 0.1, 0.2)
+PROXY_FRACTIONS = (0.03, 0.1, 0.3)
 PROXY_STEPS = (8.0, 16.0, 32.0)
 PROXY_QUALITY_FACTORS = (0.8, 0.6, 0.45, 0.3)
 
@@ -136,6 +136,7 @@ class _Search:
                 q_alone, lo = mid, mid + 1
             else:
                 hi = mid - 1
+        self.q_alone = q_alone
         fracs, steps, alone = self.space()
         if not fracs:  # no refinement asked for: nothing to weigh, no network to run
             return Candidate(q_alone, 0.0, 0.0, float(self.fixed_bytes(q_alone)), float("nan")), target
@@ -205,4 +206,9 @@ def search(im: Image.Image, color: Image.Image, alpha: np.ndarray | None, opts: 
     else:
         c, target = s.to_rate()
         step = s.tune_step(c, target)
+        if c.fraction and s.space()[2]:  # the tuned step moved D: G alone stays the fallback if it is better
+            tuned = s.evaluator(c.quality).evaluate(c.fraction, float(np.float32(step)))
+            alone = s.evaluator(s.q_alone).alone()
+            if alone.distortion < tuned.distortion:
+                c = alone
     return s.file(c.quality, c.fraction, step, metadata)

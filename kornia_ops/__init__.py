@@ -19,7 +19,12 @@ from kornia_ops.projection import (
     cs_project_equality,
     cs_project_image,
 )
-from kornia_ops.sensing import GaussianSensing, StructuredSensing, structured_permutation_and_signs
+from kornia_ops.sensing import (
+    GaussianSensing,
+    IdentitySensing,
+    StructuredSensing,
+    structured_permutation_and_signs,
+)
 from kornia_ops.target import CriticalPixelTarget, critical_pixel_target
 
 __all__ = [
@@ -27,6 +32,7 @@ __all__ = [
     "CriticalPixelMask",
     "CriticalPixelTarget",
     "GaussianSensing",
+    "IdentitySensing",
     "SensingOperator",
     "SoftCriticalPixelMask",
     "StructuredSensing",

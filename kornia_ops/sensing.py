@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from kornia_ops._hash import splitmix64_stream, stream_seed
 from kornia_ops.dct import dct_ortho, idct_ortho
 
-__all__ = ["GaussianSensing", "StructuredSensing", "structured_permutation_and_signs"]
+__all__ = ["GaussianSensing", "IdentitySensing", "StructuredSensing", "structured_permutation_and_signs"]
 
 _GAUSSIAN_MAX_ENTRIES = 50_000_000
 _PERM_STREAM = 0
@@ -143,6 +143,63 @@ class StructuredSensing(nn.Module):
             raise ValueError(f"StructuredSensing.matrix: n={self.n} too large for a dense matrix (max 8192)")
         eye = torch.eye(self.n, dtype=dtype, device=device)
         return self.forward(eye).T.contiguous()
+
+
+class IdentitySensing(nn.Module):
+    r"""Identity sampling :math:`H = I_N` (``y = c``, :math:`M = N`): every critical pixel measured directly.
+
+    No mixing, so each measurement keeps its place in the image: an entropy model can condition on it, and a
+    uniform quantiser on it is a dead-zone thresholder of the (heavy-tailed) residual, which at coarse steps
+    costs about half the bytes of the mixed (:class:`StructuredSensing`) measurements for the same
+    distortion (BENCHMARKS.md, refinement layer). Same interface as the other operators; ``seed`` is ignored.
+
+    Args:
+        n: signal length :math:`N \ge 0`.
+        m: must equal ``n`` (identity sampling has no :math:`M < N` form).
+        seed: ignored (kept for the common ``(n, m, seed)`` constructor).
+
+    Shape:
+        - forward / adjoint / pinv_apply: :math:`(*, N) \to (*, N)`
+
+    Example:
+        >>> op = IdentitySensing(n=5, m=5, seed=0)
+        >>> c = torch.arange(5.0)
+        >>> bool(torch.equal(op(c), c))
+        True
+    """
+
+    version: ClassVar[int] = 1
+    orthonormal_rows: ClassVar[bool] = True
+
+    def __init__(self, n: int, m: int, seed: int = 0) -> None:
+        super().__init__()
+        _check_nm(n, m, "IdentitySensing")
+        if m != n:
+            raise ValueError(f"IdentitySensing: needs m == n (identity sampling), got n={n}, m={m}")
+        self.n, self.m, self.seed = n, m, int(seed)
+
+    def extra_repr(self) -> str:
+        return f"n={self.n}"
+
+    def forward(self, c: Tensor) -> Tensor:
+        """Measure: ``y = c``, :math:`(*, N) \to (*, N)`."""
+        _check_vec(c, self.n, "c", "IdentitySensing.forward")
+        return c.clone()
+
+    def adjoint(self, y: Tensor) -> Tensor:
+        """Adjoint: ``c = y``."""
+        _check_vec(y, self.m, "y", "IdentitySensing.adjoint")
+        return y.clone()
+
+    def pinv_apply(self, r: Tensor) -> Tensor:
+        """Pseudo-inverse (identity)."""
+        return self.adjoint(r)
+
+    def matrix(self, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> Tensor:
+        """Dense :math:`(N, N)` identity (for tests / small ``n`` only)."""
+        if self.n > 8192:
+            raise ValueError(f"IdentitySensing.matrix: n={self.n} too large for a dense matrix (max 8192)")
+        return torch.eye(self.n, dtype=dtype, device=device)
 
 
 class GaussianSensing(nn.Module):

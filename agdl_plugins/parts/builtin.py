@@ -10,7 +10,7 @@ from .base_codecs import BUILTIN_BASE_CODECS
 from .predictors import LearnedPredictor, SobelEdgePredictor
 from .restorers import IdentityRestorer, LearnedRestorer
 from .saliency_jpeg import SaliencyJpegCodec, SaliencyJpegCodecV1
-from .sensing import GaussianSensingPart, StructuredSensingPart
+from .sensing import GaussianSensingPart, IdentitySensingPart, StructuredSensingPart
 
 
 def learned_versions() -> dict[str, list[int]]:
@@ -37,6 +37,7 @@ def agdl_register_parts(registry) -> None:
     registry.add_restorer(IdentityRestorer())
     registry.add_sensing(StructuredSensingPart())
     registry.add_sensing(GaussianSensingPart())
+    registry.add_sensing(IdentitySensingPart())
     versions = learned_versions()
     for v in versions["predictor"]:
         registry.add_predictor(LearnedPredictor(v))

@@ -25,3 +25,15 @@ class GaussianSensingPart:
         from kornia_ops import GaussianSensing
 
         return GaussianSensing(n, m, seed)
+
+
+class IdentitySensingPart:
+    """Identity sampling y = c (M = N): measurements keep their pixel's place. The default when M = N."""
+
+    id = "identity"
+    version = 1
+
+    def make(self, n: int, m: int, seed: int):
+        from kornia_ops import IdentitySensing
+
+        return IdentitySensing(n, m, seed)

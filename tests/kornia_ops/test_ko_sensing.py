@@ -128,3 +128,31 @@ def test_sensing_gradcheck() -> None:
         assert torch.autograd.gradcheck(op, (c,))
         assert torch.autograd.gradcheck(op.adjoint, (y,))
         assert torch.autograd.gradcheck(op.pinv_apply, (y,))
+
+
+def test_identity_sensing(dtype: torch.dtype, device: torch.device) -> None:
+    from kornia_ops import IdentitySensing
+
+    op = IdentitySensing(7, 7, seed=3).to(device)
+    c = torch.randn(2, 7, dtype=dtype, device=device, requires_grad=True)
+    y = op(c)
+    assert torch.equal(y, c) and y.data_ptr() != c.data_ptr()  # a copy: callers may write into it
+    assert torch.equal(op.adjoint(y), c) and torch.equal(op.pinv_apply(y), c)
+    torch.testing.assert_close(op.matrix(dtype=dtype, device=device), torch.eye(7, dtype=dtype, device=device))
+    y.sum().backward()
+    assert torch.equal(c.grad, torch.ones_like(c))
+    with pytest.raises(ValueError, match="m == n"):
+        IdentitySensing(7, 3, seed=0)
+    with pytest.raises(BaseError):
+        op(torch.randn(6, dtype=dtype, device=device))
+
+
+def test_identity_projection_is_the_measurement() -> None:
+    """Equality projection with identity sampling sets each critical pixel to its measurement."""
+    from kornia_ops import IdentitySensing, cs_project_equality
+
+    op = IdentitySensing(5, 5)
+    c_g, y = torch.randn(5, dtype=torch.float64), torch.randn(5, dtype=torch.float64)
+    torch.testing.assert_close(cs_project_equality(c_g, y, op), y)
+    assert torch.autograd.gradcheck(lambda a, b: cs_project_equality(a, b, op),
+                                    (c_g.clone().requires_grad_(), y.clone().requires_grad_()))
