@@ -40,7 +40,13 @@ class _ResBlock(nn.Module):
 
 
 class MultiScaleRestorer(nn.Module):
-    """G v2. ``c1``/``c2``/``c3``: channels at H/2, H/4, H/8; ``blocks``: residual blocks at H/8."""
+    """G v2. ``c1``/``c2``/``c3``: channels at H/2, H/4, H/8; ``blocks``: residual blocks at H/8.
+
+    ``tile``/``overlap``: how the codec tiles large planes for this network (receptive field ~120 px).
+    """
+
+    tile = 1024
+    overlap = 64
 
     def __init__(self, c1: int = 32, c2: int = 64, c3: int = 128, blocks: int = 4, cond_in: int = 64,
                  cond_dim: int = 64):

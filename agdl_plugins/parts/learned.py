@@ -43,7 +43,9 @@ def run_network(kind: str, part_id: str, version: int, luma: np.ndarray, qtable:
 
         with torch.inference_mode():
             return net(_whole_plane(luma, device), q)[0, 0].float().cpu().numpy()
-    return run_tiled(lambda t: net(t, q.expand(t.shape[0], -1)), luma.astype(np.float32) / 255.0, device)
+    # networks may set their own tiling (G v2's receptive field is ~120 px: bigger tiles, wider overlap)
+    tiling = {k: getattr(net, k) for k in ("tile", "overlap") if hasattr(net, k)}
+    return run_tiled(lambda t: net(t, q.expand(t.shape[0], -1)), luma.astype(np.float32) / 255.0, device, **tiling)
 
 
 def run_saliency(part_id: str, version: int, luma: np.ndarray, device: str) -> np.ndarray | None:
