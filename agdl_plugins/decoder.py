@@ -58,8 +58,8 @@ class DecodedImage:
 
 def parse(data: bytes, max_pixels: int | None = None) -> AgdlInfo:
     """Container + header -> :class:`AgdlInfo` (no numpy/torch work, no pixel allocation)."""
-    chunks = C.parse_container(data)
-    cm = C.chunk_map(chunks)
+    cont = C.read_container(data)
+    cm = C.chunk_map(cont.chunks)
     hdr = Header.unpack(cm[b"HEAD"])
     if max_pixels is not None and hdr.width * hdr.height > max_pixels:
         raise DecompressionBombError(
@@ -70,9 +70,10 @@ def parse(data: bytes, max_pixels: int | None = None) -> AgdlInfo:
         raise AgdlFormatError("corrupt AGDL file: missing BASE or REFN chunk")
     if hdr.mode in ("LA", "RGBA") and b"ALPH" not in cm:
         raise AgdlFormatError(f"corrupt AGDL file: mode {hdr.mode} without ALPH chunk")
-    layers = {"base": len(cm[b"BASE"]), "refinement": len(cm[b"REFN"]), "alpha": len(cm.get(b"ALPH", b""))}
-    layers["total"] = len(data)
-    info = AgdlInfo(hdr, cm.get(C.EXIF), cm.get(C.ICC), cm.get(C.XMP), layers)
+    st = cont.stored  # bytes in the file (a 2.x file stores REFN compactly, or not at all when empty)
+    layers = {"base": st[b"BASE"], "refinement": st[b"REFN"], "alpha": st.get(b"ALPH", 0), "total": len(data)}
+    version = f"{cont.version[0]}.{cont.version[1]}"
+    info = AgdlInfo(hdr, cm.get(C.EXIF), cm.get(C.ICC), cm.get(C.XMP), layers, version)
     info._chunks = cm  # type: ignore[attr-defined]
     return info
 
@@ -211,7 +212,11 @@ def _targets(info: AgdlInfo, reg: Registry, mask: np.ndarray, y_ref: np.ndarray,
 
     hdr = info.header
     q = decode_symbols(sym, hdr.n_measurements)
-    op = reg.get("sensing", hdr.sensing, hdr.sensing_version).make(hdr.n_critical, hdr.n_measurements, hdr.seed)
+    part = reg.get("sensing", hdr.sensing, hdr.sensing_version)
+    try:
+        op = part.make(hdr.n_critical, hdr.n_measurements, hdr.seed)
+    except ValueError as e:  # e.g. identity sensing with M != N: a header no encoder of this part writes
+        raise AgdlFormatError(f"corrupt AGDL file: sensing operator {hdr.sensing} refuses the header ({e})") from e
     y_target = op(torch.from_numpy(y_ref[mask])) + hdr.step * torch.from_numpy(q.astype(np.float64))
     return op, y_target
 

@@ -1,17 +1,90 @@
-"""The HEAD chunk: everything the decoder needs and cannot re-derive (docs/FORMAT.md)."""
+"""The HEAD: everything the decoder needs and cannot re-derive (docs/FORMAT.md).
+
+One :class:`Header`, two byte layouts:
+
+* ``major=1`` - the 1.0 layout (fixed-width fields, ``str8`` part ids). It is also the *in-memory* form of
+  the HEAD chunk: :func:`agdl_plugins.container.write_container` takes it (``Header.pack()``, as the
+  encoder builds it) and :func:`~agdl_plugins.container.parse_container` returns it for files of every
+  version, so encoder and decoder never see the on-disk layout.
+* ``major=2`` - the compact 2.x layout the container stores: varints, part ids as one-byte codes from
+  :data:`PART_CODES`, and the fields of an empty refinement (seed, N, M, step, threshold, guard, critical
+  CRC, schemes) left out when they hold their default (:data:`DEFAULTS`), as flagged in the first varint.
+
+Both layouts are validated by the same :meth:`Header._validate`.
+"""
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ._wire import Reader, uvarint
 from .errors import AgdlFormatError
 
 MODES = ("L", "RGB", "LA", "RGBA")
 MAX_SIDE = 1 << 16  # 65,536 pixels per side
 QUANT_SCHEMES = {0: "uniform-midtread"}
 ENTROPY_CODERS = {0: "constriction-range-qlaplace"}
+
+#: 2.x part-id codes: code k >= 1 stands for PART_CODES[k - 1]; 0 = the id follows as str8. Append-only:
+#: a code, once given, names that id forever (any kind: "identity" is a restorer and a sensing operator).
+PART_CODES = (
+    "jpeg", "webp", "avif", "jpeg2000", "jpeg-saliency",
+    "agdl-f", "edge-sobel", "agdl-g", "identity",
+    "structured-dct", "gaussian",
+)  # fmt: skip
+_PART_KINDS = ("base_codec", "predictor", "restorer", "sensing")
+
+#: 2.x optional HEAD fields, in stored order: (name, encoding). Flag bit 2 + i says field i is stored; an
+#: absent field holds its default (DEFAULTS; the critical CRC's default is the CRC of an all-false mask).
+_OPTIONAL = (
+    ("seed", "u64"),
+    ("n_critical", "u32"),
+    ("n_measurements", "u32"),
+    ("step", ">f"),
+    ("threshold", ">d"),
+    ("guard", ">d"),
+    ("critical_crc", ">I"),
+    ("quant_scheme", "u8"),
+    ("entropy_coder", "u8"),
+)
+DEFAULTS: dict[str, Any] = {
+    "seed": 0, "n_critical": 0, "n_measurements": 0, "step": 16.0, "threshold": float("inf"), "guard": 0.0,
+    "quant_scheme": 0, "entropy_coder": 0,
+}  # fmt: skip
+_MODE_BITS = 2
+_KNOWN_FLAGS = (1 << (_MODE_BITS + len(_OPTIONAL))) - 1
+_CRC_POLY = 0xEDB88320  # zlib / PNG CRC-32, reflected
+
+
+def _gf2_apply(mat: list[int], vec: int) -> int:
+    out, i = 0, 0
+    while vec:
+        if vec & 1:
+            out ^= mat[i]
+        vec >>= 1
+        i += 1
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def crc32_of_zeros(n: int) -> int:
+    """``zlib.crc32(bytes(n))`` in O(log n) time, allocating nothing (n may describe gigabytes)."""
+    op = [_CRC_POLY] + [1 << (i - 1) for i in range(1, 32)]  # the register update for one zero bit
+    reg, bits = 0xFFFFFFFF, 8 * n
+    while bits:
+        if bits & 1:
+            reg = _gf2_apply(op, reg)
+        op = [_gf2_apply(op, col) for col in op]  # square: twice as many zero bits
+        bits >>= 1
+    return reg ^ 0xFFFFFFFF
+
+
+def empty_mask_crc(width: int, height: int) -> int:
+    """The critical CRC of an empty critical set: ``critical.mask_crc`` of an all-false (height, width) mask."""
+    return crc32_of_zeros((width * height + 7) // 8)
 
 
 def _pack_str(s: str) -> bytes:
@@ -21,33 +94,47 @@ def _pack_str(s: str) -> bytes:
     return bytes([len(b)]) + b
 
 
-class _Reader:
-    def __init__(self, data: bytes) -> None:
-        self.data, self.pos = data, 0
+def _encode_field(enc: str, value: Any, name: str) -> bytes:
+    if enc.startswith("u"):
+        bits = int(enc[1:])
+        if not 0 <= value < 1 << bits:
+            raise ValueError(f"HEAD field {name}={value} does not fit {bits} bits")
+        return uvarint(value)
+    return struct.pack(enc, value)
 
-    def take(self, fmt: str) -> tuple[Any, ...]:
-        size = struct.calcsize(fmt)
-        if self.pos + size > len(self.data):
-            raise AgdlFormatError("corrupt AGDL file: HEAD chunk is too short")
-        vals = struct.unpack_from(fmt, self.data, self.pos)
-        self.pos += size
-        return vals
 
-    def string(self) -> str:
-        (n,) = self.take(">B")
-        if self.pos + n > len(self.data):
-            raise AgdlFormatError("corrupt AGDL file: HEAD chunk is too short")
-        raw = self.data[self.pos : self.pos + n]
-        self.pos += n
-        try:
-            return raw.decode("ascii")
-        except UnicodeDecodeError as e:
-            raise AgdlFormatError("corrupt AGDL file: non-ASCII part id in HEAD") from e
+def _read_field(r: Reader, enc: str, name: str) -> Any:
+    return r.uvarint(int(enc[1:]), name) if enc.startswith("u") else r.take(enc)[0]
+
+
+def _read_part_id(r: Reader) -> str:
+    (code,) = r.take(">B")
+    if code == 0:
+        return r.string()
+    if code > len(PART_CODES):
+        raise AgdlFormatError(f"AGDL file uses part-id code {code}, unknown to this reader (newer writer?)")
+    return PART_CODES[code - 1]
+
+
+def _check(width: int, height: int, mode_i: int, n: int, m: int, step: float, qs: int, ec: int) -> None:
+    """What every HEAD, of any layout, must satisfy (checked before anything is sized by it)."""
+    if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
+        raise AgdlFormatError(f"corrupt AGDL file: absurd image size {width}x{height}")
+    if mode_i >= len(MODES):
+        raise AgdlFormatError(f"corrupt AGDL file: unknown mode code {mode_i}")
+    if n > width * height or m > n:
+        raise AgdlFormatError(f"corrupt AGDL file: N={n}, M={m} impossible for {width}x{height}")
+    if qs not in QUANT_SCHEMES:
+        raise AgdlFormatError(f"AGDL file uses unknown quantiser scheme {qs}")
+    if ec not in ENTROPY_CODERS:
+        raise AgdlFormatError(f"AGDL file uses unknown entropy coder {ec}")
+    if m and not (step > 0 and step < 1e6):
+        raise AgdlFormatError(f"corrupt AGDL file: bad quantiser step {step}")
 
 
 @dataclass
 class Header:
-    """Decoded HEAD chunk. Ids are (name, version) pairs resolved through the plugin registry."""
+    """Decoded HEAD. Ids are (name, version) pairs resolved through the plugin registry."""
 
     width: int
     height: int
@@ -73,63 +160,81 @@ class Header:
 
     _FIXED = ">IIBB"
 
-    def pack(self) -> bytes:
-        out = struct.pack(self._FIXED, self.width, self.height, MODES.index(self.mode), self.quality)
-        for name, ver in (
-            (self.base_codec, self.base_codec_version),
-            (self.predictor, self.predictor_version),
-            (self.restorer, self.restorer_version),
-            (self.sensing, self.sensing_version),
-        ):
-            out += _pack_str(name) + struct.pack(">H", ver)
-        out += struct.pack(
-            ">QIIfddIBB",
-            self.seed,
-            self.n_critical,
-            self.n_measurements,
-            self.step,
-            self.threshold,
-            self.guard,
-            self.critical_crc,
-            self.quant_scheme,
-            self.entropy_coder,
-        )
-        return out
+    def _parts(self) -> list[tuple[str, int]]:
+        return [(getattr(self, k), getattr(self, k + "_version")) for k in _PART_KINDS]
+
+    def _default(self, name: str) -> Any:
+        return empty_mask_crc(self.width, self.height) if name == "critical_crc" else DEFAULTS[name]
+
+    def pack(self, major: int = 1) -> bytes:
+        """The HEAD bytes in the ``major`` layout: 1 = the 1.0 layout, which is also the in-memory HEAD chunk
+        that ``container.write_container`` takes; 2 = the compact 2.x layout the container stores."""
+        if major == 1:
+            out = struct.pack(self._FIXED, self.width, self.height, MODES.index(self.mode), self.quality)
+            for name, ver in self._parts():
+                out += _pack_str(name) + struct.pack(">H", ver)
+            return out + struct.pack(">QIIfddIBB", *(getattr(self, name) for name, _ in _OPTIONAL))
+        if major != 2:
+            raise ValueError(f"no HEAD layout for format version {major}")
+        flags, tail = MODES.index(self.mode), b""
+        for i, (name, enc) in enumerate(_OPTIONAL):
+            raw = _encode_field(enc, getattr(self, name), name)
+            if raw != _encode_field(enc, self._default(name), name):  # compared as stored: bit-exact
+                flags |= 1 << (_MODE_BITS + i)
+                tail += raw
+        out = uvarint(flags) + _encode_field("u32", self.width, "width") + _encode_field("u32", self.height, "height")
+        out += struct.pack(">B", self.quality)
+        for name, ver in self._parts():
+            code = PART_CODES.index(name) + 1 if name in PART_CODES else 0
+            out += bytes([code]) + (b"" if code else _pack_str(name)) + _encode_field("u16", ver, "part version")
+        return out + tail
 
     @classmethod
-    def unpack(cls, data: bytes) -> Header:
-        r = _Reader(data)
-        width, height, mode_i, quality = r.take(cls._FIXED)
-        if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
-            raise AgdlFormatError(f"corrupt AGDL file: absurd image size {width}x{height}")
-        if mode_i >= len(MODES):
-            raise AgdlFormatError(f"corrupt AGDL file: unknown mode code {mode_i}")
-        parts = []
-        for _ in range(4):
-            name = r.string()
-            (ver,) = r.take(">H")
-            parts += [name, ver]
-        seed, n, m, step, thr, guard, crc, qs, ec = r.take(">QIIfddIBB")
-        if n > width * height or m > n:
-            raise AgdlFormatError(f"corrupt AGDL file: N={n}, M={m} impossible for {width}x{height}")
-        if qs not in QUANT_SCHEMES:
-            raise AgdlFormatError(f"AGDL file uses unknown quantiser scheme {qs}")
-        if ec not in ENTROPY_CODERS:
-            raise AgdlFormatError(f"AGDL file uses unknown entropy coder {ec}")
-        if m and not (step > 0 and step < 1e6):
-            raise AgdlFormatError(f"corrupt AGDL file: bad quantiser step {step}")
-        return cls(width, height, MODES[mode_i], quality, *parts, seed, n, m, step, thr, guard, crc, qs, ec)
+    def unpack(cls, data: bytes, major: int = 1) -> Header:
+        """Inverse of :meth:`pack`. Raises ``AgdlFormatError`` on a short, malformed or impossible HEAD."""
+        if major == 1:
+            r = Reader(data, "HEAD chunk")
+            width, height, mode_i, quality = r.take(cls._FIXED)
+            _check(width, height, mode_i, 0, 0, 0.0, 0, 0)  # before the rest is read, as 1.0 readers did
+            parts = [(r.string(), r.take(">H")[0]) for _ in range(4)]
+            vals = dict(zip([name for name, _ in _OPTIONAL], r.take(">QIIfddIBB"), strict=True))
+        elif major == 2:
+            r = Reader(data, "HEAD")
+            flags = r.uvarint(32, "flags")
+            if flags & ~_KNOWN_FLAGS:
+                raise AgdlFormatError(
+                    f"AGDL file has HEAD fields unknown to this reader (flags {flags:#x}; newer writer?)"
+                )
+            mode_i = flags & ((1 << _MODE_BITS) - 1)
+            width, height = r.uvarint(32, "width"), r.uvarint(32, "height")
+            (quality,) = r.take(">B")
+            parts = [(_read_part_id(r), r.uvarint(16, "part version")) for _ in range(4)]
+            vals = {
+                name: _read_field(r, enc, name) if flags >> (_MODE_BITS + i) & 1 else None
+                for i, (name, enc) in enumerate(_OPTIONAL)
+            }
+            if r.remaining:
+                raise AgdlFormatError(f"corrupt AGDL file: {r.remaining} stray bytes at the end of HEAD")
+            vals = {k: DEFAULTS[k] if v is None and k != "critical_crc" else v for k, v in vals.items()}
+        else:
+            raise AgdlFormatError(f"unsupported AGDL format version {major}.x")
+        _check(width, height, mode_i, vals["n_critical"], vals["n_measurements"], vals["step"],
+               vals["quant_scheme"], vals["entropy_coder"])
+        if vals["critical_crc"] is None:
+            vals["critical_crc"] = empty_mask_crc(width, height)
+        return cls(width, height, MODES[mode_i], quality, *(x for p in parts for x in p), **vals)
 
 
 @dataclass
 class AgdlInfo:
-    """What :func:`agdl_plugins.read_info` reports: header facts, metadata and layer sizes."""
+    """What :func:`agdl_plugins.read_info` reports: header facts, metadata, layer sizes, format version."""
 
     header: Header
     exif: bytes | None = None
     icc_profile: bytes | None = None
     xmp: bytes | None = None
     layer_bytes: dict[str, int] = field(default_factory=dict)
+    format_version: str = ""  # "major.minor" of the file, e.g. "2.0"; "1.0" for files of the first format
 
     def __getattr__(self, name: str) -> Any:
         # expose header fields directly: info.width, info.base_codec, ...
@@ -147,6 +252,8 @@ class AgdlInfo:
         d: dict[str, Any] = {f"agdl_{k}": v for k, v in h.items() if k not in ("width", "height", "mode")}
         d["agdl_layer_bytes"] = dict(self.layer_bytes)
         d["agdl_format"] = "AGDL"
+        if self.format_version:
+            d["agdl_format_version"] = self.format_version
         for key in ("exif", "icc_profile", "xmp"):
             val = getattr(self, key)
             if val is not None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import collections
 import random
+import struct
 import time
 import traceback
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +23,12 @@ import agdl_plugins as agdl
 from agdl_plugins import container as C
 from agdl_plugins.errors import AgdlFormatError
 
+GOLDEN = Path(__file__).resolve().parents[1] / "tests" / "golden"
+
 
 def seeds(learned: bool = False) -> list[bytes]:
-    """Seed files: baseline parts (fast), plus files written with the trained F and G when ``learned``."""
+    """Seed files: baseline parts (fast), plus files written with the trained F and G when ``learned``; the
+    committed golden files of format 1.0 (baseline ones only, unless ``learned``)."""
     a = np.ascontiguousarray(data.astronaut()[100:164, 180:260])
     g = np.ascontiguousarray(data.camera()[200:248, 180:244])
     rgba = np.dstack([a, np.full(a.shape[:2], 200, np.uint8)])
@@ -40,16 +45,46 @@ def seeds(learned: bool = False) -> list[bytes]:
             agdl.encode(a, quality=25, base="jpeg-saliency", device="cpu"),
             agdl.encode(g, quality=50, critical_fraction=0.3, predictor="agdl-f", device="cpu"),
         ]
+    pool += [p.read_bytes() for p in sorted(GOLDEN.glob("*.agdl")) if learned or "baseline" in p.name]  # 1.0 files
     return pool
+
+
+def v1_file(chunks: list[C.Chunk]) -> bytes:
+    """Format 1.0 framing with valid CRCs (the library writes 2.0 only; 1.0 seeds are the golden files)."""
+    out = bytearray(C.MAGIC + b"\x01\x00")
+    for ch in [*chunks, C.Chunk(b"AEND", b"")]:
+        out += struct.pack(">4sI", ch.type, len(ch.data)) + ch.data + struct.pack(">I", zlib.crc32(ch.type + ch.data))
+    return bytes(out)
+
+
+def mutate_framing_v2(blob: bytes, rng: random.Random) -> bytes:
+    """Overwrite/insert/delete bytes of a 2.x file after its version bytes, then recompute its one CRC."""
+    b = bytearray(blob[:-4])
+    lo = len(C.MAGIC) + 2
+    for _ in range(rng.randint(1, 6)):
+        pos = rng.randrange(lo, len(b))
+        op = rng.random()
+        if op < 0.5:
+            b[pos] = rng.randrange(256)
+        elif op < 0.7:
+            b[pos:pos] = bytes([rng.randrange(256)])
+        elif op < 0.85:
+            del b[pos]
+        else:  # long / overflowing varints
+            b[pos : pos + 1] = b"\xff" * rng.randint(1, 11) + bytes([rng.randrange(128)])
+    return bytes(b) + struct.pack(">I", zlib.crc32(b))
 
 
 def mutate(blob: bytes, rng: random.Random) -> bytes:
     chunks = C.parse_container(blob)
+    v1 = blob[len(C.MAGIC)] == 1
     if rng.random() < 0.2:  # raw byte-level mutation (CRC usually catches it)
         b = bytearray(blob)
         for _ in range(rng.randint(1, 8)):
             b[rng.randrange(len(b))] = rng.randrange(256)
         return bytes(b[: rng.randint(0, len(b))] if rng.random() < 0.2 else b)
+    if not v1 and rng.random() < 0.4:
+        return mutate_framing_v2(blob, rng)
     i = rng.randrange(len(chunks))
     body = bytearray(chunks[i].data)
     for _ in range(rng.randint(1, 6)):
@@ -63,7 +98,12 @@ def mutate(blob: bytes, rng: random.Random) -> bytes:
             else:
                 del body[pos : pos + rng.randint(1, 16)]
     chunks[i] = C.Chunk(chunks[i].type, bytes(body))
-    return C.write_container(chunks)
+    if v1:
+        return v1_file(chunks)
+    try:
+        return C.write_container(chunks)
+    except ValueError:  # the 2.x writer frames no HEAD/REFN a reader would refuse: attack the framing instead
+        return mutate_framing_v2(blob, rng)
 
 
 def main() -> int:

@@ -27,6 +27,7 @@ def test_encode_decode_info_roundtrip(tmp_path, photo, capsys):
     assert main(["info", str(out), "--json"]) == 0
     info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert info["width"] == photo.shape[1] and info["agdl_quality"] == 35
+    assert info["agdl_format_version"] == "2.0"  # the writer's format; 1.0 files report "1.0"
     png = tmp_path / "back.png"
     assert main(["decode", str(out), "-o", str(png)]) == 0
     assert np.asarray(Image.open(png)).shape == photo.shape
