@@ -46,7 +46,8 @@ def guard_width(threshold: float, guard_rel: float) -> float:
 
 
 def select_critical(
-    scores: np.ndarray, n_target: int, *, exact: bool, guard_rel: float = DEFAULT_GUARD
+    scores: np.ndarray, n_target: int, *, exact: bool, guard_rel: float = DEFAULT_GUARD,
+    desc: np.ndarray | None = None,
 ) -> Selection:
     """Choose about ``n_target`` highest-scoring pixels (within +-2 %) with a drift-safe threshold.
 
@@ -54,6 +55,8 @@ def select_critical(
         scores: (H, W) float64 scores, higher = more critical.
         n_target: wanted set size, 0 <= n_target <= H*W.
         exact: scores are bit-identical on every machine (then no guard band).
+        desc: the scores sorted in descending order, when the caller selects several budgets from one map
+            (:func:`sorted_scores`); computed here otherwise.
     """
     h, w = scores.shape
     total = h * w
@@ -62,7 +65,8 @@ def select_critical(
         return Selection(np.zeros((h, w), bool), float("inf"), 0.0, np.zeros(0, np.int64))
     if n_target >= total:
         return Selection(np.ones((h, w), bool), float("-inf"), 0.0, np.zeros(0, np.int64))
-    desc = -np.sort(-flat)  # descending
+    if desc is None:
+        desc = sorted_scores(scores)
     half = max(1, n_target // 50)
     lo, hi = max(1, n_target - half), min(total - 1, n_target + half)
     cands = np.unique(np.linspace(lo, hi, num=min(hi - lo + 1, 401)).round().astype(np.int64))
@@ -85,6 +89,11 @@ def select_critical(
     mask = scores > tau
     explicit = np.flatnonzero(mask.reshape(-1) & (np.abs(flat - tau) <= 2 * g0)).astype(np.int64)
     return Selection(mask, tau, g0, explicit)
+
+
+def sorted_scores(scores: np.ndarray) -> np.ndarray:
+    """(H*W,) the scores in descending order (one sort serves every budget of :func:`select_critical`)."""
+    return -np.sort(-scores.reshape(-1))
 
 
 def rederive_critical(scores: np.ndarray, threshold: float, guard: float, explicit: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .critical import select_critical
+from .critical import select_critical, sorted_scores
 
 FRACTIONS = (0.015, 0.03, 0.06, 0.1, 0.15, 0.2, 0.3, 0.45, 0.6)
 STEPS = tuple(float(6.0 * 2 ** (k / 2)) for k in range(7))  # 6 .. 48 grey levels, factor sqrt(2)
@@ -88,6 +88,7 @@ class QualityEvaluator:
         self.err2 = weights * (y - _rounded(ref)) ** 2
         self.d_alone = float(self.err2.sum())
         self._sets: dict[float, tuple] = {}
+        self._desc: np.ndarray | None = None
 
     def alone(self) -> Candidate:
         return Candidate(self.quality, 0.0, 0.0, float(self.fixed), self.d_alone)
@@ -97,7 +98,9 @@ class QualityEvaluator:
             import torch
 
             h, w = self.y.shape
-            sel = select_critical(self.scores, int(round(fraction * h * w)), exact=self.exact)
+            if self._desc is None:
+                self._desc = sorted_scores(self.scores)
+            sel = select_critical(self.scores, int(round(fraction * h * w)), exact=self.exact, desc=self._desc)
             mask = sel.mask
             n = int(mask.sum())
             m = int(round(self.ratio * n))

@@ -141,22 +141,23 @@ class _Search:
         if not fracs:  # no refinement asked for: nothing to weigh, no network to run
             return Candidate(q_alone, 0.0, 0.0, float(self.fixed_bytes(q_alone)), float("nan")), target
         qs = sorted({q_alone} | {max(1, round(q_alone * k)) for k in PROXY_QUALITY_FACTORS})
-        proxy_best: dict[int, float] = {}
+        proxy: dict[int, Candidate] = {}
         pf = tuple(f for f in PROXY_FRACTIONS if f in fracs) or fracs
         for q in qs:
             c = self.fitting(self.evaluator(q, proxy=True), target, pf, PROXY_STEPS, alone)
             if c is not None:
-                proxy_best[q] = c.distortion
-        q_r = min(proxy_best, key=proxy_best.__getitem__) if proxy_best else q_alone
+                proxy[q] = c
+        q_r = min(proxy, key=lambda q: proxy[q].distortion) if proxy else q_alone
         best: Candidate | None = None
         for q in sorted({q_alone, q_r}):
-            c = self.fitting(self.evaluator(q), target, fracs, steps, alone)
+            near = _near(fracs, proxy[q].fraction) if q in proxy else fracs
+            c = self.fitting(self.evaluator(q), target, near, steps, alone)
             if c is not None and (best is None or c.distortion < best.distortion):
                 best = c
         if best is None:  # nothing fits below the target: the smallest refinement at base quality 1
             best = min(self.evaluator(1).grid(fracs, steps[-1:], False), key=lambda c: c.rate)
         if best.fraction == 0:  # fill the bytes left by the base's quality steps with a refinement
-            fill = self.fitting(self.evaluator(best.quality), target, fracs, steps, False)
+            fill = self.fitting(self.evaluator(best.quality), target, fracs[:4], steps, False)
             if fill is not None:
                 best = fill
         return best, target
@@ -188,6 +189,13 @@ class _Search:
             else:
                 s_hi = mid
         return min(size, key=lambda s: abs(size[s] - target))
+
+
+def _near(fracs: tuple[float, ...], f0: float, reach: float = 2.5) -> tuple[float, ...]:
+    """The budgets within a factor ``reach`` of the proxy's choice (the smallest ones when it chose none)."""
+    if f0 <= 0:
+        return fracs[:3]
+    return tuple(f for f in fracs if f0 / reach <= f <= f0 * reach) or fracs
 
 
 def resolve(opts: EncodeOptions) -> str:
