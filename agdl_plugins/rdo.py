@@ -26,7 +26,6 @@ from .critical import select_critical, sorted_scores
 FRACTIONS = (0.015, 0.03, 0.06, 0.1, 0.15, 0.2, 0.3, 0.45, 0.6)
 STEPS = tuple(float(6.0 * 2 ** (k / 2)) for k in range(7))  # 6 .. 48 grey levels, factor sqrt(2)
 CODER_OVERHEAD = 1.03  # range coder with a per-file Laplace model vs the order-0 empirical entropy
-DEFAULT_ROI_WEIGHT = 0.75
 
 
 @dataclass(frozen=True)
