@@ -6,7 +6,9 @@ the residual r = Y - G(base) on the critical set C is coded with
 * ``structured``: the paper's global operator (random signs + permutation + DCT, M = N), one Laplace model;
 * ``identity``: y = c (M = N), one Laplace model;
 * ``identity+ctx``: identity with the Laplace scale conditioned on exact integer context both sides have
-  (up/left neighbours' |q| and the base layer's Sobel bin; one scale byte per context), order-0 estimate.
+  (up/left neighbours' |q| and the base layer's Sobel bin; one scale byte per context), order-0 estimate;
+* ``block-dct8``: block-local: the critical pixels of each 8x8 tile mixed by an orthonormal DCT (2-D on
+  fully critical tiles, 1-D on the gathered pixels of partial ones), one Laplace model (scipy needed).
 
 Sizes are the entropy coder's estimate (order-0 entropy x 1.03 + header); distortion is the MSE on C after
 the equality projection. Bytes are compared at equal distortion (log-log interpolation over the steps).
@@ -35,6 +37,23 @@ def _cond_bytes(q: np.ndarray, ctx: np.ndarray) -> float:
     return 12 + sum(estimated_symbol_bytes(q[ctx == b]) - 12 + 1 for b in np.unique(ctx))
 
 
+def _block_dct(res: np.ndarray, mask: np.ndarray, step: float) -> tuple[float, float]:
+    """(MSE on C, estimated bytes) of the block-local DCT variant (tiles on the 8x8 grid at (0, 0))."""
+    from scipy.fft import dct, dctn
+
+    from agdl_plugins.rdo import estimated_symbol_bytes
+
+    h8, w8 = res.shape[0] // 8 * 8, res.shape[1] // 8 * 8
+    mt = mask[:h8, :w8].reshape(h8 // 8, 8, w8 // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 64)
+    rt = res[:h8, :w8].reshape(h8 // 8, 8, w8 // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 64)
+    full, part = mt.all(1), mt.any(1) & ~mt.all(1)
+    coefs = [dctn(rt[full].reshape(-1, 8, 8), axes=(1, 2), norm="ortho").reshape(-1)]
+    coefs += [dct(rt[t][mt[t]], norm="ortho") for t in np.flatnonzero(part)]
+    c = np.concatenate(coefs)
+    q = np.round(c / step)
+    return float(((step * q - c) ** 2).mean()), estimated_symbol_bytes(q.astype(np.int64))
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="../shared/datasets")
@@ -55,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     files = sorted((Path(a.data) / "duts-te" / "images").glob("*.jpg"))[: a.limit]
     steps = [6.0 * 2 ** (k / 2) for k in range(8)]
-    ratios: dict[str, list[list[float]]] = {"identity": [], "identity+ctx": []}
+    ratios: dict[str, list[list[float]]] = {"identity": [], "identity+ctx": [], "block-dct8": []}
     for f in files:
         im = Image.open(f).convert("RGB")
         im = im.crop((4, 4, im.width, im.height))
@@ -67,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         op = StructuredSensing(r.size, r.size, 0)
         z = op(torch.from_numpy(r)).numpy()
         sob = _sobel_bins(an.base.luma)
-        curves: dict[str, list[tuple[float, float]]] = {"structured": [], "identity": [], "identity+ctx": []}
+        curves: dict[str, list[tuple[float, float]]] = {k: [] for k in ("structured", *ratios)}
         for st in steps:
             qs = np.round(z / st)
             es = op.adjoint(torch.from_numpy(st * qs)).numpy() - r
@@ -82,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
             up[1:], left[:, 1:] = aq[:-1], aq[:, :-1]
             ctx = ((up * 3 + left) * 10 + sob)[m]
             curves["identity+ctx"].append((d_i, _cond_bytes(qi, ctx)))
+            curves["block-dct8"].append(_block_dct(y - ref, m, st))
         ds, bs = zip(*sorted(curves["structured"]))
         for name in ratios:
             dv, bv = zip(*sorted(curves[name]))
