@@ -28,3 +28,23 @@ $A bench "$D/kodak24/images" --limit 4 --bpp 0.3,0.5,0.75,1.0 --codecs agdl,agdl
 # 5. Saliency-aware JPEG alone vs JPEG (BENCHMARKS §9)
 for d in duts-te pascal-s sod; do .venv/bin/python scripts/eval_saliency_jpeg.py --data "$D/$d" --limit 20; done
 .venv/bin/python scripts/eval_saliency_jpeg.py --data "$D/duts-te" --limit 20 --oracle
+# 11. Encoder decisions by measured distortion (issue 12) + identity sensing (issue 13) + G v2 (issue 14):
+#     0.3-1.0 bpp, every peer bisected to AGDL's bytes; roi_weight sweep on 12 DUTS-TE / 8 Kodak images
+for w in 0.75 0.5 0.25; do
+  $A bench "$D/duts-te/images" --limit 12 --bpp 0.3,0.5,0.75,1.0 --codecs agdl,agdl-norefine,jpeg --roi-weight $w \
+      --threads 1 --repeats 1 --no-dncnn --no-rss --no-progress --out bench_out/id_duts_w${w/./}
+  $A bench "$D/kodak24/images" --limit 8 --bpp 0.3,0.5,0.75,1.0 --codecs agdl,agdl-norefine,jpeg --roi-weight $w \
+      --threads 1 --repeats 1 --no-dncnn --no-rss --no-progress --out bench_out/id_kodak_w${w/./}
+done
+for d in duts-te sod pascal-s human-seg; do
+  $A bench "$D/$d/images" --limit 100 --bpp 0.3,0.5,0.75,1.0 --codecs agdl,agdl-norefine,jpeg,webp,avif \
+      --threads 1 --repeats 1 --no-dncnn --no-rss --no-progress --out bench_out/final_$d
+  .venv/bin/python scripts/objective_share.py bench_out/final_$d/rows.csv --roi-weight 0.25
+done
+$A bench "$D/kodak24/images" --bpp 0.3,0.5,0.75,1.0 --codecs agdl,agdl-norefine,jpeg,webp,avif \
+    --threads 1 --repeats 1 --no-dncnn --no-rss --no-progress --out bench_out/final_kodak24
+.venv/bin/python scripts/speed_ratios.py --repeats 5 --threads 1
+.venv/bin/python scripts/refinement_variants.py --limit 8
+.venv/bin/python scripts/restorer_gain.py --data "$D/kodak24/images" --qualities 10 20 30 --versions 1 2
+.venv/bin/python scripts/restorer_gain.py --data "$D/classic-test/images" --limit 100 --qualities 10 20 30 --versions 1 2
+.venv/bin/python scripts/isa_drift.py --data "$D" --limit 40
