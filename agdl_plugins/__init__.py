@@ -5,9 +5,15 @@ Importing this package is cheap (no numpy pipeline, no torch): the heavy modules
 
 from __future__ import annotations
 
-from .api import decode, decode_base_preview, encode, encode_base_layer, read_info
+from .api import analyze, decode, decode_base_preview, encode, encode_base_layer, read_info
 from .container import MAGIC
-from .errors import AgdlFormatError, CriticalSetMismatchError, DecompressionBombError, MissingPartError
+from .errors import (
+    AgdlFallbackWarning,
+    AgdlFormatError,
+    CriticalSetMismatchError,
+    DecompressionBombError,
+    MissingPartError,
+)
 from .header import AgdlInfo
 from .hookspecs import hookimpl, hookspec
 from .options import ENCODE_OPTION_NAMES, EncodeOptions, validate_encode_options
@@ -20,19 +26,27 @@ def __getattr__(name: str):
         from .decoder import DecodedImage
 
         return DecodedImage
+    if name in ("Analysis", "RoiBox"):
+        from . import analysis
+
+        return getattr(analysis, name)
     raise AttributeError(name)
 
 
 __all__ = [
     "ENCODE_OPTION_NAMES",
     "MAGIC",
+    "AgdlFallbackWarning",
     "AgdlFormatError",
     "AgdlInfo",
+    "Analysis",
     "CriticalSetMismatchError",
     "DecodedImage",
     "DecompressionBombError",
     "EncodeOptions",
     "MissingPartError",
+    "RoiBox",
+    "analyze",
     "decode",
     "decode_base_preview",
     "encode",

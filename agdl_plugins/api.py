@@ -1,6 +1,6 @@
-"""The public API: ``encode``, ``decode``, ``read_info``, ``decode_base_preview``.
+"""The public API: ``encode``, ``decode``, ``read_info``, ``decode_base_preview``, ``analyze``.
 
-Pillow, imageio, the CLI and the benchmark are thin adapters over these four functions.
+Pillow, imageio, the CLI and the benchmark are thin adapters over these functions.
 """
 
 from __future__ import annotations
@@ -45,9 +45,7 @@ def read_info(source: Source, *, max_pixels: int | None = None) -> AgdlInfo:
     Raises:
         AgdlFormatError: corrupt, truncated or unsupported data.
     """
-    from .decoder import parse
-
-    return parse(_read_source(source), max_pixels)
+    return _parse(_read_source(source), max_pixels)
 
 
 def encode(
@@ -97,6 +95,11 @@ def encode(
     for k, v in meta.items():
         if v is not None and not isinstance(v, bytes | bytearray):
             raise ValueError(f"{k} must be bytes, got {type(v).__name__}")
+    if opts.container == "jpeg":
+        from .jpeg_container import metadata_segments, wrap
+
+        metadata_segments(*(meta[k] for k in ("exif", "icc_profile", "xmp")))  # ValueError before the work
+        return wrap(encode_image(im, opts, get_registry(), meta))
     return encode_image(im, opts, get_registry(), meta)
 
 
@@ -130,11 +133,11 @@ def decode(
     """
     if isinstance(iterations, bool) or not isinstance(iterations, int) or not 1 <= iterations <= 8:
         raise ValueError(f"iterations must be an int in [1, 8], got {iterations!r}")
-    from .decoder import decode_info, parse
+    from .decoder import decode_info
     from .registry import get_registry
 
     limit = _default_max_pixels() if max_pixels == -1 else max_pixels
-    info = parse(_read_source(source), limit)
+    info = _parse(_read_source(source), limit)
     return decode_info(
         info,
         get_registry(),
@@ -149,9 +152,58 @@ def decode(
     )
 
 
+def _parse(data: bytes, max_pixels: int | None) -> AgdlInfo:
+    """A .agdl file, or a JPEG carrying AGDL APP11 segments (``container="jpeg"``: jpeg_container.parse_info)."""
+    from .jpeg_container import is_jpeg
+
+    if is_jpeg(data):
+        from .jpeg_container import parse_info
+
+        return parse_info(data, max_pixels)
+    from .decoder import parse
+
+    return parse(data, max_pixels)
+
+
 def decode_base_preview(source: Source, *, max_pixels: int | None = -1):
     """Base layer only (no networks, no torch): what thumbnails and ``Image.draft`` want."""
     return decode(source, base_only=True, max_pixels=max_pixels)
+
+
+def analyze(
+    source: Source,
+    *,
+    outputs: tuple[str, ...] | str = ("saliency", "critical"),
+    device: str = "auto",
+    max_pixels: int | None = -1,
+):
+    """Saliency map, critical pixels and salient-region boxes from the compressed stream, without decoding
+    the image: only the base layer and network F run, never the restorer G (:mod:`agdl_plugins.analysis`).
+
+    Args:
+        source: bytes, a path or a binary file object (a .agdl file, or a JPEG carrying AGDL segments).
+        outputs: any of ``"saliency"`` (F's saliency head on the base luminance, with the ROI boxes) and
+            ``"critical"`` (the critical set exactly as :func:`decode` derives it).
+        device: "auto" (CUDA when available), "cpu" or "cuda[:N]".
+        max_pixels: as in :func:`decode`.
+
+    Returns:
+        :class:`agdl_plugins.analysis.Analysis`: ``saliency`` (H, W) float32 in [0, 1] or None (no saliency
+        head in the file's predictor, e.g. edge-sobel: ``notes`` says so), ``critical`` (H, W) bool (all False
+        without refinement), ``boxes`` (x0, y0, x1, y1, area, mean_saliency) of the 8-connected regions with
+        saliency >= 0.5, ``info``, ``notes``.
+
+    Raises:
+        AgdlFormatError: corrupt data, a part that is not installed, a critical set that does not match the
+            file. ValueError: bad ``outputs`` or ``device``.
+    """
+    from .analysis import analyze_info, validate_outputs
+    from .registry import get_registry
+
+    outputs = validate_outputs(outputs)
+    limit = _default_max_pixels() if max_pixels == -1 else max_pixels
+    info = _parse(_read_source(source), limit)
+    return analyze_info(info, get_registry(), outputs=outputs, device=device)
 
 
 def encode_base_layer(image: Any, *, base: str = "jpeg-saliency", quality: int = 30) -> bytes:

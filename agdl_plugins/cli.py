@@ -1,4 +1,4 @@
-"""The ``agdl`` command line: encode, decode, info, demo (and bench, see ``agdl bench --help``)."""
+"""The ``agdl`` command line: encode, decode, info, analyze, demo (and bench, see ``agdl bench --help``)."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def _add_encode_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--base", default="jpeg",
                    help="base codec: jpeg, jpeg-saliency, webp, avif, jpeg2000 (default jpeg); with -o x.jpg and "
-                   "jpeg/jpeg-saliency only the base layer is written, as a plain JPEG")
+                   "jpeg/jpeg-saliency only the base layer is written, as a plain JPEG (unless --container jpeg)")
     g.add_argument(
         "--predictor", help="critical-pixel predictor id (default: trained agdl-f, else edge-sobel)"
     )
@@ -89,6 +89,9 @@ def _add_encode_options(p: argparse.ArgumentParser) -> None:
                    "M = N, else structured-dct)")
     g.add_argument("--seed", type=int, default=0, help="sensing operator seed stored in the header")
     g.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    g.add_argument("--container", choices=["agdl", "jpeg"], default="agdl",
+                   help="agdl (default) or jpeg: a standard .jpg any decoder opens (the base layer), carrying the "
+                   "refinement in APP11 segments that agdl decode/info read (needs --base jpeg or jpeg-saliency)")
 
 
 ENC_KEYS = (
@@ -104,6 +107,7 @@ ENC_KEYS = (
     "sensing",
     "seed",
     "device",
+    "container",
 )
 
 
@@ -129,8 +133,8 @@ def cmd_encode(a: argparse.Namespace) -> int:
         try:
             with Image.open(src) as im:
                 im.load()
-                dst = _out_path(src, a.output, ".agdl", len(files) > 1)
-                if dst.suffix.lower() in (".jpg", ".jpeg"):
+                dst = _out_path(src, a.output, ".jpg" if opts["container"] == "jpeg" else ".agdl", len(files) > 1)
+                if dst.suffix.lower() in (".jpg", ".jpeg") and opts["container"] != "jpeg":
                     if opts["base"] not in ("jpeg", "jpeg-saliency"):
                         raise ValueError(f"a .jpg output needs --base jpeg or jpeg-saliency, not {opts['base']}")
                     data = api.encode_base_layer(im, base=opts["base"], quality=opts["quality"])
@@ -204,6 +208,47 @@ def cmd_info(a: argparse.Namespace) -> int:
     return status
 
 
+def cmd_analyze(a: argparse.Namespace) -> int:
+    """NAME.saliency.png (8-bit), NAME.critical.png (0/255) and NAME.boxes.json per file; G never runs."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from . import api
+
+    files = _expand(a.inputs)
+    outdir = Path(a.output) if a.output else None
+    if outdir is not None:
+        outdir.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    for src in _progress(files, "analyze", a.quiet):
+        try:
+            res = api.analyze(src, device=a.device)
+            stem = (outdir if outdir is not None else src.parent) / src.stem
+            written = []
+            if res.saliency is not None:
+                buf = io.BytesIO()
+                Image.fromarray(np.round(res.saliency * 255.0).astype(np.uint8), "L").save(buf, format="PNG")
+                _atomic_write(Path(f"{stem}.saliency.png"), buf.getvalue())
+                written.append(f"{stem}.saliency.png")
+            buf = io.BytesIO()
+            Image.fromarray(res.critical.astype(np.uint8) * 255, "L").save(buf, format="PNG")
+            _atomic_write(Path(f"{stem}.critical.png"), buf.getvalue())
+            written.append(f"{stem}.critical.png")
+            summary = {"file": str(src), **res.summary()}
+            _atomic_write(Path(f"{stem}.boxes.json"), (json.dumps(summary, indent=1) + "\n").encode())
+            written.append(f"{stem}.boxes.json")
+            if not a.quiet and len(files) == 1:
+                print(f"{src} -> {', '.join(written)}")
+                for note in res.notes:
+                    print(f"  note: {note}")
+        except (OSError, ValueError) as e:
+            failures += 1
+            print(f"agdl: {src}: {e}", file=sys.stderr)
+    return EXIT_ERROR if failures else EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     if args[:1] == ["bench"]:  # the benchmark has its own parser (options may precede the folder)
@@ -220,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_encode_options(e)
     e.set_defaults(func=cmd_encode)
 
-    d = sub.add_parser("decode", help="decode .agdl files to PNG (or --format)")
+    d = sub.add_parser("decode", help="decode .agdl files (and .jpg files with AGDL segments) to PNG (or --format)")
     d.add_argument("inputs", nargs="+")
     d.add_argument("-o", "--output", help="output file (one input) or folder")
     d.add_argument("--format", default="png", help="output extension: png, tiff, bmp, ... (default png)")
@@ -236,6 +281,19 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("inputs", nargs="+")
     i.add_argument("--json", action="store_true", help="one JSON object per file")
     i.set_defaults(func=cmd_info)
+
+    n = sub.add_parser(
+        "analyze",
+        help="saliency map, critical pixels and ROI boxes from the compressed stream (no full decode)",
+        description="Writes NAME.saliency.png (8-bit; absent when the file's predictor has no saliency head), "
+        "NAME.critical.png (0/255) and NAME.boxes.json (connected regions with saliency >= 0.5: x0, y0, "
+        "x1, y1 exclusive, area, mean_saliency) per file. Only the base layer and network F run.",
+    )
+    n.add_argument("inputs", nargs="+", help=".agdl files or globs (quote globs)")
+    n.add_argument("-o", "--output", help="output folder (default: next to each input)")
+    n.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    n.add_argument("-q", "--quiet", action="store_true")
+    n.set_defaults(func=cmd_analyze)
 
     m = sub.add_parser(
         "demo", help="encode + decode a real photo, print sizes/bpp/PSNR, write a side-by-side PNG"

@@ -193,6 +193,27 @@ def _refn(info: AgdlInfo) -> tuple[np.ndarray, bytes]:
     return explicit, refn[8 + len_exp :]
 
 
+def critical_mask(
+    info: AgdlInfo, reg: Registry, base: BaseDecoded | None = None, *, device: str = "auto", score_hook: Any = None
+) -> np.ndarray:
+    """The critical set (H, W) bool exactly as :func:`decode_info` derives it, without running the restorer.
+
+    Same path as the decoder (``_refn`` + ``_critical_mask``: predictor F on the decoded base luminance, guard
+    band, CRC check); all False when the file has no refinement. ``base``: the decoded base layer, when the
+    caller has it already. Used by :func:`agdl_plugins.analyze`.
+
+    Raises:
+        CriticalSetMismatchError: the re-derived set does not match the file's CRC. AgdlFormatError.
+    """
+    hdr = info.header
+    if not hdr.n_critical:
+        return np.zeros((hdr.height, hdr.width), bool)
+    if base is None:
+        base = decode_base(info, reg)
+    explicit, _ = _refn(info)
+    return _critical_mask(info, base, reg, resolve_device(device), score_hook, explicit)
+
+
 def _critical_mask(
     info: AgdlInfo, base: BaseDecoded, reg: Registry, dev: str, score_hook: Any, explicit: np.ndarray
 ) -> np.ndarray:

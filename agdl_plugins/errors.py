@@ -32,3 +32,9 @@ class CriticalSetMismatchError(AgdlFormatError):
 
 class DecompressionBombError(AgdlFormatError):
     """The declared image size exceeds the allowed pixel count (mirrors PIL's check)."""
+
+
+class AgdlFallbackWarning(UserWarning):
+    """An AGDL-in-JPEG file's AGDL segments cannot be used (damaged, incomplete, or its JPEG was re-encoded or
+    edited): the JPEG is decoded as it is, base layer only. ``warnings.simplefilter("error",
+    AgdlFallbackWarning)`` turns the fallback into an error."""

@@ -235,6 +235,8 @@ class AgdlInfo:
     xmp: bytes | None = None
     layer_bytes: dict[str, int] = field(default_factory=dict)
     format_version: str = ""  # "major.minor" of the file, e.g. "2.0"; "1.0" for files of the first format
+    container: str = "agdl"  # "jpeg": AGDL inside a JPEG (agdl_plugins.jpeg_container)
+    fallback: str = ""  # AGDL-in-JPEG whose AGDL segments are unusable: why (the JPEG is decoded as it is)
 
     def __getattr__(self, name: str) -> Any:
         # expose header fields directly: info.width, info.base_codec, ...
@@ -254,6 +256,10 @@ class AgdlInfo:
         d["agdl_format"] = "AGDL"
         if self.format_version:
             d["agdl_format_version"] = self.format_version
+        if self.container != "agdl":
+            d["agdl_container"] = self.container
+        if self.fallback:
+            d["agdl_fallback"] = self.fallback
         for key in ("exif", "icc_profile", "xmp"):
             val = getattr(self, key)
             if val is not None:

@@ -36,6 +36,8 @@ class EncodeOptions:
             research reference. Identity wins at equal bytes (BENCHMARKS.md, refinement layer).
         device: "auto", "cpu" or "cuda[:N]".
         seed: seed of the sensing operator (stored in the header).
+        container: "agdl" (a .agdl file) or "jpeg": a standard JPEG (the base layer) carrying the rest of the
+            file in APP11 segments (:mod:`agdl_plugins.jpeg_container`); needs base "jpeg" or "jpeg-saliency".
     """
 
     quality: int = 30
@@ -50,6 +52,7 @@ class EncodeOptions:
     sensing: str | None = None
     device: str = "auto"
     seed: int = 0
+    container: str = "agdl"
 
 
 ENCODE_OPTION_NAMES = frozenset(f.name for f in fields(EncodeOptions))
@@ -106,6 +109,12 @@ def validate_encode_options(**opts: Any) -> EncodeOptions:
             raise ValueError(f"{name} must be a part id string or None, got {v!r}")
     if not (o.device in ("auto", "cpu", "mps") or o.device.startswith("cuda")):
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {o.device!r}")
+    if o.container not in ("agdl", "jpeg"):
+        raise ValueError(f"container must be 'agdl' or 'jpeg', got {o.container!r}")
+    if o.container == "jpeg" and o.base not in ("jpeg", "jpeg-saliency"):
+        raise ValueError(
+            f"container='jpeg' needs a JPEG base layer (base='jpeg' or 'jpeg-saliency'), got base={o.base!r}"
+        )
     return o
 
 

@@ -3,6 +3,7 @@
 imageio imports this module lazily (through ``imageio.config.known_plugins``), so nothing here
 runs until a request needs it. ``properties()`` and ``metadata()`` read the header only
 (:func:`agdl_plugins.read_info`); ``read()`` decodes with :func:`agdl_plugins.decode`.
+``metadata(saliency=True, critical=True)`` adds the analysis of :func:`agdl_plugins.analyze` (no full decode).
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from imageio.core.request import URI_BYTES, InitializationError, IOMode, Request
 from imageio.core.v3_plugin_api import ImageProperties, PluginV3
 
 import agdl_plugins
+from agdl_plugins import jpeg_container
 from agdl_plugins.container import accept
 
 EXTENSION = ".agdl"
+#: written with ``container="jpeg"`` (AGDL inside a standard JPEG); read refined with ``read(jpeg=True)``
+JPEG_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif")
 _BANDS = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
 
 
@@ -32,6 +36,7 @@ class AgdlPlugin(PluginV3):
         super().__init__(request)
         self._data: bytes | None = None
         self._info: Any = None
+        self._jpeg = False  # a JPEG carrying AGDL segments (container="jpeg")
         source = "<bytes>" if isinstance(request.raw_uri, bytes | bytearray | memoryview) else request.raw_uri
         if request.mode.io_mode == IOMode.read:
             try:
@@ -39,11 +44,12 @@ class AgdlPlugin(PluginV3):
                 self._start = request.get_file().tell()
             except Exception as e:  # imopen only moves on to the next plugin on InitializationError
                 raise InitializationError(f"cannot inspect {source!r}: {e}") from e
-            if not accept(prefix):
+            self._jpeg = jpeg_container.is_jpeg(prefix) and _has_agdl_segments(request, self._start)
+            if not accept(prefix) and not self._jpeg:
                 raise InitializationError(f"{source!r} is not an AGDL file (magic bytes missing).")
         else:
             extension = request.extension or request.format_hint
-            if extension is None or extension.lower() != EXTENSION:
+            if extension is None or extension.lower() not in (EXTENSION, *JPEG_EXTENSIONS):
                 raise InitializationError(
                     f"AGDL writes files with extension {EXTENSION!r}, not {extension!r}; "
                     "pass extension='.agdl' when writing to bytes or a file object."
@@ -80,6 +86,7 @@ class AgdlPlugin(PluginV3):
         projection: str | None = None,
         restorer: str | None = None,
         base_only: bool = False,
+        jpeg: bool = False,
     ) -> np.ndarray:
         """Decode the image.
 
@@ -87,8 +94,14 @@ class AgdlPlugin(PluginV3):
             index: ``0`` or ``None`` for the image, ``...`` for a batch of one (1, H, W[, C]).
             device, projection, restorer, base_only: passed to :func:`agdl_plugins.decode`;
                 ``None`` means the core's default.
+            jpeg: for a JPEG carrying AGDL segments (``container="jpeg"``): ``True`` decodes the refined
+                image, ``False`` (the default) the JPEG as every JPEG reader shows it.
         """
         self._check_index(index)
+        if self._jpeg and not jpeg:
+            with self._plain_jpeg() as im:
+                image = np.asarray(im)
+            return image[None] if index is Ellipsis else image
         options = {"device": device, "projection": projection, "restorer": restorer}
         options = {k: v for k, v in options.items() if v is not None}
         if base_only:
@@ -99,23 +112,58 @@ class AgdlPlugin(PluginV3):
     def iter(self, **kwargs: Any) -> Iterator[np.ndarray]:
         yield self.read(index=0, **kwargs)
 
-    def properties(self, index: int | None = None) -> ImageProperties:
-        """Shape and dtype from the header (no decoding)."""
+    def properties(self, index: int | None = None, jpeg: bool = False) -> ImageProperties:
+        """Shape and dtype from the header (no decoding); ``jpeg`` as in :meth:`read`."""
         self._check_index(index)
-        info = self._header()
-        shape: tuple[int, ...] = (int(info.height), int(info.width))
-        if _BANDS[info.mode] > 1:
-            shape += (_BANDS[info.mode],)
+        if self._jpeg and not jpeg:
+            with self._plain_jpeg() as im:
+                shape: tuple[int, ...] = (im.height, im.width, *((len(im.getbands()),) if im.mode != "L" else ()))
+        else:
+            info = self._header()
+            shape = (int(info.height), int(info.width))
+            if _BANDS[info.mode] > 1:
+                shape += (_BANDS[info.mode],)
         if index is Ellipsis:
             return ImageProperties(shape=(1, *shape), dtype=np.dtype(np.uint8), n_images=1, is_batch=True)
         return ImageProperties(shape=shape, dtype=np.dtype(np.uint8), n_images=None, is_batch=False)
 
-    def metadata(self, index: int | None = None, exclude_applied: bool = True) -> dict[str, Any]:
+    def metadata(
+        self,
+        index: int | None = None,
+        exclude_applied: bool = True,
+        jpeg: bool = False,
+        *,
+        saliency: bool = False,
+        critical: bool = False,
+        device: str = "auto",
+    ) -> dict[str, Any]:
         """The same facts Pillow puts in ``Image.info``: EXIF/ICC/XMP bytes and ``agdl_*`` fields.
 
-        Nothing is applied while reading (no orientation), so ``exclude_applied`` changes nothing.
+        Nothing is applied while reading (no orientation), so ``exclude_applied`` changes nothing. ``jpeg`` as
+        in :meth:`read` (``False``: Pillow's JPEG ``info``).
+
+        Opt-in analysis from the compressed stream (:func:`agdl_plugins.analyze`: base layer and network F
+        only, never the restorer), e.g. ``iio.immeta(path, saliency=True)``:
+        ``saliency=True`` adds ``agdl_saliency`` ((H, W) float32 in [0, 1], None when the file's predictor has
+        no saliency head) and ``agdl_roi_boxes`` (list of dicts x0, y0, x1, y1, area, mean_saliency);
+        ``critical=True`` adds ``agdl_critical`` ((H, W) bool, the decoder's critical set). ``device`` as in
+        :meth:`read`. Either adds ``agdl_analysis_notes`` (list of str).
         """
         self._check_index(index)
+        if saliency or critical:
+            meta = self.metadata(index, exclude_applied, jpeg)
+            outputs = tuple(k for k, on in (("saliency", saliency), ("critical", critical)) if on)
+            res = agdl_plugins.analyze(self._bytes(), outputs=outputs, device=device)
+            if saliency:
+                meta["agdl_saliency"] = res.saliency
+                meta["agdl_roi_boxes"] = None if res.boxes is None else [b.as_dict() for b in res.boxes]
+            if critical:
+                meta["agdl_critical"] = res.critical
+            meta["agdl_analysis_notes"] = list(res.notes)
+            return meta
+        if self._jpeg and not jpeg:
+            with self._plain_jpeg() as im:
+                return dict(im.info)
         return self._header().as_dict()
 
     # -- writing ---------------------------------------------------------------------------
@@ -137,11 +185,16 @@ class AgdlPlugin(PluginV3):
         exif: bytes | None = None,
         icc_profile: bytes | None = None,
         xmp: bytes | None = None,
+        container: str | None = None,
     ) -> bytes | None:
         """Encode one image; options are those of :func:`agdl_plugins.encode` (``None``: default).
 
+        ``container="jpeg"`` writes AGDL inside a standard JPEG (``.jpg``: pass ``plugin="AGDL"``).
         Returns the encoded bytes when the target is ``"<bytes>"``, else ``None``.
         """
+        extension = (self.request.extension or self.request.format_hint or "").lower()
+        if extension in JPEG_EXTENSIONS and container != "jpeg":
+            raise ValueError(f"the AGDL plugin writes {extension!r} files only with container='jpeg'")
         image = _as_single_image(ndimage, is_batch)
         options = {
             "quality": quality,
@@ -153,6 +206,7 @@ class AgdlPlugin(PluginV3):
             "predictor": predictor,
             "restorer": restorer,
             "device": device,
+            "container": container,
         }
         options = {k: v for k, v in options.items() if v is not None}
         agdl_plugins.validate_encode_options(**options)
@@ -163,9 +217,29 @@ class AgdlPlugin(PluginV3):
             return file.getvalue()
         return None
 
+    def _plain_jpeg(self) -> Any:
+        """The JPEG as Pillow's JPEG plugin opens it (never the AGDL opener)."""
+        import io
+
+        from PIL import Image
+
+        return Image.open(io.BytesIO(self._bytes()), formats=["JPEG"])
+
     def close(self) -> None:
         self._data = None
         self.request.finish()
+
+
+def _has_agdl_segments(request: Request, start: int) -> bool:
+    """Whether the JPEG at ``start`` carries AGDL APP11 segments (reads its header segments only)."""
+    try:
+        file = request.get_file()
+        try:
+            return jpeg_container.has_segments(file)
+        finally:
+            file.seek(start)
+    except Exception as e:  # imopen only moves on to the next plugin on InitializationError
+        raise InitializationError(f"cannot inspect the JPEG's segments: {e}") from e
 
 
 def _as_single_image(ndimage: Any, is_batch: bool) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Kornia-style differentiable operators of the AGDL codec (depends only on torch and kornia).
 
-Critical-pixel masks and labels, structured compressed-sensing operators and the CS projection
-(decoder module R). See ``docs/DESIGN.md``.
+Critical-pixel masks and labels, structured compressed-sensing operators, the CS projection
+(decoder module R) and the saliency map of a base-layer image through a caller-supplied network. See ``docs/DESIGN.md``.
 """
 
 from kornia_ops.dct import dct_ortho, idct_ortho
@@ -19,6 +19,7 @@ from kornia_ops.projection import (
     cs_project_equality,
     cs_project_image,
 )
+from kornia_ops.saliency import SaliencyMap, saliency_map
 from kornia_ops.sensing import (
     GaussianSensing,
     IdentitySensing,
@@ -34,6 +35,7 @@ __all__ = [
     "GaussianSensing",
     "IdentitySensing",
     "SensingOperator",
+    "SaliencyMap",
     "SoftCriticalPixelMask",
     "StructuredSensing",
     "critical_pixel_mask",
@@ -44,6 +46,7 @@ __all__ = [
     "cs_project_image",
     "dct_ortho",
     "idct_ortho",
+    "saliency_map",
     "soft_critical_pixel_mask",
     "structured_permutation_and_signs",
 ]

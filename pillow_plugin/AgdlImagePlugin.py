@@ -22,6 +22,7 @@ from typing import IO, Any
 from PIL import Image, ImageFile
 
 import agdl_plugins
+from agdl_plugins import jpeg_container
 from agdl_plugins.container import accept
 from agdl_plugins.imaging import as_pil
 from agdl_plugins.options import ENCODE_OPTION_NAMES
@@ -35,6 +36,11 @@ EXTENSIONS = (".agdl",)
 #: "the core's default". Change them in place or through ``register_agdl_opener(**options)``.
 DECODE_OPTIONS: dict[str, Any] = {"device": "auto", "projection": None}
 DECODE_OPTION_NAMES = ("device", "projection", "restorer")
+
+#: Opt-in analysis every later ``load()`` adds to ``info`` (``register_agdl_opener(saliency=True)``):
+#: ``info["agdl_saliency"]``, (H, W) float32 in [0, 1] from :func:`agdl_plugins.analyze` (None when the file's
+#: predictor has no saliency head). Off by default: ``load()`` then does exactly what it always did.
+ANALYSIS_OPTIONS: dict[str, bool] = {"saliency": False}
 
 METADATA_NAMES = ("exif", "icc_profile", "xmp")
 
@@ -110,6 +116,9 @@ class AgdlImageFile(ImageFile.ImageFile):
         else:
             options = {k: v for k, v in DECODE_OPTIONS.items() if v is not None}
             decoded = agdl_plugins.decode(data, **options)
+        if ANALYSIS_OPTIONS["saliency"]:  # same core function as agdl.analyze / `agdl analyze`; never runs G
+            device = DECODE_OPTIONS.get("device") or "auto"
+            self.info["agdl_saliency"] = agdl_plugins.analyze(data, outputs=("saliency",), device=device).saliency
         arr = decoded.array
         w, h = self.size
         expected = (h, w) if self.mode == "L" else (h, w, _BANDS[self.mode])
@@ -159,11 +168,19 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
     fp.write(data)  # one write, after everything that can fail
 
 
-def register_agdl_opener(**decode_options: Any) -> None:
+def register_agdl_opener(*, jpeg: bool | None = None, saliency: bool | None = None, **decode_options: Any) -> None:
     """Register the AGDL opener/saver with Pillow; safe to call any number of times.
 
     Keyword arguments (``device``, ``projection``, ``restorer``) update :data:`DECODE_OPTIONS`,
     the settings every later ``load()`` passes to :func:`agdl_plugins.decode`.
+
+    ``jpeg=True``: ``Image.open`` returns the refined image (format "AGDL") for JPEGs that carry AGDL
+    segments (``container="jpeg"``) and leaves every other JPEG to Pillow's JPEG plugin; ``jpeg=False``
+    undoes it; ``None`` (the default) leaves the setting as it is. Without it such JPEGs open as plain JPEGs.
+
+    ``saliency=True``: every later ``load()`` also puts F's saliency map of the base layer in
+    ``im.info["agdl_saliency"]`` ((H, W) float32 in [0, 1], :func:`agdl_plugins.analyze`; None when the file's
+    predictor has no saliency head); ``False`` undoes it; ``None`` (the default) leaves the setting as it is.
     """
     unknown = set(decode_options) - set(DECODE_OPTION_NAMES)
     if unknown:
@@ -173,6 +190,52 @@ def register_agdl_opener(**decode_options: Any) -> None:
     Image.register_save(FORMAT, _save)
     Image.register_extensions(FORMAT, list(EXTENSIONS))
     Image.register_mime(FORMAT, MIME)
+    if jpeg is not None:
+        _register_jpeg_opener(bool(jpeg))
+    if saliency is not None:
+        ANALYSIS_OPTIONS["saliency"] = bool(saliency)
+
+
+# -- AGDL inside JPEG (opt-in: register_agdl_opener(jpeg=True)) ---------------------------------------------
+
+#: Pillow format id of the opt-in opener; it sits right before "JPEG" in ``Image.ID``.
+JPEG_OPENER_ID = "AGDL-JPEG"
+
+
+def _accept_jpeg(prefix: bytes) -> bool:
+    # Pillow passes 16 bytes, too few to see the APP11 segments: _open checks them and declines (SyntaxError,
+    # Pillow then tries its JPEG plugin) every JPEG without them, reading only the JPEG's header segments.
+    return jpeg_container.is_jpeg(prefix)
+
+
+class AgdlJpegImageFile(AgdlImageFile):
+    """A JPEG carrying AGDL segments, opened refined (format "AGDL", ``info["agdl_container"] == "jpeg"``).
+
+    ``draft`` (``Image.thumbnail``) decodes the base layer only, as for .agdl files.
+    """
+
+    def _open(self) -> None:
+        assert self.fp is not None
+        start = self.fp.tell()
+        if not jpeg_container.has_segments(self.fp):
+            raise SyntaxError("a JPEG without AGDL segments: left to Pillow's JPEG plugin")
+        self.fp.seek(start)
+        super()._open()
+        if self.info.get("agdl_fallback"):
+            # the core has warned (AgdlFallbackWarning): Pillow's JPEG plugin opens the file as it is
+            raise SyntaxError(f"unusable AGDL segments: {self.info['agdl_fallback']}")
+
+
+def _register_jpeg_opener(enable: bool) -> None:
+    from PIL import JpegImagePlugin  # noqa: F401  (registers "JPEG", so the opener can go right before it)
+
+    if JPEG_OPENER_ID in Image.ID:
+        Image.ID.remove(JPEG_OPENER_ID)
+    Image.OPEN.pop(JPEG_OPENER_ID, None)
+    if enable:
+        Image.register_open(JPEG_OPENER_ID, AgdlJpegImageFile, _accept_jpeg)
+        Image.ID.remove(JPEG_OPENER_ID)
+        Image.ID.insert(Image.ID.index("JPEG") if "JPEG" in Image.ID else 0, JPEG_OPENER_ID)
 
 
 register_agdl_opener()
