@@ -134,7 +134,7 @@ def finish(
         width=color.width,
         height=color.height,
         mode=mode,
-        quality=prep.quality,
+        quality=int(prep.quality),  # rate control may use a fractional JPEG quality: the header keeps its floor
         base_codec=prep.codec.id,
         base_codec_version=prep.codec.version,
         predictor=prep.predictor.id,

@@ -8,7 +8,9 @@
   EXIF/ICC/XMP ride on top) landing within 3 % of the target. The largest base quality that fits alone
   (``q_alone``) and the qualities below it are ranked with a proxy (the decoded base standing in for G, so
   no network runs), then G runs on ``q_alone`` and on the proxy's best quality only (at most two G runs)
-  and the exact distortions decide. The winner's step is tuned on the real coder to land on the rate.
+  and the exact distortions decide. The winner's step is tuned on the real coder to land on the rate;
+  a winner without refinement that lands more than 3 % under the target (integer base qualities are
+  coarse at low rates) gets a fractional base quality instead (JPEG bases: IJG-scaled tables).
 """
 
 from __future__ import annotations
@@ -162,6 +164,26 @@ class _Search:
                 best = fill
         return best, target
 
+    def fill_base(self, q: int, target: float) -> float:
+        """A refinement-free file more than RATE_TOLERANCE under ``target`` (the base's integer quality steps
+        are coarse at low rates): bisect a fractional base quality in (q, q + 1) whose file fits within the
+        tolerance, for base codecs that take one (JPEG). Only base bytes move; no network runs."""
+        if not getattr(self.analysis(q).codec, "fractional_quality", False) or q >= 100:
+            return q
+        if self.fixed_bytes(q) >= target * (1 - RATE_TOLERANCE):
+            return q
+        lo, hi, best = float(q), float(q + 1), float(q)
+        for _ in range(10):
+            mid = (lo + hi) / 2.0
+            n = self.fixed_bytes(mid)  # type: ignore[arg-type]
+            if n > target:
+                hi = mid
+                continue
+            best, lo = mid, mid
+            if n >= target * (1 - RATE_TOLERANCE):
+                break
+        return best
+
     def tune_step(self, c: Candidate, target: float) -> float:
         """Step (log-bisection on the real coder) putting the file within RATE_TOLERANCE of ``target``."""
         if c.fraction == 0:
@@ -219,4 +241,6 @@ def search(im: Image.Image, color: Image.Image, alpha: np.ndarray | None, opts: 
             alone = s.evaluator(s.q_alone).alone()
             if alone.distortion < tuned.distortion:
                 c = alone
+        if c.fraction == 0:
+            return s.file(s.fill_base(c.quality, target), 0.0, 16.0, metadata)  # type: ignore[arg-type]
     return s.file(c.quality, c.fraction, step, metadata)

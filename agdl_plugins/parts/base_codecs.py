@@ -107,8 +107,21 @@ class JpegCodec(PillowBaseCodec):
     pil_format = "JPEG"
     magic = (b"\xff\xd8\xff",)
 
+    fractional_quality = True  # rate control may ask for a quality between two integers (IJG-scaled tables)
+
     def save_kwargs(self, quality: int) -> dict:
         return {"quality": int(quality), "optimize": True}
+
+    def encode(self, image: Image.Image, quality: float) -> bytes:
+        """As the base class; a fractional ``quality`` writes IJG tables scaled at that quality (4:2:0)."""
+        if float(quality) == int(quality):
+            return super().encode(image, int(quality))
+        from .jpeg_tables import ijg_tables
+
+        buf = io.BytesIO()
+        tables = ijg_tables(quality)[: 1 if image.mode == "L" else 2]
+        image.copy().save(buf, "JPEG", qtables=tables, optimize=True, subsampling="4:2:0")
+        return buf.getvalue()
 
     def _before_load(self, im: Image.Image, mode: str) -> None:
         if mode == "RGB":
