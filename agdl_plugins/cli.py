@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from .batch import atomic_write
 from .errors import AgdlFormatError
 from .options import EncodeOptions
 
@@ -35,14 +36,7 @@ def _out_path(src: Path, output: str | None, suffix: str, many: bool) -> Path:
     return o
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+_atomic_write = atomic_write  # temporary file + os.replace (agdl_plugins.batch)
 
 
 def _add_encode_options(p: argparse.ArgumentParser) -> None:
@@ -119,64 +113,89 @@ def _progress(items, desc: str, quiet: bool):
     return tqdm(items, desc=desc, unit="img", file=sys.stderr)
 
 
-def cmd_encode(a: argparse.Namespace) -> int:
-    from PIL import Image
+def _add_batch_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("batch work (many inputs)")
+    g.add_argument("--workers", type=int, default=1,
+                   help="processes on this machine (default 1: one file after another in this process); with "
+                   "--engine ray and no --address, the CPUs of the local Ray instance")
+    g.add_argument("--threads", type=int, default=None,
+                   help="torch threads per worker (default: CPUs // workers; torch's default with --workers 1). "
+                   "Encodes with equal --threads give identical bytes on any engine")
+    g.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local (process pool, default) or ray (needs pip install 'agdl[ray]')")
+    g.add_argument("--address", default=None,
+                   help="Ray cluster address (default: start a local Ray instance); inputs and outputs must be "
+                   "paths every node can reach")
+    g.add_argument("--gpus-per-worker", dest="gpus_per_worker", type=float, default=1.0,
+                   help="Ray: GPUs per actor when the cluster has GPUs (e.g. 0.5 puts two actors on a GPU)")
 
-    from . import api
+
+def _results(kind: str, a: argparse.Namespace, pairs: list[tuple[Path, Path]], opts: dict):
+    """The per-file results of ``kind`` jobs on the engine the options name (serial, process pool, Ray)."""
+    from . import batch
+
+    if a.workers < 1 or (a.threads is not None and a.threads < 1) or a.gpus_per_worker <= 0:
+        raise ValueError("--workers and --threads must be >= 1 and --gpus-per-worker > 0")
+    if a.engine == "ray":
+        try:
+            from . import ray as agdl_ray
+        except ImportError as e:
+            raise ValueError(f"--engine ray needs Ray (pip install 'agdl[ray]'): {e}") from e
+        local = {} if a.address else {"num_cpus": a.workers if a.workers > 1 else None, "include_dashboard": False}
+        started = agdl_ray.init(a.address, logging_level="warning", **local) is not None
+        try:
+            yield from agdl_ray.run_files(kind, pairs, opts, threads=a.threads or 1,
+                                          gpus_per_worker=a.gpus_per_worker)
+        finally:
+            if started:
+                agdl_ray.ray.shutdown()
+    elif a.workers > 1 and len(pairs) > 1:
+        yield from batch.run_pool(kind, pairs, opts, a.workers, a.threads)
+    else:
+        yield from batch.run_serial(kind, pairs, opts, a.threads)
+
+
+def _run(kind: str, a: argparse.Namespace, pairs: list[tuple[Path, Path]], opts: dict) -> int:
+    """Run the batch; report failures per file on stderr; the progress bar counts files on every worker."""
+    bar = None
+    if not a.quiet and len(pairs) > 1:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(pairs), desc=kind, unit="img", file=sys.stderr)
+    failures = 0
+    for r in _results(kind, a, pairs, opts):
+        if bar is not None:
+            bar.update(1)
+        if not r.ok:
+            failures += 1
+            msg = f"agdl: {r.src}: {r.error}"
+            bar.write(msg, file=sys.stderr) if bar is not None else print(msg, file=sys.stderr)
+        elif not a.quiet and len(pairs) == 1:
+            if kind == "encode":
+                print(f"{r.src} -> {r.dst}: {r.nbytes} bytes, {8 * r.nbytes / r.pixels:.3f} bpp")
+            else:
+                print(f"{r.src} -> {r.dst}: {r.width}x{r.height} {r.mode}")
+    if bar is not None:
+        bar.close()
+    return EXIT_ERROR if failures else EXIT_OK
+
+
+def cmd_encode(a: argparse.Namespace) -> int:
     from .options import validate_encode_options
 
     opts = {k: getattr(a, k) for k in ENC_KEYS}
     validate_encode_options(**opts)
     files = _expand(a.inputs)
-    failures = 0
-    for src in _progress(files, "encode", a.quiet):
-        try:
-            with Image.open(src) as im:
-                im.load()
-                dst = _out_path(src, a.output, ".jpg" if opts["container"] == "jpeg" else ".agdl", len(files) > 1)
-                if dst.suffix.lower() in (".jpg", ".jpeg") and opts["container"] != "jpeg":
-                    if opts["base"] not in ("jpeg", "jpeg-saliency"):
-                        raise ValueError(f"a .jpg output needs --base jpeg or jpeg-saliency, not {opts['base']}")
-                    data = api.encode_base_layer(im, base=opts["base"], quality=opts["quality"])
-                else:
-                    data = api.encode(im, **opts)
-                _atomic_write(dst, data)
-            if not a.quiet and len(files) == 1:
-                px = im.width * im.height
-                print(f"{src} -> {dst}: {len(data)} bytes, {8 * len(data) / px:.3f} bpp")
-        except (OSError, ValueError) as e:
-            failures += 1
-            print(f"agdl: {src}: {e}", file=sys.stderr)
-    return EXIT_ERROR if failures else EXIT_OK
+    suffix = ".jpg" if opts["container"] == "jpeg" else ".agdl"
+    pairs = [(src, _out_path(src, a.output, suffix, len(files) > 1)) for src in files]
+    return _run("encode", a, pairs, opts)
 
 
 def cmd_decode(a: argparse.Namespace) -> int:
-    from PIL import Image
-
-    from . import api
-
     files = _expand(a.inputs)
-    failures = 0
     suffix = "." + a.format.lower().lstrip(".")
-    for src in _progress(files, "decode", a.quiet):
-        try:
-            img = api.decode(src, device=a.device, projection=a.projection, base_only=a.base_only)
-            dst = _out_path(src, a.output, suffix, len(files) > 1)
-            im = Image.fromarray(img.array)
-            import io
-
-            buf = io.BytesIO()
-            kw = {"exif": img.info.exif} if img.info.exif else {}
-            if img.info.icc_profile:
-                kw["icc_profile"] = img.info.icc_profile
-            im.save(buf, format=Image.registered_extensions().get(suffix, "PNG"), **kw)
-            _atomic_write(dst, buf.getvalue())
-            if not a.quiet and len(files) == 1:
-                print(f"{src} -> {dst}: {img.array.shape[1]}x{img.array.shape[0]} {img.mode}")
-        except (OSError, ValueError) as e:
-            failures += 1
-            print(f"agdl: {src}: {e}", file=sys.stderr)
-    return EXIT_ERROR if failures else EXIT_OK
+    pairs = [(src, _out_path(src, a.output, suffix, len(files) > 1)) for src in files]
+    return _run("decode", a, pairs, {"device": a.device, "projection": a.projection, "base_only": a.base_only})
 
 
 def cmd_info(a: argparse.Namespace) -> int:
@@ -263,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("-o", "--output", help="output file (one input) or folder")
     e.add_argument("-q", "--quiet", action="store_true")
     _add_encode_options(e)
+    _add_batch_options(e)
     e.set_defaults(func=cmd_encode)
 
     d = sub.add_parser("decode", help="decode .agdl files (and .jpg files with AGDL segments) to PNG (or --format)")
@@ -275,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     d.add_argument("--device", default="auto")
     d.add_argument("-q", "--quiet", action="store_true")
+    _add_batch_options(d)
     d.set_defaults(func=cmd_decode)
 
     i = sub.add_parser("info", help="print the header and each layer's size")
