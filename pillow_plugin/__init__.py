@@ -25,3 +25,17 @@ from .AgdlImagePlugin import (
 __all__ = ["DECODE_OPTIONS", "EXTENSIONS", "FORMAT", "MIME", "AgdlImageFile", "register_agdl_opener"]
 __all__ += ["JPEG_OPENER_ID", "AgdlJpegImageFile"]  # AGDL inside JPEG (register_agdl_opener(jpeg=True))
 __all__ += ["ANALYSIS_OPTIONS"]  # register_agdl_opener(saliency=True)
+__all__ += ["worker_init"]  # spawned workers (torch DataLoader, multiprocessing, Ray)
+
+
+def worker_init(worker_id: int | None = None) -> None:
+    """Register AGDL with Pillow in a worker process: ``DataLoader(..., worker_init_fn=pillow_plugin.worker_init)``.
+
+    A process started with ``spawn`` or ``forkserver`` (``DataLoader(multiprocessing_context="spawn")``, the
+    default on macOS and Windows; Ray workers; ``ProcessPoolExecutor``) begins with Pillow's built-in plugins
+    only, so ``Image.open("x.agdl")`` there fails with ``UnidentifiedImageError`` unless something imports
+    this package. Naming this function imports it in the worker. Options given to
+    :func:`register_agdl_opener` in the parent are not carried over: call it again in your own init function.
+    ``worker_id`` (DataLoader's argument) is ignored.
+    """
+    register_agdl_opener()
