@@ -37,6 +37,10 @@ CASES = {
     "learned_rgba_jpeg": (lambda: np.dstack([data.coffee()[100:196, 200:328],
                                              np.tile(np.arange(128, dtype=np.uint8), (96, 1))]), {"quality": 20}),
     "learned_saliency_jpeg_base": (lambda: data.chelsea()[40:168, 120:280], {"base": "jpeg-saliency", "quality": 25}),
+    # format 2.0 (varint header, one CRC), G v2, identity sensing, step chosen by the RDO encoder
+    "v2_learned_rgb_jpeg": (lambda: data.coffee()[60:188, 250:410], {"quality": 35}),
+    "v2_structured_grey_jpeg": (lambda: data.camera()[200:296, 120:248], {"quality": 30, "sensing": "structured-dct",
+                                                                          "measurement_ratio": 0.6}),
 }
 
 
