@@ -45,6 +45,7 @@ $A bench "$D/kodak24/images" --bpp 0.3,0.5,0.75,1.0 --codecs agdl,agdl-norefine,
     --threads 1 --repeats 1 --no-dncnn --no-rss --no-progress --out bench_out/final_kodak24
 .venv/bin/python scripts/speed_ratios.py --repeats 5 --threads 1
 .venv/bin/python scripts/refinement_variants.py --limit 8
+.venv/bin/python scripts/context_scales.py --data "$D" --limit 25
 .venv/bin/python scripts/restorer_gain.py --data "$D/kodak24/images" --qualities 10 20 30 --versions 1 2
 .venv/bin/python scripts/restorer_gain.py --data "$D/classic-test/images" --limit 100 --qualities 10 20 30 --versions 1 2
 .venv/bin/python scripts/isa_drift.py --data "$D" --limit 40
