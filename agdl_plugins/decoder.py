@@ -18,6 +18,7 @@ from .header import AgdlInfo, Header
 from .imaging import planes_to_array
 from .options import validate_projection
 from .parts.base_codecs import BaseDecoded
+from .parts.restorers import bind
 from .registry import Registry
 
 #: Cross-machine pixel contract (docs/FORMAT.md, "Determinism"). The critical set, every entropy-model table
@@ -100,6 +101,14 @@ def decode_base(info: AgdlInfo, reg: Registry) -> BaseDecoded:
     return codec.decode(info._chunks[b"BASE"], color_mode, (hdr.width, hdr.height))  # type: ignore[attr-defined]
 
 
+def _bound(part: Any, hdr: Header) -> Any:
+    """The restorer part bound to the file's base codec and quality (parts conditioned on them need both)."""
+    try:
+        return bind(part, hdr.base_codec, hdr.quality)
+    except ValueError as e:
+        raise AgdlFormatError(f"corrupt AGDL file: {e}") from e
+
+
 def decode_info(
     info: AgdlInfo,
     reg: Registry,
@@ -127,8 +136,8 @@ def decode_info(
         out_y = base.luma
     else:
         dev = resolve_device(device)
-        ref_part = reg.get("restorer", hdr.restorer, hdr.restorer_version)
-        out_part = reg.get("restorer", restorer) if restorer else ref_part
+        ref_part = _bound(reg.get("restorer", hdr.restorer, hdr.restorer_version), hdr)
+        out_part = _bound(reg.get("restorer", restorer), hdr) if restorer else ref_part
         y_ref = ref_part.restore(base.luma, base.qtable, dev).astype(np.float64)
         if restorer_hook is not None:
             y_ref = np.asarray(restorer_hook(y_ref), dtype=np.float64)

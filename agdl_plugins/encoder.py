@@ -22,13 +22,19 @@ from .header import Header
 from .imaging import luminance, split_alpha
 from .options import DEFAULT_FRACTION, EncodeOptions
 from .parts.base_codecs import BaseDecoded
+from .parts.restorers import LossyBaseRestorer, bind
 from .registry import Registry
 
 
 def default_parts(reg: Registry, base: str) -> tuple[str, str]:
     """(predictor id, restorer id) used when the caller names none: the trained networks when installed."""
     pred = "agdl-f" if reg.has("predictor", "agdl-f") else "edge-sobel"
-    rest = "agdl-g" if (base in ("jpeg", "jpeg-saliency") and reg.has("restorer", "agdl-g")) else "identity"
+    if base in ("jpeg", "jpeg-saliency") and reg.has("restorer", "agdl-g"):
+        rest = "agdl-g"
+    elif base in LossyBaseRestorer.codecs and reg.has("restorer", LossyBaseRestorer.id):
+        rest = LossyBaseRestorer.id  # WebP/AVIF: conditioned on the base codec and quality from HEAD
+    else:
+        rest = "identity"
     return pred, rest
 
 
@@ -76,7 +82,7 @@ def analyse(color: Image.Image, opts: EncodeOptions, reg: Registry, quality: int
     pred_default, rest_default = default_parts(reg, opts.base)
     codec = reg.get("base_codec", opts.base)
     predictor = reg.get("predictor", opts.predictor or pred_default)
-    restorer = reg.get("restorer", opts.restorer or rest_default)
+    restorer = bind(reg.get("restorer", opts.restorer or rest_default), codec.id, int(quality))
     reg.get("sensing", opts.sensing)
     base_bytes = codec.encode(color, quality)
     base = codec.decode(base_bytes, color.mode, color.size)

@@ -8,6 +8,12 @@ Base-layer recipe (identical to the codec's JPEG base codec):
     qtable = im.quantization[0]  -> 64 ints in the order Pillow returns them (DQT/zigzag order)
 Networks receive ``qtable / 255`` as float32 (B, 64) in that same order.
 
+WebP/AVIF bases (``codec="webp"``, ``"avif"`` or ``"webp+avif"``, alternating per patch), exactly as the codec's
+base codecs write and read them:
+    rgb.save(buf, "WEBP", quality=q, method=6)  |  rgb.save(buf, "AVIF", quality=q, speed=6)
+    y_base = channel 0 of Image.open(buf).convert("RGB").convert("YCbCr")
+    qtable = models.base_cond.base_cond(codec, q)   (the conditioning vector the codec derives)
+
 Split: images of ``duts-tr`` sorted by name; the last 50 are held out for validation (never trained on).
 Held-out datasets (kodak24, duts-te, human-seg, ...) are never touched here.
 """
@@ -17,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from .base_cond import base_cond
 
 DEFAULT_ROOT = str(Path(__file__).resolve().parent.parent.parent / "shared" / "datasets")
 N_VAL = 50
@@ -35,6 +43,36 @@ def jpeg_base_luma(rgb: Image.Image, quality: int):
     y_base = np.asarray(im.getchannel(0), dtype=np.uint8).copy()
     y_orig = np.asarray(rgb.convert("YCbCr").getchannel(0), dtype=np.uint8).copy()
     return y_base, y_orig, qtable
+
+
+LOSSY_SAVE = {"webp": ("WEBP", {"method": 6}), "avif": ("AVIF", {"speed": 6})}
+# quality ranges that cover base layers of ~0.1-1.2 bpp (AGDL at 0.3-1.0 bpp; measured on Kodak/DUTS-TE)
+LOSSY_QUALITY = {"webp": (1, 80), "avif": (10, 75)}
+
+
+def lossy_base_luma(rgb: Image.Image, codec: str, quality: int):
+    """WebP/AVIF base: (y_base uint8 HxW, y_orig uint8 HxW, cond np.int64 (64,)) exactly as the codec does."""
+    if rgb.mode != "RGB":
+        rgb = rgb.convert("RGB")
+    fmt, kw = LOSSY_SAVE[codec]
+    buf = io.BytesIO()
+    rgb.save(buf, fmt, quality=int(quality), **kw)
+    buf.seek(0)
+    im = Image.open(buf, formats=[fmt])
+    y_base = np.asarray(im.convert("RGB").convert("YCbCr"), dtype=np.uint8)[..., 0].copy()
+    y_orig = np.asarray(rgb.convert("YCbCr").getchannel(0), dtype=np.uint8).copy()
+    return y_base, y_orig, base_cond(codec, quality)
+
+
+def base_luma(rgb: Image.Image, codec: str, quality: int):
+    """``jpeg_base_luma`` for ``codec="jpeg"``, else :func:`lossy_base_luma`."""
+    return jpeg_base_luma(rgb, quality) if codec == "jpeg" else lossy_base_luma(rgb, codec, quality)
+
+
+def patch_codec(codec: str, i: int) -> str:
+    """The codec of patch ``i`` of a pool: ``"webp+avif"`` alternates webp, avif, webp, ..."""
+    names = codec.split("+")
+    return names[i % len(names)]
 
 
 def list_pairs(root: str = DEFAULT_ROOT, split: str = "train", extra_sod: bool = False):
@@ -69,15 +107,19 @@ def _offgrid_offset(rng, limit):
 
 
 def make_pool(pairs, patch: int, per_image: int, seed: int, qualities=None, with_mask=False,
-              flips=True, log=None):
+              flips=True, log=None, codec: str = "jpeg"):
     """Fixed pool of patches, in memory.
 
     Returns dict of numpy arrays: base (P,h,w) uint8, orig (P,h,w) uint8, qtable (P,64) int16,
     quality (P,) int16, and mask (P,h,w) uint8 if with_mask. Each patch is its own JPEG (grid
     aligned to the crop's (0,0), crop offset off the source's 8x8 grid).
+    ``codec`` "jpeg" (default), "webp", "avif" or "webp+avif" (alternating per patch; qualities drawn
+    uniformly from ``LOSSY_QUALITY`` unless ``qualities`` is given); ``qtable`` then holds the conditioning
+    vector of :func:`models.base_cond.base_cond`. Pool keys as above plus ``codec`` (P,) int8 (0 jpeg,
+    1 webp, 2 avif) for non-JPEG pools.
     """
     rng = random.Random(seed)
-    bases, origs, qts, qs, masks = [], [], [], [], []
+    bases, origs, qts, qs, masks, codecs = [], [], [], [], [], []
     for k, (ip, mp) in enumerate(pairs):
         img = Image.open(ip).convert("RGB")
         msk = Image.open(mp).convert("L") if with_mask else None
@@ -96,8 +138,15 @@ def make_pool(pairs, patch: int, per_image: int, seed: int, qualities=None, with
             if flips and rng.random() < 0.2:
                 crop = crop.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
                 mc = mc.transpose(Image.Transpose.FLIP_TOP_BOTTOM) if with_mask else None
-            q = qualities[(k * per_image + j) % len(qualities)] if qualities else sample_quality(rng)
-            yb, yo, qt = jpeg_base_luma(crop, q)
+            c = patch_codec(codec, k * per_image + j)
+            if qualities:
+                q = qualities[(k * per_image + j) % len(qualities)]
+            elif c == "jpeg":
+                q = sample_quality(rng)
+            else:
+                q = rng.randint(*LOSSY_QUALITY[c])
+            yb, yo, qt = base_luma(crop, c, q)
+            codecs.append(("jpeg", "webp", "avif").index(c))
             bases.append(yb)
             origs.append(yo)
             qts.append(qt.astype(np.int16))
@@ -110,6 +159,8 @@ def make_pool(pairs, patch: int, per_image: int, seed: int, qualities=None, with
                quality=np.asarray(qs, dtype=np.int16))
     if with_mask:
         out["mask"] = np.stack(masks)
+    if codec != "jpeg":
+        out["codec"] = np.asarray(codecs, dtype=np.int8)
     return out
 
 

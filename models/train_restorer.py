@@ -2,6 +2,7 @@
 
     python -m models.train_restorer --minutes 30 --threads 2
     python -m models.train_restorer --finetune-projection --init models/weights/restorer_v1.safetensors --minutes 8
+    python -m models.train_restorer --base-codec webp+avif --arch v2 ... --export-dtype float16   (WebP/AVIF G)
 
 Checkpoints go to --out (default runs/restorer); final weights to --export
 (default models/weights/restorer_v1.safetensors) with metadata and SHA256SUMS.
@@ -24,6 +25,8 @@ from models.restorer import DualDomainRestorer, param_count
 from models.restorer_v2 import MultiScaleRestorer
 
 VAL_QUALITIES = (10, 20, 30, 50)
+# WebP/AVIF validation: (codec, quality) spanning AGDL's 0.3-1.0 bpp (see models.data.LOSSY_QUALITY)
+LOSSY_VAL = (("webp", 10), ("webp", 30), ("webp", 60), ("avif", 25), ("avif", 40), ("avif", 60))
 
 
 def log_to(path):
@@ -37,12 +40,37 @@ def log_to(path):
     return log
 
 
-def make_val_pool(root, n_img=24, patch=128, seed=1234):
+def make_val_pool(root, n_img=24, patch=128, seed=1234, codec="jpeg"):
     pairs = D.list_pairs(root, "val")[:n_img]
     pools = {}
+    if codec != "jpeg":
+        for c, q in LOSSY_VAL:
+            if c in codec.split("+"):
+                pools[f"{c}{q}"] = D.make_pool(pairs, patch, 1, seed, qualities=[q], with_mask=True, flips=False,
+                                               codec=c)
+        return pools
     for q in VAL_QUALITIES:
         pools[q] = D.make_pool(pairs, patch, 1, seed, qualities=[q], with_mask=True, flips=False)
     return pools
+
+
+def train_pool(a, seed, log):
+    """The training patch pool; with ``--pool-cache`` built once and reloaded (npz, no pickle) on resume."""
+    pairs = D.list_pairs(a.data, "train")
+    if a.max_images:
+        pairs = pairs[:a.max_images]
+    cache = Path(a.pool_cache) if a.pool_cache else None
+    if cache is not None and cache.exists():
+        with np.load(cache, allow_pickle=False) as z:
+            log(f"pool from cache {cache}")
+            return {k: z[k] for k in z.files}
+    pool = D.make_pool(pairs, a.patch, a.per_image, seed, log=log, with_mask=a.finetune_projection,
+                       codec=a.base_codec)
+    if cache is not None:
+        tmp = cache.with_name(cache.name + ".tmp.npz")
+        np.savez(tmp, **pool)
+        os.replace(tmp, cache)
+    return pool
 
 
 def psnr(a, b):
@@ -93,6 +121,13 @@ def main(argv=None):
     ap.add_argument("--hparams", default="{}", help="JSON constructor arguments for the architecture")
     ap.add_argument("--weights-version", type=int, default=W.WEIGHTS_VERSION["restorer"],
                     help="version recorded in the metadata (the file name restorer_vN is what the codec reads)")
+    ap.add_argument("--base-codec", choices=("jpeg", "webp", "avif", "webp+avif"), default="jpeg",
+                    help="base layer of the training pairs; webp/avif condition on models.base_cond")
+    ap.add_argument("--pool-cache", default=None, help="npz file: build the training pool once, reuse it")
+    ap.add_argument("--export-dtype", choices=("float32", "float16"), default="float32",
+                    help="storage dtype of the exported weights (loaded back as float32)")
+    ap.add_argument("--part-id", default=None,
+                    help="part id in the metadata (default agdl-g, or agdl-g-webp-avif for webp/avif bases)")
     a = ap.parse_args(argv)
 
     torch.set_num_threads(a.threads)
@@ -119,15 +154,11 @@ def main(argv=None):
         seen, elapsed0, step = ck["seen"], ck["elapsed"], ck["step"]
         log(f"resumed {a.resume}: seen {seen} elapsed {elapsed0:.0f}s")
 
-    pairs = D.list_pairs(a.data, "train")
-    if a.max_images:
-        pairs = pairs[:a.max_images]
     t0 = time.time()
-    pool = D.make_pool(pairs, a.patch, a.per_image, a.seed + step, log=log,
-                       with_mask=a.finetune_projection)
+    pool = train_pool(a, a.seed + step, log)
     P = len(pool["base"])
     log(f"pool {P} patches of {a.patch}px in {time.time() - t0:.0f}s")
-    vpools = make_val_pool(a.data)
+    vpools = make_val_pool(a.data, codec=a.base_codec)
     v = validate(model, vpools, projection=a.finetune_projection)
     log(f"val at start: {json.dumps(v)}")
 
@@ -186,17 +217,27 @@ def main(argv=None):
             log(f"checkpoint; val {json.dumps(validate(model, vpools))}")
 
     save_ck()
-    v = validate(model, vpools, projection=True)
     minutes = (time.time() - tstart) / 60
+    if a.export_dtype == "float16":  # validate what is stored: weights rounded to float16, run in float32
+        with torch.no_grad():
+            for t in model.state_dict().values():
+                if t.is_floating_point():
+                    t.copy_(t.half().float())
+    v = validate(model, vpools, projection=True)
     log(f"final val: {json.dumps(v)}")
-    meta = {"id": W.RESTORER_ID, "weights_version": a.weights_version,
+    lossy = a.base_codec != "jpeg"
+    part_id = a.part_id or ("agdl-g-webp-avif" if lossy else W.RESTORER_ID)
+    val_set = ("24 crops 128px of last-50 duts-tr (held out), "
+               + (f"Pillow {'/'.join(f'{c} q{q}' for c, q in LOSSY_VAL)}" if lossy else "Pillow JPEG q10/20/30/50"))
+    meta = {"id": part_id, "weights_version": a.weights_version, "base_codec": a.base_codec,
             "command": cmd, "minutes": round(minutes, 2), "patches_seen": seen, "patch": a.patch,
             "finetune_projection": a.finetune_projection,
-            "val": v, "val_set": "24 crops 128px of last-50 duts-tr (held out), Pillow JPEG q10/20/30/50",
+            "val": v, "val_set": val_set,
             "input": ("x (B,1,H,W) float32 luma/255, H,W multiple of 8 grid at (0,0); "
-                      "qtable (B,64) = Pillow quantization[0] order / 255"),
+                      + ("cond (B,64) = models.base_cond.base_cond(codec, quality) / 255" if lossy else
+                         "qtable (B,64) = Pillow quantization[0] order / 255")),
             "torch": torch.__version__}
-    W.export(model, a.export, meta)
+    W.export(model, a.export, meta, dtype=a.export_dtype)
     log(f"exported {a.export} ({os.path.getsize(a.export)} bytes) seen {seen} in {minutes:.1f} min")
 
 

@@ -62,13 +62,17 @@ def verify(path, sha_file=None):
         raise WeightsIntegrityError(f"sha256 mismatch for {path}: expected {expected}, got {actual}")
 
 
-def export(model, path, meta: dict):
-    """Save float32 state_dict + metadata (all values JSON-encoded strings) and update SHA256SUMS."""
+def export(model, path, meta: dict, dtype: str = "float32"):
+    """Save the state_dict (float32, or float16 to halve the file) + metadata (all values JSON-encoded
+    strings) and update SHA256SUMS. Loading casts float16 back to float32 exactly (``load_state_dict``)."""
+    import torch
     from safetensors.torch import save_file
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sd = {k: v.detach().float().contiguous().clone() for k, v in model.state_dict().items()}
-    md = {"hparams": json.dumps(model.hparams), "arch": type(model).__name__}
+    cast = {"float32": torch.float32, "float16": torch.float16}[dtype]
+    sd = {k: v.detach().to(cast if v.is_floating_point() else v.dtype).contiguous().clone()
+          for k, v in model.state_dict().items()}
+    md = {"hparams": json.dumps(model.hparams), "arch": type(model).__name__, "dtype": dtype}
     md.update({k: (v if isinstance(v, str) else json.dumps(v)) for k, v in meta.items()})
     save_file(sd, str(path), metadata=md)
     write_sum(path)

@@ -87,6 +87,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="AGDL option: ROI share of the distortion the encoder minimises (default: the encoder's)")
     p.add_argument("--predictor", help="AGDL option: predictor id for 'agdl' (e.g. edge-sobel = baseline)")
     p.add_argument("--restorer", help="AGDL option: restorer id for 'agdl' (e.g. identity = baseline)")
+    p.add_argument("--base", help="AGDL option: base codec for the agdl variants (jpeg, webp, avif, jpeg2000)")
+    p.add_argument("--anchor", default="jpeg", help="BD-rate/BD-PSNR anchor codec (default jpeg; e.g. avif)")
     p.add_argument("--threads", type=int, help="torch threads for AGDL and DnCNN (default: torch's, = cores)")
     p.add_argument("--tolerance", type=float, default=0.02, help="rate-match tolerance (default 0.02)")
     p.add_argument("--grid-shift", choices=["auto", "always", "never"], default="auto",
@@ -128,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         points = _points(a)
         agdl_options = {"critical_fraction": a.critical_fraction, "measurement_ratio": a.measurement_ratio,
                         "step": a.step, "predictor": a.predictor, "restorer": a.restorer,
-                        "roi_weight": a.roi_weight}
+                        "roi_weight": a.roi_weight, "base": a.base}
         validate_encode_options(**{k: v for k, v in agdl_options.items() if v is not None}, device=a.device)
         if a.no_masks:
             masks = None
@@ -181,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         "versions": _versions(), "agdl_version": agdl_plugins.__version__,
     }
     agg = report.aggregate(res.rows, names, labels)
-    bd = report.bd_table(agg, names) if "jpeg" in names else []
+    bd = report.bd_table(agg, names, anchor=a.anchor) if a.anchor in names else []
     speed = report.speed_summary(res.rows, names)
     notes = list(res.notes)
     if len(labels) < 4:

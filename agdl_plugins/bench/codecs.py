@@ -29,7 +29,7 @@ from PIL import Image
 from ..parts.jpeg_tables import ijg_tables
 
 ALL_CODECS = ("agdl", "agdl-norefine", "agdl-identity", "agdl-classical", "agdl-box", "agdl-saliency",
-              "jpeg-saliency", "jpeg", "jpegli", "webp", "avif", "jpeg2000", "jxl")
+              "jpeg-saliency", "jpeg", "jpegli", "webp", "webp-m6", "avif", "jpeg2000", "jxl")
 
 
 def _pil_decode(data: bytes) -> np.ndarray:
@@ -241,6 +241,12 @@ def build_codecs(names: list[str], agdl_options: dict[str, Any], device: str) ->
                                        lo=0, hi=100, integer=False))
             else:
                 notes.append("webp skipped: Pillow built without WebP")
+        elif n == "webp-m6":  # AGDL's own WebP base settings (agdl_plugins.parts.base_codecs.WebpCodec)
+            if _has_pillow("WEBP", "webp"):
+                out.append(PillowCodec(n, "Pillow WebP (libwebp), method 6", "WEBP", {"method": 6},
+                                       lo=0, hi=100, integer=False))
+            else:
+                notes.append("webp-m6 skipped: Pillow built without WebP")
         elif n == "avif":
             if _has_pillow("AVIF", "avif"):
                 out.append(PillowCodec(n, "Pillow AVIF (libavif), speed 6, 4:2:0", "AVIF",

@@ -147,8 +147,8 @@ def format_report(meta: dict, agg: list[dict], bd: list[dict], speed: list[dict]
                            _fmt(a["enc_mps"]), _fmt(a["dec_mps"]), _fmt(a["enc_vs_jpeg"]), _fmt(a["dec_vs_jpeg"])])
         s.append(_table(hdr, body))
     if bd:
-        s.append(f"\n== Bjøntegaard vs JPEG over the swept range (polynomial degree {bd[0]['fit_degree']}, "
-                 "mean curves; BD-rate < 0 = fewer bytes) ==")
+        s.append(f"\n== Bjøntegaard vs {bd[0]['anchor']} over the swept range (polynomial degree "
+                 f"{bd[0]['fit_degree']}, mean curves; BD-rate < 0 = fewer bytes) ==")
         hdr = ["codec", "BD-rate PSNR-Y %", "BD-PSNR-Y dB"] + (
             ["BD-rate ROI-Y %", "BD-PSNR ROI-Y dB"] if has_roi else [])
         body = [[b["codec"], _fmt(b["bd_rate_psnr_y"]), _fmt(b["bd_psnr_psnr_y"], 3)]

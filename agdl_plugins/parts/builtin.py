@@ -8,20 +8,21 @@ from .._models import MODELS_DIR
 from ..hookspecs import hookimpl
 from .base_codecs import BUILTIN_BASE_CODECS
 from .predictors import LearnedPredictor, SobelEdgePredictor
-from .restorers import IdentityRestorer, LearnedRestorer
+from .restorers import IdentityRestorer, LearnedRestorer, LossyBaseRestorer
 from .saliency_jpeg import SaliencyJpegCodec, SaliencyJpegCodecV1
 from .sensing import GaussianSensingPart, IdentitySensingPart, StructuredSensingPart
 
 
 def learned_versions() -> dict[str, list[int]]:
-    """Weight versions shipped in ``models/weights``: ``{"predictor": [1, 2], "restorer": [1]}`` (sorted).
+    """Weight versions shipped in ``models/weights``: ``{"predictor": [1, 2], "restorer": [1, 2],
+    "restorer_webp_avif": [1]}`` (sorted).
 
     Read from the file names (``predictor_v1.safetensors``) so that registering parts never imports torch.
     Every shipped version is registered, so files written with older weights keep decoding with them.
     """
-    found: dict[str, list[int]] = {"predictor": [], "restorer": []}
+    found: dict[str, list[int]] = {"predictor": [], "restorer": [], "restorer_webp_avif": []}
     for f in (MODELS_DIR / "weights").glob("*_v*.safetensors"):
-        m = re.fullmatch(r"(predictor|restorer)_v(\d+)\.safetensors", f.name)
+        m = re.fullmatch(r"(predictor|restorer|restorer_webp_avif)_v(\d+)\.safetensors", f.name)
         if m:
             found[m[1]].append(int(m[2]))
     return {k: sorted(v) for k, v in found.items()}
@@ -43,3 +44,5 @@ def agdl_register_parts(registry) -> None:
         registry.add_predictor(LearnedPredictor(v))
     for v in versions["restorer"]:
         registry.add_restorer(LearnedRestorer(v))
+    for v in versions["restorer_webp_avif"]:  # WebP/AVIF bases, conditioned on the HEAD's codec and quality
+        registry.add_restorer(LossyBaseRestorer(v))

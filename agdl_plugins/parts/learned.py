@@ -16,9 +16,9 @@ def qtable_tensor(qtable: np.ndarray | None, device: str):
     return torch.from_numpy(q / 255.0)[None].to(device)
 
 
-def _network(kind: str, part_id: str, version: int, device: str):
+def _network(kind: str, part_id: str, version: int, device: str, stem: str | None = None):
     weights = models_submodule("weights")
-    path = MODELS_DIR / "weights" / f"{kind}_v{version}.safetensors"
+    path = MODELS_DIR / "weights" / f"{stem or kind}_v{version}.safetensors"
     loader = getattr(weights, f"load_{kind}")
     return cached_model(f"{part_id}@{version}", device, lambda: loader(path))
 
@@ -31,12 +31,13 @@ def _whole_plane(luma: np.ndarray, device: str):
 
 
 def run_network(kind: str, part_id: str, version: int, luma: np.ndarray, qtable: np.ndarray | None,
-                device: str) -> np.ndarray:
+                device: str, stem: str | None = None) -> np.ndarray:
     """Apply network ``kind`` ("predictor" | "restorer") of ``version`` to a (H, W) uint8 plane.
 
-    Input is scaled to [0, 1]; returns the raw (H, W) float32 network output, tiled with overlap.
+    Input is scaled to [0, 1]; returns the raw (H, W) float32 network output, tiled with overlap. The
+    weights are ``models/weights/{stem or kind}_v{version}.safetensors``.
     """
-    net = _network(kind, part_id, version, device)
+    net = _network(kind, part_id, version, device, stem)
     q = qtable_tensor(qtable, device)
     if getattr(net, "whole_image", False):  # global-context networks (F v2) see the whole plane at once
         import torch

@@ -1,14 +1,29 @@
 """Stage D1 of Algorithm 1: the restorer G removes base-layer artefacts from the luminance.
 
 A restorer has ``id``, ``version`` and ``restore(luma, qtable, device) -> (H, W) float32`` in grey
-levels (0..255, not rounded).
+levels (0..255, not rounded). A restorer that conditions on the base layer's codec and quality also has
+``for_base(codec_id, quality) -> restorer``: encoder and decoder run the part through :func:`bind` with the
+HEAD's base codec id and quality, so the conditioning needs nothing the file does not already store.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .._models import models_submodule
 from .learned import run_network
+
+#: id of the WebP/AVIF restorer (weights ``models/weights/restorer_webp_avif_vN.safetensors``)
+LOSSY_RESTORER_ID = "agdl-g-webp-avif"
+
+
+def bind(part, codec_id: str, quality: int):
+    """``part`` as it runs for a file whose base layer is ``codec_id`` at ``quality`` (HEAD fields).
+
+    Parts without ``for_base`` (identity, the JPEG-table-conditioned ``agdl-g``, plugins) are returned as is.
+    """
+    for_base = getattr(part, "for_base", None)
+    return part if for_base is None else for_base(codec_id, int(quality))
 
 
 class IdentityRestorer:
@@ -31,3 +46,34 @@ class LearnedRestorer:
 
     def restore(self, luma: np.ndarray, qtable: np.ndarray | None, device: str) -> np.ndarray:
         return run_network("restorer", self.id, self.version, luma, qtable, device) * 255.0
+
+
+class LossyBaseRestorer:
+    """Network G for WebP and AVIF bases (``agdl-g-webp-avif``), FiLM-conditioned on (base codec, quality).
+
+    The 64-value conditioning vector is ``models.base_cond.base_cond(codec, quality)`` from the HEAD's base
+    codec id and quality byte (docs/FORMAT.md, part registry); the qtable argument is not used (WebP/AVIF
+    decoders expose none). Unbound (no base given) it refuses to run.
+    """
+
+    id = LOSSY_RESTORER_ID
+    codecs = ("webp", "avif")
+
+    def __init__(self, version: int, base: tuple[str, int] | None = None) -> None:
+        self.version = version
+        self.base = base
+
+    def for_base(self, codec_id: str, quality: int) -> LossyBaseRestorer:
+        if codec_id not in self.codecs:
+            raise ValueError(f"restorer {self.id} restores {'/'.join(self.codecs)} base layers, not {codec_id!r}")
+        return LossyBaseRestorer(self.version, (codec_id, int(quality)))
+
+    def cond(self) -> np.ndarray:
+        """(64,) conditioning table (ints 1..255) of the bound base."""
+        if self.base is None:
+            raise ValueError(f"restorer {self.id} needs the base codec and quality: use restorers.bind()")
+        return models_submodule("base_cond").base_cond(*self.base)
+
+    def restore(self, luma: np.ndarray, qtable: np.ndarray | None, device: str) -> np.ndarray:
+        return run_network("restorer", self.id, self.version, luma, self.cond(), device,
+                           stem="restorer_webp_avif") * 255.0
