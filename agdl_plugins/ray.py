@@ -165,19 +165,20 @@ class AgdlDecoder:
         return {**rows, self.output_column: _stack(images)}
 
 
-def _map(ds: Any, udf: type, kwargs: dict[str, Any], concurrency: int | None, num_gpus: float | None,
+def _map(ds: Any, udf: type, kwargs: dict[str, Any], concurrency: int | tuple[int, int] | None, num_gpus: float | None,
          batch_size: int) -> Any:
     if concurrency is None:
         res = ray.cluster_resources()
         per = num_gpus if num_gpus else float(kwargs.get("threads") or 1)
-        concurrency = max(1, int(res.get("GPU" if num_gpus else "CPU", 1) // per))
+        n = max(1, int(res.get("GPU" if num_gpus else "CPU", 1) // per))
+        concurrency = (1, n) if n > 1 else 1  # autoscaling: a fixed pool of all CPUs would starve the read
     remote = {"num_gpus": num_gpus} if num_gpus else {"num_cpus": kwargs.get("threads") or 1}
     return ds.map_batches(udf, fn_constructor_kwargs=kwargs, concurrency=concurrency, batch_size=batch_size,
                           **remote)
 
 
 def encode_dataset(ds: Any, column: str = "image", output_column: str = "agdl", *, threads: int = 1,
-                   concurrency: int | None = None, num_gpus: float | None = None, batch_size: int = 4,
+                   concurrency: int | tuple[int, int] | None = None, num_gpus: float | None = None, batch_size: int = 4,
                    **options: Any) -> Any:
     """A Dataset with ``output_column`` = ``agdl_plugins.encode(row[column], **options)`` (actor pool).
 
@@ -189,7 +190,7 @@ def encode_dataset(ds: Any, column: str = "image", output_column: str = "agdl", 
 
 
 def decode_dataset(ds: Any, column: str = "agdl", output_column: str = "image", *, threads: int = 1,
-                   concurrency: int | None = None, num_gpus: float | None = None, batch_size: int = 4,
+                   concurrency: int | tuple[int, int] | None = None, num_gpus: float | None = None, batch_size: int = 4,
                    **options: Any) -> Any:
     """A Dataset with ``output_column`` = ``agdl_plugins.decode(row[column], **options).array``."""
     kw = {"column": column, "output_column": output_column, "threads": threads, **options}
