@@ -217,7 +217,8 @@ def test_boxes_without_scipy(monkeypatch):
 
 @pytest.mark.parametrize("seed", range(4))
 def test_union_find_matches_scipy(seed):
-    ndimage = pytest.importorskip("scipy.ndimage")
+    from scipy import ndimage  # in the [test] extra: a missing SciPy fails instead of skipping
+
     rng = np.random.default_rng(seed)
     mask = rng.random((37, 53)) < (0.3 + 0.1 * seed)
     mask[5] = True  # a long run joining many components

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from agdl_plugins.cli import main
@@ -51,9 +54,50 @@ def test_exit_codes(tmp_path, capsys):
     assert "truncated" in capsys.readouterr().err
     assert main(["decode", str(tmp_path / "missing*.agdl")]) == 1
     assert main(["encode", str(bad), "--quality", "0"]) == 2
-    # a failed encode leaves no partial output
-    assert main(["encode", str(bad), "-o", str(tmp_path / "o.agdl")]) == 1
+    assert main(["encode", str(bad), "-o", str(tmp_path / "o.agdl")]) == 1  # unreadable input
     assert not (tmp_path / "o.agdl").exists()
+
+
+def _fail_the_write(monkeypatch, how: str) -> None:
+    """Make the CLI's output write (agdl_plugins.batch.atomic_write: temp file + ``os.replace``) fail the way a
+    full disk does; patched at the OS level, so any write path the CLI takes meets the failure."""
+    if how == "replace":  # the temp file is complete, moving it into place fails
+        def replace(src, dst):
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(os, "replace", replace)
+    else:  # the temp file is cut short halfway through
+        real = Path.write_bytes
+
+        def write_bytes(self, data):
+            real(self, bytes(data)[: len(data) // 2])
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(Path, "write_bytes", write_bytes)
+
+
+@pytest.mark.parametrize("how", ["replace", "write"])
+@pytest.mark.parametrize("cmd", ["encode", "decode"])
+def test_failed_write_leaves_no_partial_output(tmp_path, photo, monkeypatch, capsys, cmd, how):
+    """A write that fails: exit code 1, no output file, no temp file, and an existing output left as it was."""
+    (src,) = _write_pngs(tmp_path, photo, 1)
+    if cmd == "decode":
+        agdl_file = tmp_path / "x.agdl"
+        assert main(["encode", str(src), "-o", str(agdl_file), "-q", "--predictor", "edge-sobel",
+                     "--restorer", "identity"]) == 0
+        src = agdl_file
+    args = ["--predictor", "edge-sobel", "--restorer", "identity"] if cmd == "encode" else ["--device", "cpu"]
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    dst = out_dir / ("y.agdl" if cmd == "encode" else "y.png")
+    _fail_the_write(monkeypatch, how)
+    assert main([cmd, str(src), "-o", str(dst), *args]) == 1
+    assert "No space left on device" in capsys.readouterr().err
+    assert list(out_dir.iterdir()) == []  # neither the output nor a partial temp file
+    with open(dst, "wb") as f:  # an existing output survives a failed overwrite (Path.write_bytes may be patched)
+        f.write(b"previous version")
+    assert main([cmd, str(src), "-o", str(dst), *args]) == 1
+    assert dst.read_bytes() == b"previous version" and list(out_dir.iterdir()) == [dst]
 
 
 def test_demo_runs(tmp_path, capsys):

@@ -20,16 +20,72 @@ def test_resolve_device():
     assert resolve_device("cpu") == "cpu"
     with pytest.raises(ValueError):
         resolve_device("quantum")
-    if not torch.cuda.is_available():
+
+
+def test_resolve_device_without_cuda(monkeypatch):
+    """The device choice when torch reports no CUDA, whatever this machine has."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == resolve_device(None) == resolve_device() == "cpu"
+    assert resolve_device("cpu") == "cpu"
+    for dev in ("cuda", "cuda:0", "cuda:1"):
         with pytest.raises(ValueError, match="CUDA is not available"):
-            resolve_device("cuda")
+            resolve_device(dev)
+    with pytest.raises(ValueError, match="unknown device"):
+        resolve_device("quantum")
 
 
-def test_tiles_cover_and_align():
-    for length in (8, 100, 512, 513, 1500, 4000):
-        starts = _starts(length + (-length) % 8, 512, 32)
-        assert all(s % 8 == 0 for s in starts)
-        assert starts[0] == 0 and starts[-1] + min(512, length) >= length
+def test_resolve_device_with_cuda(monkeypatch):
+    """The device choice when torch reports CUDA (only names are resolved: no GPU is touched)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == resolve_device(None) == resolve_device() == "cuda"
+    assert resolve_device("cpu") == "cpu"  # an explicit CPU request wins over an available GPU
+    assert resolve_device("cuda") == "cuda" and resolve_device("cuda:1") == "cuda:1"
+    with pytest.raises(ValueError, match="unknown device"):
+        resolve_device("quantum")
+
+
+# (tile, overlap) the codec uses: run_tiled's default (512, 32), G v2's (1024, 64), the test below's (128, 16)
+TILINGS = [(512, 32), (1024, 64), (128, 16)]
+
+
+@pytest.mark.parametrize("tile,overlap", TILINGS)
+def test_tiles_cover_and_align(tile, overlap):
+    """Every seam, not one: each pixel is kept from a tile that gives it ``overlap`` pixels of context on each
+    side, except at the image border; tiles are 8-aligned, in order, inside the image and reach its end."""
+    for length in range(8, 5 * tile + 8, 8):  # run_tiled pads to a multiple of 8
+        starts = _starts(length, tile, overlap)
+        assert starts[0] == 0 and all(s % 8 == 0 for s in starts)
+        assert starts == sorted(set(starts))
+        if length <= tile:
+            assert starts == [0]
+            continue
+        assert starts[-1] + tile == length  # the last tile ends at the image's end, no tile past it
+        for a, b in zip(starts, starts[1:]):  # each seam: b's kept part starts before a's trusted part ends
+            assert b + overlap <= a + tile - overlap, (length, a, b)
+
+
+@pytest.mark.parametrize("tile,overlap", TILINGS)
+@pytest.mark.parametrize("shape", [(8, 8), (100, 130), (517, 1100), (1500, 333)])
+def test_run_tiled_keeps_only_tile_centres(tile, overlap, shape):
+    """run_tiled end to end: every output pixel comes from its own input position, out of a tile in which it
+    lies at least ``overlap`` pixels from every tile edge that is not an image edge (all seams, both axes)."""
+    h, w = shape
+    hp, wp = h + (-h) % 8, w + (-w) % 8
+    plane = np.arange(h * w, dtype=np.float32).reshape(h, w)  # each value names its pixel (exact below 2**24)
+
+    def margin(t):  # per pixel: distance to the nearest interior tile edge (image edges do not count)
+        th, tw = t.shape[-2:]
+        y0, x0 = divmod(int(t[0, 0, 0, 0]), w)
+        i = torch.arange(th, dtype=torch.float32)[:, None].expand(th, tw)
+        j = torch.arange(tw, dtype=torch.float32)[None, :].expand(th, tw)
+        inf = torch.full((th, tw), float("inf"))
+        d = torch.stack([i if y0 else inf, th - 1 - i if y0 + th < hp else inf,
+                         j if x0 else inf, tw - 1 - j if x0 + tw < wp else inf]).amin(0)
+        return d[None, None]
+
+    np.testing.assert_array_equal(run_tiled(lambda t: t, plane, "cpu", tile=tile, overlap=overlap), plane)
+    m = run_tiled(margin, plane, "cpu", tile=tile, overlap=overlap)
+    assert m.min() >= overlap, f"a pixel {m.min()} px from a seam ({np.argwhere(m < overlap)[:3].tolist()})"
 
 
 def test_tiled_equals_whole_for_local_op():

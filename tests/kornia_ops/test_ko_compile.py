@@ -25,11 +25,11 @@ def test_compile_dct_and_projection() -> None:
     x = torch.randn(2, 33, dtype=torch.float64)
     y = torch.randn(2, 20, dtype=torch.float64)
 
-    dct_c = torch.compile(lambda v: idct_ortho(dct_ortho(v)), backend="aot_eager", fullgraph=False)
+    dct_c = torch.compile(lambda v: idct_ortho(dct_ortho(v)), backend="aot_eager", fullgraph=True)
     torch.testing.assert_close(dct_c(x), x)
 
-    eq_c = torch.compile(lambda c, m: cs_project_equality(c, m, op), backend="aot_eager")
+    eq_c = torch.compile(lambda c, m: cs_project_equality(c, m, op), backend="aot_eager", fullgraph=True)
     torch.testing.assert_close(eq_c(x, y), cs_project_equality(x, y, op))
 
-    box_c = torch.compile(lambda c, m: cs_project_box(c, m, op, 0.1), backend="aot_eager")
+    box_c = torch.compile(lambda c, m: cs_project_box(c, m, op, 0.1), backend="aot_eager", fullgraph=True)
     torch.testing.assert_close(box_c(x, y), cs_project_box(x, y, op, 0.1))

@@ -76,20 +76,40 @@ def test_box_projection_inside_cell_and_idempotent(make, dtype: torch.dtype) -> 
 
 
 def test_box_is_exact_projection_for_orthonormal_rows() -> None:
-    # compare against brute force: the projection onto {c : |Hc - y| <= s/2} for H with H H^T = I
+    # the projection onto the cell {c : |Hc - y| <= s/2} for H with H H^T = I
+    torch.manual_seed(0)  # this draw has c_g outside the cell on measurements 0-3 and inside on 4
     n, m, step = 12, 5, 0.5
     op = StructuredSensing(n, m, seed=8)
     h = op.matrix()
+    torch.testing.assert_close(h @ h.T, torch.eye(m, dtype=h.dtype), atol=1e-12, rtol=0)  # orthonormal rows
     y = torch.randn(m, dtype=torch.float64)
     c_g = torch.randn(n, dtype=torch.float64) * 3
     c = cs_project_box(c_g, y, op, step)
-    # optimality: c_g - c lies in the row space, with sign pattern matching the active constraints (KKT)
-    lam = h @ (c_g - c)  # multipliers
-    res = h @ c - y
-    assert torch.allclose(h.T @ lam, c_g - c, atol=1e-12)
+    res_g, res = h @ c_g - y, h @ c - y
+    violated = res_g.abs() > step / 2
+    assert violated.any() and (~violated).any()  # both kinds of constraint are exercised
+    # feasible: inside the quantisation cell
+    assert (res.abs() <= step / 2 + 1e-12).all()
+    # exact (H H^T = I decouples the measurements): each residual is c_g's, clamped to the cell
+    torch.testing.assert_close(res, res_g.clamp(-step / 2, step / 2), atol=1e-12, rtol=0)
+    # the constraints c_g violated are active (on the cell's boundary, on c_g's side); the others keep c_g's value
     active = (res.abs() - step / 2).abs() < 1e-9
+    assert torch.equal(active, violated)
+    torch.testing.assert_close(torch.sign(res[active]), torch.sign(res_g[active]))
+    torch.testing.assert_close(res[~active], res_g[~active], atol=1e-12, rtol=0)
+    # optimality (KKT): c_g - c lies in the row space, multipliers zero on inactive constraints and strictly
+    # positive (in the direction of the violation) on active ones
+    lam = h @ (c_g - c)  # multipliers
+    assert torch.allclose(h.T @ lam, c_g - c, atol=1e-12)
     assert (lam[~active].abs() < 1e-9).all()
-    assert (lam[active] * torch.sign(res[active]) >= -1e-12).all()
+    assert (lam[active] * torch.sign(res[active]) > 1e-9).all()
+    # no feasible point is closer to c_g (random feasible points: c moved along the cell and the null space)
+    null = torch.eye(n, dtype=torch.float64) - h.T @ h
+    for _ in range(200):
+        r = (torch.rand(m, dtype=torch.float64) - 0.5) * step  # a residual inside the cell
+        other = c + h.T @ (r - res) + null @ torch.randn(n, dtype=torch.float64)
+        assert ((h @ other - y).abs() <= step / 2 + 1e-12).all()
+        assert (other - c_g).norm() >= (c - c_g).norm() - 1e-12
     # step=0 reduces to the equality projection; huge step leaves c_g alone
     torch.testing.assert_close(cs_project_box(c_g, y, op, 0.0), cs_project_equality(c_g, y, op))
     torch.testing.assert_close(cs_project_box(c_g, y, op, 1e9), c_g)
@@ -97,6 +117,8 @@ def test_box_is_exact_projection_for_orthonormal_rows() -> None:
     steps = torch.linspace(0.1, 1.0, m, dtype=torch.float64)
     cb = cs_project_box(c_g, y, op, steps)
     assert ((h @ cb - y).abs() <= steps / 2 + 1e-12).all()
+    torch.testing.assert_close(h @ cb - y, torch.maximum(torch.minimum(res_g, steps / 2), -steps / 2),
+                               atol=1e-12, rtol=0)
 
 
 def test_projection_gradcheck() -> None:

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from agdl_plugins.decoder import within_pixel_contract
+
 USER_SNIPPET = """\
 import sys
 from pathlib import Path
@@ -85,7 +87,15 @@ def _check_outputs(out: Path, source: Path) -> None:
     with Image.open(source) as im:
         reference = np.asarray(im)
     with Image.open(out / "decoded.png") as png:
-        np.testing.assert_array_equal(np.asarray(png), reference)  # same pixels as in this process
+        decoded = np.asarray(png)
+    # The other interpreter may run G with another torch thread count: the pixels keep the cross-machine
+    # contract (docs/FORMAT.md "Determinism": |diff| <= PIXEL_TOLERANCE on <= PIXEL_TOLERANCE_SHARE of the
+    # values), not bit equality.
+    diff = np.abs(decoded.astype(np.int16) - reference.astype(np.int16)) if decoded.shape == reference.shape else None
+    assert within_pixel_contract(decoded, reference), (
+        f"shape {decoded.shape} vs {reference.shape}" if diff is None
+        else f"max |diff| {diff.max()}, share of differing values {(diff > 0).mean():.2e}"
+    )
     with Image.open(out / "upright.agdl") as up:
         assert up.format == "AGDL" and up.size == (96, 128)
     with Image.open(out / "grey.agdl") as grey:
