@@ -180,7 +180,6 @@ def run_pool(kind: str, pairs: list[tuple[Path, Path]], opts: dict[str, Any], wo
     dies (killed for memory, say) fails the files it held; the rest of the batch is then reported as failed.
     """
     import multiprocessing as mp
-    from concurrent.futures.process import BrokenProcessPool
 
     threads = default_threads(workers) if threads is None else threads
     todo = iter(pairs)
@@ -196,17 +195,28 @@ def run_pool(kind: str, pairs: list[tuple[Path, Path]], opts: dict[str, Any], wo
 
         while len(running) < 2 * workers and submit_next():
             pass
-        while running:
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for fut in done:
-                src, dst = running.pop(fut)
-                try:
-                    yield fut.result()
-                except BrokenProcessPool as e:
-                    yield Result(str(src), str(dst), error=f"worker process died: {e}")
-                    for src2, dst2 in todo:
-                        yield Result(str(src2), str(dst2), error="not run: the worker pool broke")
-                except Exception as e:  # noqa: BLE001
-                    yield Result(str(src), str(dst), error=f"{type(e).__name__}: {e}")
-                else:
-                    submit_next()
+        try:
+            yield from _drain(running, todo, submit_next)
+        finally:  # Ctrl-C or a consumer that stops early: drop the queued files, let the running ones end
+            ex.shutdown(wait=True, cancel_futures=True)
+
+
+def _drain(running: dict[Future[Result], tuple[Path, Path]], todo: Iterator[tuple[Path, Path]],
+           submit_next: Callable[[], bool]) -> Iterator[Result]:
+    """Yield results as futures complete, topping the queue up after each; a broken pool fails the rest."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    while running:
+        done, _ = wait(running, return_when=FIRST_COMPLETED)
+        for fut in done:
+            src, dst = running.pop(fut)
+            try:
+                yield fut.result()
+            except BrokenProcessPool as e:
+                yield Result(str(src), str(dst), error=f"worker process died: {e}")
+                for src2, dst2 in todo:
+                    yield Result(str(src2), str(dst2), error="not run: the worker pool broke")
+            except Exception as e:  # noqa: BLE001
+                yield Result(str(src), str(dst), error=f"{type(e).__name__}: {e}")
+            else:
+                submit_next()
