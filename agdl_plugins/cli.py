@@ -119,8 +119,8 @@ def _add_batch_options(p: argparse.ArgumentParser) -> None:
                    help="processes on this machine (default 1: one file after another in this process); with "
                    "--engine ray and no --address, the CPUs of the local Ray instance")
     g.add_argument("--threads", type=int, default=None,
-                   help="torch threads per worker (default: CPUs // workers; torch's default with --workers 1). "
-                   "Encodes with equal --threads give identical bytes on any engine")
+                   help="torch threads per worker (default: CPUs // workers; torch's default with --workers 1; "
+                   "1 on Ray). Encodes with equal --threads give identical bytes on any engine")
     g.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="local (process pool, default) or ray (needs pip install 'agdl[ray]')")
     g.add_argument("--address", default=None,
