@@ -127,14 +127,15 @@ SHIPPED = sorted(p.name for p in W.WEIGHTS_DIR.glob("*.safetensors"))
 
 
 def test_every_shipped_file_is_tested():
-    assert {"restorer_v1.safetensors", "predictor_v1.safetensors", "predictor_v2.safetensors"} <= set(SHIPPED)
+    assert {"restorer_v1.safetensors", "predictor_v1.safetensors", "predictor_v2.safetensors",
+            "restorer_webp_avif_v1.safetensors"} <= set(SHIPPED)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_weights_load(name):
     p = W.WEIGHTS_DIR / name
     kind, version = p.stem.rsplit("_v", 1)
-    loader = {"restorer": "load_restorer", "predictor": "load_predictor"}[kind]
+    loader = {"restorer": "load_restorer", "restorer_webp_avif": "load_restorer", "predictor": "load_predictor"}[kind]
     m = getattr(W, loader)(p)
     x, q = _inputs(64, 64, b=1)
     outs = _outputs_per_thread_count(m, x, q, (1, 2, 1))

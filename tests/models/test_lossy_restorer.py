@@ -1,0 +1,188 @@
+"""The WebP/AVIF restorer ``agdl-g-webp-avif``: part, bitstream id, conditioning, weights, training data."""
+
+import dataclasses
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from skimage import data
+
+import agdl_plugins as agdl
+from agdl_plugins import container as C
+from agdl_plugins.errors import AgdlFormatError
+from agdl_plugins.header import PART_CODES, Header
+from agdl_plugins.parts.restorers import LOSSY_RESTORER_ID, bind
+from agdl_plugins.registry import get_registry
+from models import weights as W
+from models.base_cond import base_cond
+
+WEIGHTS = W.WEIGHTS_DIR / "restorer_webp_avif_v1.safetensors"
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    return np.ascontiguousarray(data.astronaut()[100:196, 150:278])
+
+
+def test_registered_with_a_part_code():
+    assert get_registry().has("restorer", LOSSY_RESTORER_ID)
+    assert PART_CODES.index(LOSSY_RESTORER_ID) == 11  # code 12, append-only after "gaussian"
+    assert PART_CODES[:11] == ("jpeg", "webp", "avif", "jpeg2000", "jpeg-saliency", "agdl-f", "edge-sobel",
+                               "agdl-g", "identity", "structured-dct", "gaussian")
+
+
+@pytest.mark.parametrize("base", ["webp", "avif"])
+def test_round_trip_records_the_restorer_and_uses_it(photo, base):
+    d = agdl.encode(photo, base=base, quality=40, critical_fraction=0.05, step=8.0)
+    hdr = agdl.read_info(d).header
+    assert (hdr.base_codec, hdr.quality) == (base, 40)
+    assert (hdr.restorer, hdr.restorer_version) == (LOSSY_RESTORER_ID, 1)
+    out = agdl.decode(d).array
+    plain = agdl.decode(d, base_only=True).array
+    assert out.shape == photo.shape and not np.array_equal(out, plain)
+    again = agdl.decode(d).array
+    assert np.array_equal(out, again)
+    # restorer alone (no refinement) brings the base layer closer to the original luminance
+    d0 = agdl.encode(photo, base=base, quality=40, critical_fraction=0)
+    assert agdl.read_info(d0).header.restorer == LOSSY_RESTORER_ID
+
+    def y(a):
+        return np.asarray(Image.fromarray(a).convert("YCbCr"), dtype=np.float64)[..., 0]
+
+    ref = y(photo)
+    mse_g = np.mean((y(agdl.decode(d0).array) - ref) ** 2)
+    mse_b = np.mean((y(agdl.decode(d0, base_only=True).array) - ref) ** 2)
+    assert mse_g < mse_b
+
+
+def test_other_restorers_keep_their_ids(photo):
+    """Explicit restorer ids are written and honoured; JPEG bases keep agdl-g (v2 conditioned on the table)."""
+    d = agdl.encode(photo, base="webp", quality=40, restorer="identity", critical_fraction=0)
+    assert agdl.read_info(d).header.restorer == "identity"
+    assert np.array_equal(agdl.decode(d).array, agdl.decode(d, base_only=True).array)
+    hj = agdl.read_info(agdl.encode(photo, quality=30, critical_fraction=0)).header
+    assert hj.restorer == "agdl-g" and hj.restorer_version == get_registry().get("restorer", "agdl-g").version
+    d2 = agdl.encode(photo, base="jpeg2000", quality=40, critical_fraction=0)
+    assert agdl.read_info(d2).header.restorer == "identity"
+
+
+def test_conditioning_comes_from_the_header(photo):
+    g = get_registry().get("restorer", LOSSY_RESTORER_ID)
+    with pytest.raises(ValueError, match="needs the base codec"):
+        g.restore(photo[..., 0], None, "cpu")
+    with pytest.raises(ValueError, match="not 'jpeg'"):
+        bind(g, "jpeg", 30)
+    assert bind(get_registry().get("restorer", "identity"), "webp", 30).id == "identity"
+    a, b = bind(g, "webp", 30), bind(g, "avif", 30)
+    assert np.array_equal(a.cond(), base_cond("webp", 30))
+    assert np.array_equal(b.cond().reshape(8, 8), a.cond().reshape(8, 8).T)
+    assert not np.array_equal(a.cond(), bind(g, "webp", 31).cond())
+    luma = np.ascontiguousarray(photo[..., 1])
+    ya, yb = a.restore(luma, None, "cpu"), b.restore(luma, None, "cpu")
+    assert ya.shape == luma.shape and not np.array_equal(ya, yb)
+
+
+def test_base_cond_values():
+    buf = io.BytesIO()
+    Image.new("L", (8, 8)).save(buf, "JPEG", quality=50)
+    assert np.array_equal(base_cond("webp", 50), np.asarray(Image.open(buf).quantization[0]))
+    assert np.array_equal(base_cond("webp", 0), base_cond("webp", 1))  # quality 0 clamps to 1
+    assert base_cond("avif", 10).min() >= 1 and base_cond("avif", 10).max() <= 255
+    with pytest.raises(ValueError):
+        base_cond("jpeg", 50)
+
+
+def _with_restorer(d: bytes, restorer: str, version: int) -> bytes:
+    chunks = C.parse_container(d)
+    out = []
+    for ch in chunks:
+        if ch.type == b"HEAD":
+            h = dataclasses.replace(Header.unpack(ch.data), restorer=restorer, restorer_version=version)
+            ch = C.Chunk(b"HEAD", h.pack())
+        out.append(ch)
+    return C.write_container(out)
+
+
+def test_jpeg_file_claiming_the_webp_avif_restorer_is_refused(photo):
+    d = agdl.encode(photo, quality=30, critical_fraction=0)
+    bad = _with_restorer(d, LOSSY_RESTORER_ID, 1)
+    assert agdl.read_info(bad).header.restorer == LOSSY_RESTORER_ID
+    with pytest.raises(AgdlFormatError, match="restores webp/avif"):
+        agdl.decode(bad)
+
+
+def test_weights_fp16_on_disk_float32_loaded_and_hash_checked(tmp_path):
+    from safetensors import safe_open
+
+    with safe_open(str(WEIGHTS), framework="pt") as fh:
+        assert {fh.get_slice(k).get_dtype() for k in fh.keys()} == {"F16"}
+    md = W.read_metadata(WEIGHTS)
+    assert md["dtype"] == "float16" and md["id"] == LOSSY_RESTORER_ID and md["base_codec"] == "webp+avif"
+    m = W.load_restorer(WEIGHTS)
+    assert {p.dtype for p in m.parameters()} == {torch.float32}
+    assert type(m).__name__ == "MultiScaleRestorer"
+    bad = tmp_path / WEIGHTS.name
+    raw = bytearray(WEIGHTS.read_bytes())
+    raw[-3] ^= 1
+    bad.write_bytes(bytes(raw))
+    (tmp_path / "SHA256SUMS").write_text((W.WEIGHTS_DIR / "SHA256SUMS").read_text())
+    with pytest.raises(W.WeightsIntegrityError):
+        W.load_restorer(bad)
+
+
+def test_fp16_export_round_trips_exactly(tmp_path):
+    from models.restorer_v2 import MultiScaleRestorer
+
+    m = MultiScaleRestorer(c1=8, c2=8, c3=8, blocks=1).eval()
+    p = tmp_path / "h.safetensors"
+    W.export(m, p, {}, dtype="float16")
+    g = W.load_restorer(p)
+    for k, v in m.state_dict().items():
+        assert torch.equal(g.state_dict()[k], v.half().float())
+
+
+def test_thread_counts_agree_to_float_rounding(photo):
+    g = bind(get_registry().get("restorer", LOSSY_RESTORER_ID), "avif", 40)
+    luma = np.ascontiguousarray(photo[..., 0])
+    old = torch.get_num_threads()
+    try:
+        outs = []
+        for t in (1, 2, 1):
+            torch.set_num_threads(t)
+            outs.append(g.restore(luma, None, "cpu"))
+    finally:
+        torch.set_num_threads(old)
+    assert np.array_equal(outs[0], outs[2])
+    rng = float(outs[0].max() - outs[0].min())
+    assert float(np.abs(outs[0] - outs[1]).max()) <= 1e-4 * rng
+
+
+@pytest.mark.parametrize("codec", ["webp", "avif"])
+def test_training_pairs_match_the_codec(photo, codec):
+    """models.data builds WebP/AVIF pairs exactly as the codec's base layer decodes (luma, cond)."""
+    from models.data import lossy_base_luma
+
+    rgb = Image.fromarray(photo)
+    yb, yo, cond = lossy_base_luma(rgb, codec, 35)
+    part = get_registry().get("base_codec", codec)
+    base = part.decode(part.encode(rgb, 35), "RGB", rgb.size)
+    assert np.array_equal(yb, base.luma)
+    assert np.array_equal(yo, np.asarray(rgb.convert("YCbCr"))[..., 0])
+    assert np.array_equal(cond, bind(get_registry().get("restorer", LOSSY_RESTORER_ID), codec, 35).cond())
+
+
+def test_pools_jpeg_default_unchanged_and_lossy_alternates(tmp_path, photo):
+    from models.data import make_pool
+
+    Image.fromarray(photo).save(tmp_path / "a.png")
+    pairs = [(tmp_path / "a.png", tmp_path / "a_mask.png")]
+    p0 = make_pool(pairs, 32, 4, seed=5)
+    p1 = make_pool(pairs, 32, 4, seed=5, codec="jpeg")
+    assert set(p0) == set(p1) == {"base", "orig", "qtable", "quality"}
+    assert all(np.array_equal(p0[k], p1[k]) for k in p0)
+    p2 = make_pool(pairs, 32, 4, seed=5, codec="webp+avif")
+    assert p2["codec"].tolist() == [1, 2, 1, 2]
+    assert all(np.array_equal(p2["qtable"][i], base_cond(("webp", "avif")[i % 2], int(p2["quality"][i])))
+               for i in range(4))
