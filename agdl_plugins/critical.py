@@ -16,6 +16,7 @@ stored; a mismatch is an error, never a wrong image.
 
 from __future__ import annotations
 
+import math
 import zlib
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ import numpy as np
 from .errors import AgdlFormatError, CriticalSetMismatchError
 
 DEFAULT_GUARD = 1e-3  # relative to max(|tau|, 1); 10x the 1e-4 drift the tests inject
+SNAP_BITS = 15  # float thresholds are stored on a grid of 2**-15 relative (snap_threshold)
 
 
 @dataclass
@@ -84,11 +86,29 @@ def select_critical(
     g = np.array([guard_width(t, guard_rel) for t in taus])
     band = np.searchsorted(asc, taus + 2 * g, side="right") - np.searchsorted(asc, taus - 2 * g, side="left")
     order = np.lexsort((np.abs(cands - n_target), band))
-    tau = float(taus[order[0]])
+    tau = snap_threshold(float(taus[order[0]]))
     g0 = guard_width(tau, guard_rel)
     mask = scores > tau
     explicit = np.flatnonzero(mask.reshape(-1) & (np.abs(flat - tau) <= 2 * g0)).astype(np.int64)
     return Selection(mask, tau, g0, explicit)
+
+
+def snap_threshold(tau: float, bits: int = SNAP_BITS) -> float:
+    """``tau`` rounded to a grid of ``2**(e - bits)``, ``e`` the binary exponent of ``max(|tau|, 1)``.
+
+    A float predictor's scores drift in their last bits between thread counts, ISAs and devices, and a
+    threshold taken as the midpoint of two of them drifts with them: the encoder would write different
+    header bytes for the same image on two machines (the set itself is guard-banded either way). On this
+    grid (spacing 2**-15 to 2**-14 of ``max(|tau|, 1)``, 1/30 to 1/15 of the default guard) a drift of ``d``
+    changes the stored threshold only when the midpoint lies within ``d`` of a grid midpoint: probability
+    ``~ 2 d * 2**15`` (``~ 7e-3`` for a 1e-7 relative drift). Any threshold is correct (module docstring); the
+    snap moves it by at most ``2**-15`` relative, inside the guard band, so the explicit list stays short.
+    """
+    if not np.isfinite(tau):
+        return tau
+    _, e = math.frexp(max(abs(tau), 1.0))
+    q = math.ldexp(1.0, e - bits)
+    return float(round(tau / q) * q)
 
 
 def sorted_scores(scores: np.ndarray) -> np.ndarray:
