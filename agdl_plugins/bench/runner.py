@@ -182,7 +182,17 @@ def run(cfg: Config) -> Result:
             else:
                 def ref_encode(pt=pt, x=rgb):
                     return ref_codec.encode(x, pt.quality)
-            ref_data = ref_encode()  # untimed: the first call pays lazy imports and model loading
+            try:
+                ref_data = ref_encode()  # untimed: the first call pays lazy imports and model loading
+            except Exception as e:  # this image cannot be coded at this point: skip it there, keep the run
+                unreachable = isinstance(e, ValueError) and "below the smallest size" in str(e)
+                errors += not unreachable
+                msg = f"{pt.label} skipped ({'unreachable rate' if unreachable else 'AGDL failed'}): {e}"
+                img_rec["notes"].append(msg)
+                img_rec.setdefault("skipped_points", []).append(pt.label)
+                print(f"agdl bench: {path.name} {msg}", file=sys.stderr)
+                bar.update(len(codecs))
+                continue
             ref_enc_ms = _median_ms(ref_encode, cfg.repeats)
             target = len(ref_data)
             ref_facts = _agdl_facts(ref_data)
@@ -241,7 +251,7 @@ def run(cfg: Config) -> Result:
                     r["dncnn_ms"] = img_rec["dncnn_ms"]
             point_rows_all.append(point_rows)
             rows.extend(point_rows)
-        if cfg.rss:
+        if cfg.rss and point_rows_all:
             # peak RSS of an AGDL decode, measured once per image size at the highest rate point
             if (h, w) not in rss_cache:
                 last = point_rows_all[-1][0]

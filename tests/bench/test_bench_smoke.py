@@ -155,3 +155,23 @@ def test_fractional_jpeg_equals_pillow_at_integer_quality():
         Image.fromarray(a).save(buf, "JPEG", qtables=ijg_tables(q), optimize=True, subsampling="4:2:0")
         assert buf.getvalue() == c.encode(a, q)
     assert len(c.encode(a, 30)) < len(c.encode(a, 30.5)) < len(c.encode(a, 31))
+
+
+def test_unreachable_rate_skips_that_image_point_only(tmp_path):
+    """An image that cannot reach a --bpp point (AGDL's smallest file is larger) is skipped at that point,
+    noted, and the run goes on with rc 0: one hard image must not sink a 100-image benchmark."""
+    (tmp_path / "images").mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(tmp_path / "images" / "a_noise.png")
+    Image.fromarray(np.full((512, 512, 3), 128, np.uint8)).save(tmp_path / "images" / "b_flat.png")
+    out = tmp_path / "out"
+    rc = main([str(tmp_path / "images"), "--no-masks", "--bpp", "0.1,4", "--codecs", "agdl,jpeg", "--repeats", "1",
+               "--predictor", "edge-sobel", "--restorer", "identity", "--no-dncnn", "--no-rss", "--no-progress",
+               "--out", str(out)])
+    assert rc == 0
+    doc = json.loads((out / "results.json").read_text())
+    got = {(r["image"], r["point"], r["codec"]) for r in doc["rows"] if not r["error"]}
+    assert ("a_noise.png", "0.1bpp", "agdl") not in got and ("a_noise.png", "4bpp", "agdl") in got
+    assert {("b_flat.png", p, c) for p in ("0.1bpp", "4bpp") for c in ("agdl", "jpeg")} <= got
+    noise = next(i for i in doc["images"] if i["image"] == "a_noise.png")
+    assert noise["skipped_points"] == ["0.1bpp"] and any("unreachable rate" in n for n in noise["notes"])
