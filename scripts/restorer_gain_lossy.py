@@ -32,7 +32,11 @@ def main() -> int:
     ap.add_argument("--version", type=int, default=None, help="weights version (default: latest)")
     ap.add_argument("--grid-shift", choices=["auto", "always", "never"], default="auto",
                     help="drop 4 rows/cols at top-left: auto = JPEG sources only (as agdl bench)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     a = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(a.threads)
     reg = get_registry()
     g = reg.get("restorer", LOSSY_RESTORER_ID, a.version)
     paths = sorted(p for p in Path(a.data).iterdir() if p.suffix.lower() in (".png", ".jpg"))[: a.limit]
