@@ -15,7 +15,7 @@ from .engine import resolve_device
 from .entropy import decode_symbols
 from .errors import AgdlFormatError, DecompressionBombError
 from .header import AgdlInfo, Header
-from .imaging import planes_to_array
+from .imaging import add_luma_delta, planes_to_array
 from .options import validate_projection
 from .parts.base_codecs import BaseDecoded
 from .parts.restorers import bind
@@ -162,6 +162,9 @@ def decode_info(
             diag["restored_float"] = y_g
         if diagnostics and hdr.n_measurements:
             _constraint_after_rounding(hdr.step, mask, out_y, op, y_target, diag)
+    if base.rgb is not None:  # RGB-decoded base (WebP/AVIF/JPEG 2000): correct luminance in RGB
+        arr, mode = add_luma_delta(base.rgb, base.luma, out_y, _alpha(info))
+        return DecodedImage(arr, mode, info, diag)
     planes = base.planes.copy()
     if planes.ndim == 2:
         planes = out_y

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,6 +64,10 @@ class Analysis:
     restorer: object
     codec: object
     device: str
+    #: set by the RDO search: ``keep(G's output, base luma) -> bool`` judges the restorer on this base the first
+    #: time its output is computed; when it says no, the file names ``plain`` (identity) instead
+    keep_restorer: Callable[[np.ndarray, np.ndarray], bool] | None = None
+    plain: object | None = None
     _scores: np.ndarray | None = None
     _ref: np.ndarray | None = None
 
@@ -72,9 +77,21 @@ class Analysis:
         return self._scores
 
     def reference(self) -> np.ndarray:
+        """(H, W) float64: what the decoder's restorer outputs on this base (before the refinement)."""
         if self._ref is None:
-            self._ref = self.restorer.restore(self.base.luma, self.base.qtable, self.device).astype(np.float64)
+            ref = self.restorer.restore(self.base.luma, self.base.qtable, self.device).astype(np.float64)
+            if self.keep_restorer is not None and self.plain is not None and not self.keep_restorer(
+                    ref, self.base.luma):
+                self.restorer = self.plain
+                ref = self.plain.restore(self.base.luma, self.base.qtable, self.device).astype(np.float64)
+            self.keep_restorer = None
+            self._ref = ref
         return self._ref
+
+    @property
+    def restorer_pending(self) -> bool:
+        """The restorer is still to be judged (its output was not computed yet)."""
+        return self.keep_restorer is not None
 
 
 def analyse(color: Image.Image, opts: EncodeOptions, reg: Registry, quality: int) -> Analysis:

@@ -79,3 +79,21 @@ def planes_to_array(planes: np.ndarray, alpha: np.ndarray | None) -> tuple[np.nd
         out = np.dstack([out, alpha])
         mode += "A"
     return out, mode
+
+
+def add_luma_delta(rgb: np.ndarray, luma: np.ndarray, out_y: np.ndarray, alpha: np.ndarray | None
+                   ) -> tuple[np.ndarray, str]:
+    """RGB output of a base decoded to RGB (WebP, AVIF, JPEG 2000): ``clip(rgb + (out_y - luma))`` per channel.
+
+    Adding the same ``d`` to R, G and B adds ``d`` to BT.601 luminance and leaves Cb/Cr unchanged (their
+    coefficients sum to 0), so the luminance correction lands without sending the chroma through 8-bit YCbCr
+    and back (which costs up to ~1 dB at high rates); where ``out_y == luma`` the pixel is the base's own.
+
+    Args:
+        rgb: (H, W, 3) uint8 base decode. luma: (H, W) uint8, its Y plane. out_y: (H, W) uint8 refined Y.
+    """
+    d = out_y.astype(np.int16) - luma.astype(np.int16)
+    out = np.clip(rgb.astype(np.int16) + d[..., None], 0, 255).astype(np.uint8)
+    if alpha is not None:
+        return np.dstack([out, alpha]), "RGBA"
+    return out, "RGB"

@@ -26,6 +26,7 @@ from .rdo import (
     STEPS,
     Candidate,
     QualityEvaluator,
+    _rounded,
     best_for_lambda,
     best_under_rate,
     pixel_weights,
@@ -52,13 +53,32 @@ class _Search:
     # --- shared pieces -------------------------------------------------------------------------------
     def analysis(self, q: int) -> Analysis:
         if q not in self.analyses:
-            self.analyses[q] = analyse(self.color, self.opts, self.reg, q)
+            a = analyse(self.color, self.opts, self.reg, q)
+            if self.opts.restorer is None and a.restorer.id != "identity":  # a restorer the user did not name
+                a.keep_restorer, a.plain = self.restorer_helps, self.reg.get("restorer", "identity")
+            self.analyses[q] = a
         return self.analyses[q]
 
+    def restorer_helps(self, ref: np.ndarray, base_luma: np.ndarray) -> bool:
+        """Keep the restorer on this base only if its (rounded) output lowers the objective below the base
+        layer's own: the WebP/AVIF restorer loses up to 0.9 dB on smooth photos at high base quality, where
+        the file is better off naming ``identity`` (BENCHMARKS.md §16)."""
+        w = self.weights()
+        d_g = float((w * (self.y - _rounded(ref)) ** 2).sum())
+        d_b = float((w * (self.y - base_luma.astype(np.float64)) ** 2).sum())
+        return d_g < d_b
+
+    def decide_restorer(self, q: int) -> None:
+        """Judge the restorer of the file about to be written at ``q`` (one restorer run if not done yet)."""
+        if self.analysis(q).restorer_pending:
+            self.analysis(q).reference()
+
     def prep(self, q: int, f: float) -> Prepared:
-        if (q, f) not in self.preps:
-            self.preps[(q, f)] = prepare(self.color, self.opts, self.reg, q, f, self.analysis(q))
-        return self.preps[(q, f)]
+        a = self.analysis(q)
+        p = self.preps.get((q, f))
+        if p is None or p.restorer is not a.restorer:  # built before the restorer was judged: rebuild
+            p = self.preps[(q, f)] = prepare(self.color, self.opts, self.reg, q, f, a)
+        return p
 
     def file(self, q: int, f: float, step: float, metadata: dict) -> bytes:
         return finish(self.prep(q, f), self.color, self.alpha, self.im.mode, self.opts, self.reg, step, metadata)
@@ -242,5 +262,8 @@ def search(im: Image.Image, color: Image.Image, alpha: np.ndarray | None, opts: 
             if alone.distortion < tuned.distortion:
                 c = alone
         if c.fraction == 0:
-            return s.file(s.fill_base(c.quality, target), 0.0, 16.0, metadata)  # type: ignore[arg-type]
+            q = s.fill_base(c.quality, target)
+            s.decide_restorer(q)  # type: ignore[arg-type]
+            return s.file(q, 0.0, 16.0, metadata)  # type: ignore[arg-type]
+    s.decide_restorer(c.quality)
     return s.file(c.quality, c.fraction, step, metadata)

@@ -24,10 +24,15 @@ class BaseDecoded:
     Attributes:
         planes: uint8 array, (H, W) for grey images or (H, W, 3) YCbCr for colour ones.
         qtable: the luminance quantisation table, int array (64,) in Pillow's order, or None.
+        rgb: (H, W, 3) uint8, the codec's own RGB decode of a colour base that does not decode to YCbCr
+            (WebP, AVIF, JPEG 2000), else None. The decoder adds the luminance correction to it
+            (:func:`agdl_plugins.imaging.add_luma_delta`) instead of round-tripping the chroma through 8-bit
+            YCbCr, so an unchanged pixel is the base codec's pixel exactly.
     """
 
     planes: np.ndarray
     qtable: np.ndarray | None
+    rgb: np.ndarray | None = None
 
     @property
     def luma(self) -> np.ndarray:
@@ -80,9 +85,10 @@ class PillowBaseCodec:
         try:
             im.load()
             planes = self._to_planes(im, mode)
+            rgb = np.asarray(im.convert("RGB")) if mode == "RGB" and im.mode != "YCbCr" else None
         except (OSError, SyntaxError, ValueError) as e:
             raise AgdlFormatError(f"corrupt AGDL file: cannot decode {self.pil_format} base layer ({e})") from e
-        return BaseDecoded(planes, self._qtable(im))
+        return BaseDecoded(planes, self._qtable(im), rgb)
 
     def _before_load(self, im: Image.Image, mode: str) -> None:
         """Hook: check/adjust the opened image before its pixels are decoded."""

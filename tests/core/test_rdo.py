@@ -156,3 +156,28 @@ def test_info_shows_the_decision(tmp_path, photo):
         assert main(["info", "--json", str(p)]) == 0
     d = json.loads(buf.getvalue())
     assert d["decision"].startswith(f"base quality {d['agdl_quality']}, refinement on ")
+
+
+@pytest.mark.parametrize("kw", [{"quality": 40}, {"target_bpp": 1.0}, {"target_bpp": 1.0, "critical_fraction": 0}])
+def test_a_restorer_that_hurts_is_not_written(photo, monkeypatch, kw):
+    """The encoder judges the default restorer on each base: when its output is further from the original
+    than the base layer (on the objective), the file names ``identity`` and decodes to the base + refinement.
+    A restorer the user names is kept as asked."""
+    from agdl_plugins.parts.restorers import LossyBaseRestorer
+
+    def harmful(self, luma, qtable, device):
+        return luma.astype(np.float32) + 12.0
+
+    monkeypatch.setattr(LossyBaseRestorer, "restore", harmful)
+    d = agdl.encode(photo, base="webp", **kw)
+    assert agdl.read_info(d).header.restorer == "identity"
+    if kw.get("critical_fraction") == 0:
+        assert np.array_equal(agdl.decode(d).array, agdl.decode(d, base_only=True).array)
+    named = agdl.encode(photo, base="webp", quality=40, restorer="agdl-g-webp-avif")
+    assert agdl.read_info(named).header.restorer == "agdl-g-webp-avif"
+
+
+def test_a_restorer_that_helps_is_kept(photo):
+    for kw in ({"quality": 40}, {"target_bpp": 1.0, "critical_fraction": 0}):
+        assert agdl.read_info(agdl.encode(photo, base="webp", **kw)).header.restorer == "agdl-g-webp-avif"
+        assert agdl.read_info(agdl.encode(photo, **kw)).header.restorer == "agdl-g"
