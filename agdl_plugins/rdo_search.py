@@ -61,8 +61,9 @@ class _Search:
 
     def restorer_helps(self, ref: np.ndarray, base_luma: np.ndarray) -> bool:
         """Keep the restorer on this base only if its (rounded) output lowers the objective below the base
-        layer's own: the WebP/AVIF restorer loses up to 0.9 dB on smooth photos at high base quality, where
-        the file is better off naming ``identity`` (BENCHMARKS.md §16)."""
+        layer's own; otherwise the file names ``identity``. A guarantee (no file worse than its base codec
+        alone on the objective), rarely used on real photos: the 1 dB losses first blamed on the WebP/AVIF
+        restorer were the decoder's chroma round trip (BENCHMARKS.md §16)."""
         w = self.weights()
         d_g = float((w * (self.y - _rounded(ref)) ** 2).sum())
         d_b = float((w * (self.y - base_luma.astype(np.float64)) ** 2).sum())
