@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .header import AgdlInfo
+from .parts.predictors import predictor_input
 from .registry import Registry
 
 #: What :func:`agdl_plugins.analyze` can compute (``outputs=``).
@@ -102,7 +103,7 @@ def analyze_info(info: AgdlInfo, reg: Registry, *, outputs: tuple[str, ...] = OU
     if "saliency" in outputs:
         part = reg.get("predictor", hdr.predictor, hdr.predictor_version)
         head = getattr(part, "saliency", None)
-        sal = head(base.luma, dev) if callable(head) else None
+        sal = head(predictor_input(part, base.planes), dev) if callable(head) else None
         if sal is None:
             notes.append(f"no saliency: the file's predictor {hdr.predictor}@{hdr.predictor_version} has no "
                          "saliency head (the default predictor, agdl-f v2 or later, has one)")

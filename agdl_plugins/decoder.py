@@ -18,6 +18,7 @@ from .header import AgdlInfo, Header
 from .imaging import add_luma_delta, planes_to_array
 from .options import validate_projection
 from .parts.base_codecs import BaseDecoded
+from .parts.predictors import predictor_input
 from .parts.restorers import bind
 from .registry import Registry
 
@@ -231,7 +232,7 @@ def _critical_mask(
 ) -> np.ndarray:
     hdr = info.header
     predictor = reg.get("predictor", hdr.predictor, hdr.predictor_version)
-    scores = predictor.scores(base.luma, base.qtable, dev)
+    scores = predictor.scores(predictor_input(predictor, base.planes), base.qtable, dev)
     if score_hook is not None:
         scores = score_hook(scores)
     mask = rederive_critical(scores, hdr.threshold, hdr.guard, explicit)

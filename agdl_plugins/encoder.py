@@ -23,6 +23,7 @@ from .header import Header
 from .imaging import luminance, split_alpha
 from .options import DEFAULT_FRACTION, EncodeOptions
 from .parts.base_codecs import BaseDecoded
+from .parts.predictors import predictor_input
 from .parts.restorers import LossyBaseRestorer, bind
 from .registry import Registry
 
@@ -73,7 +74,8 @@ class Analysis:
 
     def scores(self) -> np.ndarray:
         if self._scores is None:
-            self._scores = self.predictor.scores(self.base.luma, self.base.qtable, self.device)
+            planes = predictor_input(self.predictor, self.base.planes)
+            self._scores = self.predictor.scores(planes, self.base.qtable, self.device)
         return self._scores
 
     def reference(self) -> np.ndarray:

@@ -66,6 +66,11 @@ def luminance(im: Image.Image) -> np.ndarray:
     return np.asarray(im) if im.mode == "L" else np.asarray(im.convert("YCbCr"))[..., 0]
 
 
+def ycbcr_planes(im: Image.Image) -> np.ndarray:
+    """(H, W) uint8 of an ``L`` image, else (H, W, 3) uint8 Pillow (BT.601) Y, Cb, Cr of an RGB image."""
+    return np.asarray(im) if im.mode == "L" else np.asarray(im.convert("YCbCr"))
+
+
 def planes_to_array(planes: np.ndarray, alpha: np.ndarray | None) -> tuple[np.ndarray, str]:
     """YCbCr (H, W, 3) or grey (H, W) planes (+ alpha) -> output array and its mode."""
     if planes.ndim == 2:

@@ -19,8 +19,9 @@ import numpy as np
 from PIL import Image
 
 from .encoder import Analysis, Prepared, analyse, default_parts, finish, prepare
-from .imaging import luminance
+from .imaging import luminance, ycbcr_planes
 from .options import EncodeOptions
+from .parts.predictors import predictor_input
 from .rdo import (
     FRACTIONS,
     STEPS,
@@ -94,7 +95,8 @@ class _Search:
         if self._weights is None:
             pred = self.reg.get("predictor", self.opts.predictor or default_parts(self.reg, self.opts.base)[0])
             sal_fn = getattr(pred, "saliency", None)
-            sal = sal_fn(luminance(self.color), resolve(self.opts)) if sal_fn is not None else None
+            planes = predictor_input(pred, ycbcr_planes(self.color))
+            sal = sal_fn(planes, resolve(self.opts)) if sal_fn is not None else None
             self._weights = pixel_weights(sal, self.y.shape, self.opts.roi_weight)
         return self._weights
 

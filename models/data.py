@@ -45,6 +45,18 @@ def jpeg_base_luma(rgb: Image.Image, quality: int):
     return y_base, y_orig, qtable
 
 
+def jpeg_base_planes(rgb: Image.Image, quality: int) -> np.ndarray:
+    """(H, W, 3) uint8 Y, Cb, Cr planes of the JPEG base layer, decoded straight to YCbCr as the codec does."""
+    if rgb.mode != "RGB":
+        rgb = rgb.convert("RGB")
+    buf = io.BytesIO()
+    rgb.save(buf, "JPEG", quality=int(quality), optimize=True)
+    buf.seek(0)
+    im = Image.open(buf)
+    im.draft("YCbCr", im.size)
+    return np.asarray(im, dtype=np.uint8).copy()
+
+
 LOSSY_SAVE = {"webp": ("WEBP", {"method": 6}), "avif": ("AVIF", {"speed": 6})}
 # quality ranges that cover base layers of ~0.1-1.2 bpp (AGDL at 0.3-1.0 bpp; measured on Kodak/DUTS-TE)
 LOSSY_QUALITY = {"webp": (1, 80), "avif": (10, 75)}

@@ -22,11 +22,14 @@ def _block(cin: int, cout: int) -> nn.Sequential:
 
 
 class SaliencyNet(nn.Module):
-    """U-Net, 4 levels: (B, 1, 64, 64) luminance in [0, 1] -> (B, 1, 64, 64) saliency logits."""
+    """U-Net, 4 levels: (B, cin, S, S) in [0, 1] -> (B, 1, S, S) saliency logits (S a multiple of 8).
 
-    def __init__(self, ch: int = 16) -> None:
+    ``cin`` = 1: base luminance (F v2); 3: base Y, Cb, Cr (F v3).
+    """
+
+    def __init__(self, ch: int = 16, cin: int = 1) -> None:
         super().__init__()
-        self.e1, self.e2, self.e3, self.e4 = _block(1, ch), _block(ch, 2 * ch), _block(2 * ch, 4 * ch), _block(
+        self.e1, self.e2, self.e3, self.e4 = _block(cin, ch), _block(ch, 2 * ch), _block(2 * ch, 4 * ch), _block(
             4 * ch, 8 * ch)
         self.d3, self.d2, self.d1 = _block(12 * ch, 4 * ch), _block(6 * ch, 2 * ch), _block(3 * ch, ch)
         self.out = nn.Conv2d(ch, 1, 1)
@@ -43,9 +46,9 @@ class SaliencyNet(nn.Module):
         return self.out(d1)
 
 
-def thumbnail(x: torch.Tensor) -> torch.Tensor:
-    """(B, 1, H, W) -> (B, 1, 64, 64) antialiased bilinear resize (the network's only view of the image)."""
-    return F.interpolate(x, size=(SIDE, SIDE), mode="bilinear", align_corners=False, antialias=True)
+def thumbnail(x: torch.Tensor, side: int = SIDE) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, side, side) antialiased bilinear resize (the network's only view of the image)."""
+    return F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False, antialias=True)
 
 
 def sobel_magnitude(x: torch.Tensor) -> torch.Tensor:
@@ -57,25 +60,36 @@ def sobel_magnitude(x: torch.Tensor) -> torch.Tensor:
 
 
 class SaliencyEdgePredictor(nn.Module):
-    """F v2: ``log sigmoid(upsampled saliency) + log(sobel + 1e-3)``; input (B, 1, H, W) in [0, 1].
+    """F v2/v3: ``log sigmoid(upsampled saliency) + log(sobel(Y) + 1e-3)``; input (B, cin, H, W) in [0, 1].
 
-    ``qtable`` is accepted for interface compatibility and unused. Needs the whole image at once
-    (``whole_image = True``: the codec does not tile it; memory is a few full-size float planes).
+    ``cin`` = 1 (v2): the base luminance; ``cin`` = 3 (v3): the base layer's Y, Cb, Cr planes (channel 0 is
+    the luminance the edges are taken from; a grey image is given Cb = Cr = 128/255). ``side``: the
+    thumbnail the saliency U-Net sees. ``qtable`` is accepted for interface compatibility and unused.
+    Needs the whole image at once (``whole_image = True``: the codec does not tile it; memory is a few
+    full-size float planes).
     """
 
     whole_image = True
 
-    def __init__(self, ch: int = 16) -> None:
+    def __init__(self, ch: int = 16, cin: int = 1, side: int = SIDE) -> None:
         super().__init__()
-        self.hparams = {"ch": ch}
-        self.saliency = SaliencyNet(ch)
+        if cin not in (1, 3) or side % 8:
+            raise ValueError(f"cin must be 1 or 3 and side a multiple of 8, got cin={cin}, side={side}")
+        self.hparams = {"ch": ch} if (cin, side) == (1, SIDE) else {"ch": ch, "cin": cin, "side": side}
+        self.cin, self.side = cin, side
+        self.saliency = SaliencyNet(ch, cin)
+
+    def _check(self, x: torch.Tensor) -> None:
+        if x.dim() != 4 or x.shape[1] != self.cin:
+            raise ValueError(f"x must be (B, {self.cin}, H, W), got {tuple(x.shape)}")
 
     def saliency_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 1, H, W) -> (B, 1, H, W) saliency logits, upsampled bilinearly from 64x64."""
-        s = self.saliency(thumbnail(x))
+        """(B, cin, H, W) -> (B, 1, H, W) saliency logits, upsampled bilinearly from side x side."""
+        self._check(x)
+        s = self.saliency(thumbnail(x, self.side))
         return F.interpolate(s, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
     def forward(self, x: torch.Tensor, qtable: torch.Tensor | None = None) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[1] != 1:
-            raise ValueError("x must be (B, 1, H, W)")
-        return F.logsigmoid(self.saliency_logits(x)) + torch.log(sobel_magnitude(x) + 1e-3)
+        """(B, cin, H, W) -> (B, 1, H, W) scores."""
+        self._check(x)
+        return F.logsigmoid(self.saliency_logits(x)) + torch.log(sobel_magnitude(x[:, :1]) + 1e-3)

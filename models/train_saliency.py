@@ -45,7 +45,8 @@ def _crop_box(rng: random.Random, w: int, h: int, area_min: float):
     return x0, y0, cw, ch
 
 
-def build(pairs, qualities_per_image: int, rng: random.Random, crop_min: float = 1.0, log=None):
+def build(pairs, qualities_per_image: int, rng: random.Random, crop_min: float = 1.0, log=None,
+          colour: bool = False, side: int = 64):
     """64x64 thumbnails of base luminance and mask; ``qualities_per_image`` JPEG base layers per image.
 
     With ``crop_min < 1`` every variant but the first is a random crop (crop_min..1 of the area) of the
@@ -56,17 +57,21 @@ def build(pairs, qualities_per_image: int, rng: random.Random, crop_min: float =
     for k, (img_p, mask_p) in enumerate(pairs):
         rgb = Image.open(img_p).convert("RGB")
         mask = torch.from_numpy(np.asarray(Image.open(mask_p).convert("L"), np.float32) / 255.0)[None, None]
-        m_full = thumbnail(mask)
+        m_full = thumbnail(mask, side)
         for j in range(qualities_per_image):
-            y_base, _, _ = D.jpeg_base_luma(rgb, D.sample_quality(rng))
-            x = torch.from_numpy(y_base.astype(np.float32) / 255.0)[None, None]
+            q = D.sample_quality(rng)
+            if colour:
+                x = torch.from_numpy(D.jpeg_base_planes(rgb, q).astype(np.float32) / 255.0).permute(2, 0, 1)[None]
+            else:
+                y_base, _, _ = D.jpeg_base_luma(rgb, q)
+                x = torch.from_numpy(y_base.astype(np.float32) / 255.0)[None, None]
             if crop_min < 1.0 and j > 0:
                 h, w = x.shape[-2:]
                 x0, y0, cw, ch = _crop_box(rng, w, h, crop_min)
-                xs.append(thumbnail(x[..., y0:y0 + ch, x0:x0 + cw]))
-                ms.append(thumbnail(mask[..., y0:y0 + ch, x0:x0 + cw]))
+                xs.append(thumbnail(x[..., y0:y0 + ch, x0:x0 + cw], side))
+                ms.append(thumbnail(mask[..., y0:y0 + ch, x0:x0 + cw], side))
             else:
-                xs.append(thumbnail(x))
+                xs.append(thumbnail(x, side))
                 ms.append(m_full)
         if log and (k + 1) % 500 == 0:
             log(f"build: {k + 1}/{len(pairs)} images, {len(xs)} thumbnails")
@@ -111,7 +116,10 @@ def main() -> int:
                     help="per-sample flips + brightness/contrast jitter (default: v2's per-batch flip)")
     ap.add_argument("--jitter", type=float, default=0.15, help="contrast +-j, brightness +-j/2 (with --aug)")
     ap.add_argument("--ch", type=int, default=16, help="U-Net base width (16 = v2)")
+    ap.add_argument("--colour", action="store_true", help="the U-Net sees the base's Y, Cb, Cr (v3) instead of Y")
+    ap.add_argument("--side", type=int, default=64, help="thumbnail side the U-Net sees (64 = v2)")
     ap.add_argument("--version", type=int, default=2, help="weights version recorded in the export metadata")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float16"], help="export precision")
     ap.add_argument("--export", default=None, help="default: models/weights/predictor_v{version}.safetensors")
     a = ap.parse_args()
     if a.export is None:
@@ -122,10 +130,10 @@ def main() -> int:
     gen = torch.Generator().manual_seed(a.seed + 1)
     t0 = time.time()
     xtr, mtr = build(D.list_pairs(a.data, "train"), a.per_image, rng, a.crop_min,
-                     log=lambda s: print(s, flush=True))
-    xva, mva = build(D.list_pairs(a.data, "val"), 1, rng)
+                     log=lambda s: print(s, flush=True), colour=a.colour, side=a.side)
+    xva, mva = build(D.list_pairs(a.data, "val"), 1, rng, colour=a.colour, side=a.side)
     print(f"data: {len(xtr)} train / {len(xva)} val thumbnails in {time.time() - t0:.0f} s", flush=True)
-    model = SaliencyEdgePredictor(ch=a.ch)
+    model = SaliencyEdgePredictor(ch=a.ch, cin=3 if a.colour else 1, side=a.side)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"model: ch={a.ch}, {n_params} parameters ({4 * n_params / 1e6:.2f} MB float32)", flush=True)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
@@ -158,7 +166,8 @@ def main() -> int:
     val = evaluate(model, xva, mva)
     minutes = (time.time() - t_start) / 60
     print(f"final val {val} after {minutes:.1f} min, {seen} thumbnails", flush=True)
-    defaults = {"per_image": 2, "crop_min": 1.0, "aug": False, "jitter": 0.15, "ch": 16, "version": 2}
+    defaults = {"per_image": 2, "crop_min": 1.0, "aug": False, "jitter": 0.15, "ch": 16, "version": 2,
+                "colour": False, "side": 64, "dtype": "float32"}
 
     def flag(k, v):
         return f"--{k.replace('_', '-')}" if isinstance(v, bool) else f"--{k.replace('_', '-')} {v}"
@@ -169,7 +178,7 @@ def main() -> int:
             if k not in ("data", "export") and not (k in defaults and v == defaults[k])
             and not (k == "jitter" and not a.aug)),
         "minutes": minutes, "seen": seen, "val": json.dumps(val), "version": a.version,
-    })
+    }, dtype=a.dtype)
     print(f"exported {a.export}", flush=True)
     return 0
 

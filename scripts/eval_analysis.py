@@ -5,7 +5,8 @@ For the first ``--limit`` images (sorted by name) of each ``--sets`` folder unde
 and options) at each ``--bpp``. Compared with the ground-truth masks (binarised at 0.5):
 
 * ``stream``: ``agdl_plugins.analyze(file).saliency`` (F's saliency head on the decoded base layer);
-* ``original``: the same head on the uncompressed image's luminance (``run_saliency`` on Pillow's BT.601 Y).
+* ``original``: the same head on the uncompressed image (``run_saliency`` on Pillow's BT.601 Y, or Y/Cb/Cr
+  for a colour predictor such as F v3).
 
 Metrics: MAE = mean |saliency - mask|; max F-measure (beta^2 = 0.3): the saliency as an 8-bit map
 (round(255 s)) is thresholded at every k = 0..255 (positive where >= k), precision and recall are averaged over
@@ -149,7 +150,8 @@ def main() -> int:
                 t_enc = time.perf_counter() - t0
                 info = agdl.read_info(data)
                 if orig_sal is None:  # the head the files name (the default predictor: the same for every rate)
-                    orig_sal = run_saliency(info.predictor, info.predictor_version, luma(rgb), "cpu")
+                    planes = np.asarray(Image.fromarray(rgb).convert("YCbCr")) if rgb.ndim == 3 else luma(rgb)
+                    orig_sal = run_saliency(info.predictor, info.predictor_version, planes, "cpu")
                     results.setdefault((name, "original"), Acc()).add(orig_sal, gt_f, gt)
                 if not warm:  # load and cache every network before timing
                     agdl.analyze(data)

@@ -62,9 +62,9 @@ def main() -> int:
             raise ValueError(f"{mask_p}: mask size {tuple(m.shape)} != image size {rgb.size[::-1]}")
         mb = m > 0.5
         for q in a.qualities:
-            y_base, _, _ = D.jpeg_base_luma(rgb, q)
-            x = torch.from_numpy(y_base.astype(np.float32) / 255.0)[None, None]
+            x3 = torch.from_numpy(D.jpeg_base_planes(rgb, q).astype(np.float32) / 255.0).permute(2, 0, 1)[None]
             for k, model in models.items():
+                x = x3 if getattr(model, "cin", 1) == 3 else x3[:, :1]  # v3 sees Y, Cb, Cr; v1/v2 Y only
                 with torch.inference_mode():
                     p = torch.sigmoid(model.saliency_logits(x))[0, 0]
                 pb = p > 0.5

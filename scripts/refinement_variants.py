@@ -144,11 +144,13 @@ def _add_ratios(out: dict[str, list[list[float]]], curves: dict[str, list[tuple[
 
 def _saliency_step_curves(s, an, m: np.ndarray, r: np.ndarray, steps: list[float], roi_weight: float):
     """(weighted distortion on C, bytes) per step for the uniform step and the saliency-following steps."""
-    from agdl_plugins.imaging import luminance
+    from agdl_plugins.imaging import ycbcr_planes
+    from agdl_plugins.parts.predictors import predictor_input
     from agdl_plugins.rdo import estimated_symbol_bytes, pixel_weights
 
-    sal_orig = an.predictor.saliency(luminance(s.color), "cpu")  # what the encoder's objective weighs
-    sal_dec = an.predictor.saliency(an.base.luma, "cpu")  # what both sides could derive the step from
+    pred = an.predictor
+    sal_orig = pred.saliency(predictor_input(pred, ycbcr_planes(s.color)), "cpu")  # what the encoder weighs
+    sal_dec = pred.saliency(predictor_input(pred, an.base.planes), "cpu")  # what both sides could derive
     w_enc = pixel_weights(sal_orig, s.y.shape, roi_weight)[m]
     w_dec = pixel_weights(sal_dec, s.y.shape, roi_weight)[m]
     rel = w_dec / w_dec.mean()

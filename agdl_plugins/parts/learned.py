@@ -30,29 +30,51 @@ def _whole_plane(luma: np.ndarray, device: str):
     return torch.from_numpy(np.ascontiguousarray(luma, dtype=np.float32) / 255.0)[None, None].to(device)
 
 
-def run_network(kind: str, part_id: str, version: int, luma: np.ndarray, qtable: np.ndarray | None,
-                device: str, stem: str | None = None) -> np.ndarray:
-    """Apply network ``kind`` ("predictor" | "restorer") of ``version`` to a (H, W) uint8 plane.
+def _luma(planes: np.ndarray) -> np.ndarray:
+    """(H, W) or (H, W, 3) YCbCr uint8 -> the (H, W) luminance plane."""
+    return planes if planes.ndim == 2 else planes[..., 0]
 
-    Input is scaled to [0, 1]; returns the raw (H, W) float32 network output, tiled with overlap. The
-    weights are ``models/weights/{stem or kind}_v{version}.safetensors``.
+
+def _whole_input(net, planes: np.ndarray, device: str):
+    """The whole-image input of ``net``: (1, 1, H, W) luminance, or (1, 3, H, W) Y, Cb, Cr for a network
+    with ``cin == 3`` (F v3; a grey image gets Cb = Cr = 128). Values in [0, 1]."""
+    import torch
+
+    if getattr(net, "cin", 1) != 3:
+        return _whole_plane(_luma(planes), device)
+    if planes.ndim == 2:
+        planes = np.stack([planes, np.full_like(planes, 128), np.full_like(planes, 128)], axis=-1)
+    x = np.ascontiguousarray(planes.transpose(2, 0, 1), dtype=np.float32) / 255.0
+    return torch.from_numpy(x)[None].to(device)
+
+
+def run_network(kind: str, part_id: str, version: int, planes: np.ndarray, qtable: np.ndarray | None,
+                device: str, stem: str | None = None) -> np.ndarray:
+    """Apply network ``kind`` ("predictor" | "restorer") of ``version`` to a base layer.
+
+    ``planes``: (H, W) uint8 luminance, or (H, W, 3) uint8 Y, Cb, Cr (only a whole-image network with
+    ``cin == 3`` reads the chroma; every other network gets the luminance). Input is scaled to [0, 1];
+    returns the raw (H, W) float32 network output, tiled with overlap. The weights are
+    ``models/weights/{stem or kind}_v{version}.safetensors``.
     """
     net = _network(kind, part_id, version, device, stem)
     q = qtable_tensor(qtable, device)
-    if getattr(net, "whole_image", False):  # global-context networks (F v2) see the whole plane at once
+    if getattr(net, "whole_image", False):  # global-context networks (F v2, v3) see the whole image at once
         import torch
 
         with torch.inference_mode():
-            return net(_whole_plane(luma, device), q)[0, 0].float().cpu().numpy()
+            return net(_whole_input(net, planes, device), q)[0, 0].float().cpu().numpy()
+    luma = _luma(planes)
     # networks may set their own tiling (G v2's receptive field is ~120 px: bigger tiles, wider overlap)
     tiling = {k: getattr(net, k) for k in ("tile", "overlap") if hasattr(net, k)}
     return run_tiled(lambda t: net(t, q.expand(t.shape[0], -1)), luma.astype(np.float32) / 255.0, device, **tiling)
 
 
-def run_saliency(part_id: str, version: int, luma: np.ndarray, device: str) -> np.ndarray | None:
+def run_saliency(part_id: str, version: int, planes: np.ndarray, device: str) -> np.ndarray | None:
     """Salient-region probability (H, W) float32 in [0, 1] from predictor ``version``'s saliency head.
 
-    None when that predictor has no saliency head (F v1 predicts edge pixels only).
+    ``planes`` as in :func:`run_network`. None when that predictor has no saliency head (F v1 predicts
+    edge pixels only).
     """
     import torch
 
@@ -60,4 +82,4 @@ def run_saliency(part_id: str, version: int, luma: np.ndarray, device: str) -> n
     if not hasattr(net, "saliency_logits"):
         return None
     with torch.inference_mode():
-        return torch.sigmoid(net.saliency_logits(_whole_plane(luma, device)))[0, 0].float().cpu().numpy()
+        return torch.sigmoid(net.saliency_logits(_whole_input(net, planes, device)))[0, 0].float().cpu().numpy()

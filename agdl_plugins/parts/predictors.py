@@ -2,6 +2,8 @@
 
 A predictor has ``id``, ``version``, ``exact`` (True when its scores are integers computed the same
 on every machine, so no guard band is needed) and ``scores(luma, qtable, device) -> (H, W) float64``.
+A predictor with ``colour = True`` is given the base layer's (H, W, 3) Y, Cb, Cr planes instead of the
+(H, W) luminance when the image has colour (:func:`predictor_input`; F v3's saliency U-Net sees colour).
 """
 
 from __future__ import annotations
@@ -9,6 +11,14 @@ from __future__ import annotations
 import numpy as np
 
 from .learned import run_network, run_saliency
+
+
+def predictor_input(predictor, planes: np.ndarray) -> np.ndarray:
+    """What ``predictor.scores`` / ``.saliency`` read from a base layer's ``planes`` ((H, W) grey or
+    (H, W, 3) YCbCr uint8): all planes for a ``colour`` predictor, else the (H, W) luminance."""
+    if planes.ndim == 2 or getattr(predictor, "colour", False):
+        return planes
+    return planes[..., 0]
 
 
 def _index_hash(h: int, w: int) -> np.ndarray:
@@ -41,17 +51,22 @@ class SobelEdgePredictor:
 
 
 class LearnedPredictor:
-    """Network F (``models.CriticalPixelPredictor``): logits of being a critical pixel of eq. 1."""
+    """Network F (``models.CriticalPixelPredictor`` v1, ``models.SaliencyEdgePredictor`` v2/v3): scores of
+    being a critical pixel of eq. 1. ``colour``: takes (H, W, 3) YCbCr planes; versions whose network reads
+    only the luminance (v1, v2) use channel 0, so their scores are unchanged."""
 
     id = "agdl-f"
     exact = False
+    colour = True
 
     def __init__(self, version: int) -> None:
         self.version = version
 
-    def scores(self, luma: np.ndarray, qtable: np.ndarray | None, device: str) -> np.ndarray:
-        return run_network("predictor", self.id, self.version, luma, qtable, device).astype(np.float64)
+    def scores(self, planes: np.ndarray, qtable: np.ndarray | None, device: str) -> np.ndarray:
+        """(H, W) or (H, W, 3) YCbCr uint8 -> (H, W) float64 scores."""
+        return run_network("predictor", self.id, self.version, planes, qtable, device).astype(np.float64)
 
-    def saliency(self, luma: np.ndarray, device: str) -> np.ndarray | None:
-        """(H, W) uint8 -> (H, W) float32 salient-region probability, or None without a saliency head."""
-        return run_saliency(self.id, self.version, luma, device)
+    def saliency(self, planes: np.ndarray, device: str) -> np.ndarray | None:
+        """(H, W) or (H, W, 3) YCbCr uint8 -> (H, W) float32 salient-region probability, or None without a
+        saliency head."""
+        return run_saliency(self.id, self.version, planes, device)

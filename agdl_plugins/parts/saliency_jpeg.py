@@ -12,8 +12,8 @@ salient region. Unlike blurring, the background keeps its strongest coefficients
 textures), so the whole-image cost is small. The result is an ordinary baseline JPEG: any decoder
 (Pillow, libjpeg-turbo, browsers) reads it; AGDL decodes it with :class:`JpegCodec`'s path.
 
-Saliency: the salient-region head of the project's network F v2 (``agdl-f``; a U-Net trained on DUTS-TR
-masks), computed on the image itself (encoder side only; the decoder needs nothing).
+Saliency: the salient-region head of the project's network F (``agdl-f`` v2 or later; a U-Net trained on
+DUTS-TR masks), computed on the image itself (encoder side only; the decoder needs nothing).
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ import io
 import numpy as np
 from PIL import Image
 
+from ..imaging import ycbcr_planes
 from .base_codecs import JpegCodec
 from .jpeg_tables import dct8_matrix, ijg_tables
+from .predictors import predictor_input
 
 _C = dct8_matrix()
 
@@ -40,7 +42,8 @@ def saliency_map(rgb: Image.Image, device: str = "cpu", registry=None) -> np.nda
 
         registry = get_registry()
     pred = registry.get("predictor", "agdl-f")
-    sal = pred.saliency(np.asarray(rgb.convert("L")), device) if hasattr(pred, "saliency") else None
+    planes = ycbcr_planes(rgb if rgb.mode in ("L", "RGB") else rgb.convert("RGB"))
+    sal = pred.saliency(predictor_input(pred, planes), device) if hasattr(pred, "saliency") else None
     if sal is None:
         raise ValueError(f"jpeg-saliency needs a predictor with a saliency head; agdl-f@{pred.version} has none")
     return sal.astype(np.float32)

@@ -1,0 +1,59 @@
+"""What a predictor reads from the base layer: luminance, or Y/Cb/Cr for a colour predictor (F v3)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agdl_plugins.parts import learned
+from agdl_plugins.parts.predictors import LearnedPredictor, SobelEdgePredictor, predictor_input
+from agdl_plugins.registry import get_registry
+
+
+def _planes(h: int = 40, w: int = 56) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def test_predictor_input_luma_for_plain_predictors_planes_for_colour_ones():
+    p = _planes()
+    assert predictor_input(SobelEdgePredictor(), p).shape == (40, 56)
+    assert np.array_equal(predictor_input(SobelEdgePredictor(), p), p[..., 0])
+    assert predictor_input(LearnedPredictor(2), p) is p
+    grey = p[..., 0]
+    assert predictor_input(LearnedPredictor(2), grey) is grey
+    assert predictor_input(SobelEdgePredictor(), grey) is grey
+
+
+def test_luma_networks_ignore_the_chroma():
+    """F v2 reads only the luminance: given the YCbCr planes its scores equal those of channel 0 alone."""
+    reg = get_registry()
+    pred = reg.get("predictor", "agdl-f", 2)
+    p = _planes()
+    assert np.array_equal(pred.scores(p, None, "cpu"), pred.scores(np.ascontiguousarray(p[..., 0]), None, "cpu"))
+
+
+def test_colour_network_input_grey_gets_neutral_chroma():
+    import torch
+
+    from models.saliency import SaliencyEdgePredictor
+
+    net = SaliencyEdgePredictor(ch=4, cin=3).eval()
+    grey = _planes()[..., 0]
+    x = learned._whole_input(net, grey, "cpu")
+    assert x.shape == (1, 3, 40, 56)
+    assert torch.equal(x[0, 0], torch.from_numpy(grey.astype(np.float32) / 255))
+    assert torch.all(x[0, 1:] == np.float32(128) / np.float32(255))
+    rgbish = _planes()
+    x3 = learned._whole_input(net, rgbish, "cpu")
+    assert torch.equal(x3[0].permute(1, 2, 0), torch.from_numpy(rgbish.astype(np.float32) / 255))
+    luma_net = SaliencyEdgePredictor(ch=4).eval()
+    assert learned._whole_input(luma_net, rgbish, "cpu").shape == (1, 1, 40, 56)
+
+
+@pytest.mark.parametrize("version", [2])
+def test_saliency_head_accepts_planes(version):
+    pred = get_registry().get("predictor", "agdl-f", version)
+    p = _planes()
+    s = pred.saliency(p, "cpu")
+    assert s.shape == (40, 56) and s.dtype == np.float32 and 0 <= s.min() <= s.max() <= 1
