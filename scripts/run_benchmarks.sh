@@ -49,3 +49,18 @@ $A bench "$D/kodak24/images" --bpp 0.3,0.5,0.75,1.0 --codecs agdl,agdl-norefine,
 .venv/bin/python scripts/restorer_gain.py --data "$D/kodak24/images" --qualities 10 20 30 --versions 1 2
 .venv/bin/python scripts/restorer_gain.py --data "$D/classic-test/images" --limit 100 --qualities 10 20 30 --versions 1 2
 .venv/bin/python scripts/isa_drift.py --data "$D" --limit 40
+# 13. Analysis from the compressed stream (issue 17), first 100 of DUTS-TE and SOD
+.venv/bin/python scripts/eval_analysis.py --data "$D" --limit 100 --out bench_out/analysis100.csv
+# 14. AGDL inside JPEG (issue 15), first 100 of DUTS-TE + Kodak24
+.venv/bin/python scripts/eval_jpeg_container.py --data "$D" --limit 100 --json bench_out/jpeg_container100.json
+# 16. Restorer for WebP and AVIF bases (issue 14 item 2): gain at equal quality, then AGDL on those bases vs the codec
+.venv/bin/python scripts/restorer_gain_lossy.py --data "$D/kodak24/images" --limit 24
+.venv/bin/python scripts/restorer_gain_lossy.py --data "$D/duts-te/images" --limit 100
+for b in webp avif; do peer=$b; [ $b = webp ] && peer=webp-m6,webp; anchor=$b; [ $b = webp ] && anchor=webp-m6
+  for s in "duts-te --limit 100" "kodak24"; do set -- $s
+    $A bench "$D/$1/images" "${@:2}" --bpp 0.3,0.5,0.75,1.0 --base $b --anchor $b \
+        --codecs agdl,agdl-norefine,$peer,jpeg --threads 1 --repeats 1 --no-dncnn --no-rss --no-progress \
+        --out bench_out/${b}_$1
+    .venv/bin/python scripts/rebd.py bench_out/${b}_$1/results.json --anchor $anchor --common
+  done
+done
