@@ -23,14 +23,15 @@ def _check_net(net: nn.Module, fname: str) -> None:
 
 
 def saliency_map(x: Tensor, net: nn.Module, *, check_range: bool = True) -> Tensor:
-    r"""Salient-region probability of a luminance image: :math:`\sigma(\text{net.saliency\_logits}(x))`.
+    r"""Salient-region probability of a base layer: :math:`\sigma(\text{net.saliency\_logits}(x))`.
 
     Differentiable with respect to ``x`` and the network's parameters (nothing is detached; freeze the
     network with ``net.requires_grad_(False)`` to train only what feeds it).
 
     Args:
-        x: base-layer luminance :math:`(B, 1, H, W)`, floating point, in :math:`[0, 1]`.
-        net: a module with ``saliency_logits(x) -> (B, 1, H, W)`` logits (AGDL's network F v2 has one).
+        x: base layer :math:`(B, C, H, W)`, floating point, in :math:`[0, 1]`: :math:`C` = ``net.cin`` when
+            the network has that attribute (AGDL's F v3: 3 planes Y, Cb, Cr), else 1 (luminance; F v2).
+        net: a module with ``saliency_logits(x) -> (B, 1, H, W)`` logits (AGDL's network F v2/v3 has one).
         check_range: check that ``x`` lies in :math:`[0, 1]` (reads the tensor's min/max: a device sync; turn
             off under ``torch.compile`` or in a hot training loop).
 
@@ -45,17 +46,18 @@ def saliency_map(x: Tensor, net: nn.Module, *, check_range: bool = True) -> Tens
         >>> saliency_map(x, Net()).round(decimals=3)
         tensor([[[[0.0180, 0.5000, 0.9820]]]])
     """
-    KORNIA_CHECK_SHAPE(x, ["B", "1", "H", "W"])
-    KORNIA_CHECK(x.is_floating_point(), "saliency_map: x must be a floating point tensor")
     _check_net(net, "saliency_map")
+    cin = int(getattr(net, "cin", 1))
+    KORNIA_CHECK_SHAPE(x, ["B", str(cin), "H", "W"])
+    KORNIA_CHECK(x.is_floating_point(), "saliency_map: x must be a floating point tensor")
     if check_range and x.numel():
         lo, hi = torch.aminmax(x.detach())
         KORNIA_CHECK(bool(lo >= 0) and bool(hi <= 1), "saliency_map: x must lie in [0, 1] (scale uint8 by 1/255)")
     logits = net.saliency_logits(x)
     KORNIA_CHECK(
-        isinstance(logits, Tensor) and logits.shape == x.shape,
+        isinstance(logits, Tensor) and logits.shape == (x.shape[0], 1, *x.shape[2:]),
         lambda: f"saliency_map: net.saliency_logits returned shape {tuple(getattr(logits, 'shape', ()))}, "
-        f"expected {tuple(x.shape)}",
+        f"expected {(x.shape[0], 1, *x.shape[2:])}",
     )
     return torch.sigmoid(logits)
 
@@ -65,11 +67,11 @@ class SaliencyMap(nn.Module):
     include it).
 
     Args:
-        net: a module with ``saliency_logits(x) -> (B, 1, H, W)`` logits (AGDL's network F v2).
+        net: a module with ``saliency_logits(x) -> (B, 1, H, W)`` logits (AGDL's network F v2/v3).
         check_range: check that inputs lie in :math:`[0, 1]`.
 
     Shape:
-        - Input: :math:`(B, 1, H, W)` in :math:`[0, 1]`
+        - Input: :math:`(B, C, H, W)` in :math:`[0, 1]`, :math:`C` = ``net.cin`` (default 1)
         - Output: :math:`(B, 1, H, W)` in :math:`[0, 1]`
 
     Example:

@@ -4,17 +4,22 @@
 Command used for the shipped v2 weights (2-core CPU):
     python -m models.train_saliency --minutes 12 --threads 2 --seed 0 --batch 32
 
-Version 3 adds options (all off by default, so the v2 command above means exactly what it did):
+and for the shipped v3 weights (the U-Net sees the base's Y, Cb, Cr; ``MODEL_CARD_predictor_v3.md``):
+    python -m models.train_saliency --minutes 12 --threads 1 --seed 0 --batch 32 --colour --version 3 \
+        --dtype float16
+
+Options added after v2 (all off by default, so the v2 command above means exactly what it did):
+``--colour`` (Y, Cb, Cr thumbnails), ``--side`` (thumbnail side), ``--dtype`` (export precision),
 ``--per-image N`` JPEG base layers per training image (v2: 2), ``--crop-min A`` random crops of A..1 of the
 image area before the thumbnail (variant 0 of each image stays the whole image), ``--aug`` per-sample
 horizontal flips and brightness/contrast jitter of the luminance (``--jitter``), ``--ch`` U-Net width
 (recorded in hparams, so ``models.weights.load_predictor`` rebuilds it), ``--version`` (export metadata
 and default export file name).
 
-Tried for v3 and NOT shipped (beat v2 on the held-out DUTS-TR 50, IoU .557 vs .501, but lost on DUTS-TE
-first 40, IoU .430 vs .453 / MAE .173 vs .154; ``scripts/eval_saliency.py``):
+Tried (luminance only) and NOT shipped (beat v2 on the held-out DUTS-TR 50, IoU .557 vs .501, but lost on
+DUTS-TE first 40, IoU .430 vs .453 / MAE .173 vs .154; ``scripts/eval_saliency.py``):
     python -m models.train_saliency --minutes 30 --threads 1 --seed 0 --batch 32 --per-image 6 \
-        --crop-min 0.7 --aug --ch 16 --version 3
+        --crop-min 0.7 --aug --ch 16 --version 3 --export runs/f_luma_aug.safetensors
 """
 
 from __future__ import annotations

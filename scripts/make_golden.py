@@ -41,6 +41,9 @@ CASES = {
     "v2_learned_rgb_jpeg": (lambda: data.coffee()[60:188, 250:410], {"quality": 35}),
     "v2_structured_grey_jpeg": (lambda: data.camera()[200:296, 120:248], {"quality": 30, "sensing": "structured-dct",
                                                                           "measurement_ratio": 0.6}),
+    # F v3: the saliency U-Net sees the base layer's Y/Cb/Cr (a grey image: Y with neutral chroma)
+    "v3_learned_rgb_jpeg": (lambda: data.chelsea()[60:188, 100:260], {"quality": 30}),
+    "v3_learned_grey_jpeg": (lambda: data.camera()[60:188, 180:340], {"quality": 30}),
 }
 
 

@@ -88,12 +88,13 @@ def test_saliency_is_F_on_the_base_layer(refined):
     info = parse(refined)
     assert res.saliency.dtype == np.float32 and res.saliency.shape == (info.height, info.width)
     assert 0.0 <= res.saliency.min() and res.saliency.max() <= 1.0
-    luma = decode_base(info, get_registry()).luma
+    planes = decode_base(info, get_registry()).planes
     part = get_registry().get("predictor", info.predictor, info.predictor_version)
-    np.testing.assert_array_equal(res.saliency, part.saliency(luma, "cpu"))
+    assert info.predictor_version >= 3  # the default F reads the base's Y, Cb, Cr
+    np.testing.assert_array_equal(res.saliency, part.saliency(planes, "cpu"))
     # the Kornia-style op gives the same map through the same network
     net = _network("predictor", info.predictor, info.predictor_version, "cpu")
-    x = torch.from_numpy(luma.astype(np.float32) / 255.0)[None, None]
+    x = torch.from_numpy(planes.astype(np.float32).transpose(2, 0, 1) / 255.0)[None]
     with torch.no_grad():
         np.testing.assert_allclose(saliency_map(x, net)[0, 0].numpy(), res.saliency, atol=1e-6)
     # the boxes are the map's salient regions

@@ -51,9 +51,27 @@ def test_colour_network_input_grey_gets_neutral_chroma():
     assert learned._whole_input(luma_net, rgbish, "cpu").shape == (1, 1, 40, 56)
 
 
-@pytest.mark.parametrize("version", [2])
+@pytest.mark.parametrize("version", [2, 3])
 def test_saliency_head_accepts_planes(version):
     pred = get_registry().get("predictor", "agdl-f", version)
     p = _planes()
     s = pred.saliency(p, "cpu")
     assert s.shape == (40, 56) and s.dtype == np.float32 and 0 <= s.min() <= s.max() <= 1
+
+
+def test_f_v3_reads_the_chroma_and_is_the_default():
+    """F v3 is the default predictor; its saliency (and so the critical set) depends on Cb/Cr, and a grey
+    image is scored as Y with neutral chroma."""
+    from skimage import data
+
+    reg = get_registry()
+    assert reg.get("predictor", "agdl-f").version == 3
+    pred = reg.get("predictor", "agdl-f", 3)
+    from PIL import Image
+
+    ycc = np.asarray(Image.fromarray(data.chelsea()[::2, ::2]).convert("YCbCr"))
+    neutral = ycc.copy()
+    neutral[..., 1:] = 128
+    s_col, s_grey = pred.saliency(ycc, "cpu"), pred.saliency(np.ascontiguousarray(ycc[..., 0]), "cpu")
+    assert np.array_equal(s_grey, pred.saliency(neutral, "cpu"))
+    assert float(np.abs(s_col - s_grey).mean()) > 1e-3

@@ -66,6 +66,32 @@ def test_checks() -> None:
         saliency_map(torch.rand(1, 1, 8, 8), WrongShape())
 
 
+class TinyColourNet(nn.Module):
+    """Stand-in for F v3: reads ``cin = 3`` planes (Y, Cb, Cr), returns one logit plane."""
+
+    cin = 3
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 1, 3, padding=1)
+
+    def saliency_logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x - 0.5)
+
+
+def test_colour_networks_take_their_cin_planes(device: torch.device) -> None:
+    torch.manual_seed(0)
+    net = TinyColourNet().to(device)
+    x = torch.rand(2, 3, 8, 10, device=device)
+    s = saliency_map(x, net)
+    assert s.shape == (2, 1, 8, 10)
+    torch.testing.assert_close(SaliencyMap(net)(x), s)
+    with pytest.raises(BaseError):
+        saliency_map(torch.rand(2, 1, 8, 10, device=device), net)  # F v3 needs Y, Cb, Cr
+    xd = torch.rand(1, 3, 5, 6, dtype=torch.float64).clamp(0.05, 0.95).requires_grad_()
+    assert torch.autograd.gradcheck(lambda v: saliency_map(v, net.cpu().double()), (xd,))
+
+
 def test_gradcheck() -> None:
     net = _net(torch.float64, torch.device("cpu"))
     x = torch.rand(2, 1, 6, 8, dtype=torch.float64).clamp(0.05, 0.95).requires_grad_()

@@ -138,6 +138,8 @@ def test_shipped_weights_load(name):
     loader = {"restorer": "load_restorer", "restorer_webp_avif": "load_restorer", "predictor": "load_predictor"}[kind]
     m = getattr(W, loader)(p)
     x, q = _inputs(64, 64, b=1)
+    if getattr(m, "cin", 1) == 3:  # F v3 reads Y, Cb, Cr
+        x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
     outs = _outputs_per_thread_count(m, x, q, (1, 2, 1))
     assert torch.isfinite(outs[0]).all() and torch.equal(outs[0], outs[2])
     assert float((outs[0] - outs[1]).abs().max()) <= 1e-4 * float(outs[0].abs().max())
