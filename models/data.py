@@ -30,15 +30,21 @@ DEFAULT_ROOT = str(Path(__file__).resolve().parent.parent.parent / "shared" / "d
 N_VAL = 50
 
 
-def jpeg_base_luma(rgb: Image.Image, quality: int):
-    """-> (y_base uint8 HxW, y_orig uint8 HxW, qtable np.int64 (64,)) exactly as the codec does."""
-    if rgb.mode != "RGB":
-        rgb = rgb.convert("RGB")
+def _jpeg_base(rgb: Image.Image, quality: int) -> Image.Image:
+    """The codec's JPEG base layer of ``rgb`` (RGB), opened and set to decode straight to YCbCr."""
     buf = io.BytesIO()
     rgb.save(buf, "JPEG", quality=int(quality), optimize=True)
     buf.seek(0)
     im = Image.open(buf)
     im.draft("YCbCr", im.size)
+    return im
+
+
+def jpeg_base_luma(rgb: Image.Image, quality: int):
+    """-> (y_base uint8 HxW, y_orig uint8 HxW, qtable np.int64 (64,)) exactly as the codec does."""
+    if rgb.mode != "RGB":
+        rgb = rgb.convert("RGB")
+    im = _jpeg_base(rgb, quality)
     qtable = np.asarray(list(im.quantization[0]), dtype=np.int64)
     y_base = np.asarray(im.getchannel(0), dtype=np.uint8).copy()
     y_orig = np.asarray(rgb.convert("YCbCr").getchannel(0), dtype=np.uint8).copy()
@@ -47,14 +53,7 @@ def jpeg_base_luma(rgb: Image.Image, quality: int):
 
 def jpeg_base_planes(rgb: Image.Image, quality: int) -> np.ndarray:
     """(H, W, 3) uint8 Y, Cb, Cr planes of the JPEG base layer, decoded straight to YCbCr as the codec does."""
-    if rgb.mode != "RGB":
-        rgb = rgb.convert("RGB")
-    buf = io.BytesIO()
-    rgb.save(buf, "JPEG", quality=int(quality), optimize=True)
-    buf.seek(0)
-    im = Image.open(buf)
-    im.draft("YCbCr", im.size)
-    return np.asarray(im, dtype=np.uint8).copy()
+    return np.asarray(_jpeg_base(rgb if rgb.mode == "RGB" else rgb.convert("RGB"), quality), dtype=np.uint8).copy()
 
 
 LOSSY_SAVE = {"webp": ("WEBP", {"method": 6}), "avif": ("AVIF", {"speed": 6})}
