@@ -99,11 +99,16 @@ def analyze_info(info: AgdlInfo, reg: Registry, *, outputs: tuple[str, ...] = OU
     fallback = getattr(info, "fallback", "")  # AGDL-in-JPEG whose AGDL segments are unusable
     if fallback:
         notes.append(f"AGDL segments unusable ({fallback}): analysed the JPEG as it is")
-    saliency = boxes = None
+    saliency = boxes = scores = None
     if "saliency" in outputs:
         part = reg.get("predictor", hdr.predictor, hdr.predictor_version)
+        planes = predictor_input(part, base.planes)
+        both = getattr(part, "scores_and_saliency", None)
         head = getattr(part, "saliency", None)
-        sal = head(predictor_input(part, base.planes), dev) if callable(head) else None
+        if "critical" in outputs and hdr.n_critical and callable(both):  # one network run for both outputs
+            scores, sal = both(planes, base.qtable, dev)
+        else:
+            sal = head(planes, dev) if callable(head) else None
         if sal is None:
             notes.append(f"no saliency: the file's predictor {hdr.predictor}@{hdr.predictor_version} has no "
                          "saliency head (the default predictor, agdl-f v2 or later, has one)")
@@ -114,7 +119,7 @@ def analyze_info(info: AgdlInfo, reg: Registry, *, outputs: tuple[str, ...] = OU
             boxes = roi_boxes(saliency)
     critical = None
     if "critical" in outputs:
-        critical = critical_mask(info, reg, base, device=dev)
+        critical = critical_mask(info, reg, base, device=dev, scores=scores)
         if not hdr.n_critical:
             notes.append("no refinement layer: the critical set is empty")
     return Analysis(saliency, critical, boxes, info, notes)

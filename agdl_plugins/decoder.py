@@ -207,13 +207,16 @@ def _refn(info: AgdlInfo) -> tuple[np.ndarray, bytes]:
 
 
 def critical_mask(
-    info: AgdlInfo, reg: Registry, base: BaseDecoded | None = None, *, device: str = "auto", score_hook: Any = None
+    info: AgdlInfo, reg: Registry, base: BaseDecoded | None = None, *, device: str = "auto", score_hook: Any = None,
+    scores: np.ndarray | None = None,
 ) -> np.ndarray:
     """The critical set (H, W) bool exactly as :func:`decode_info` derives it, without running the restorer.
 
     Same path as the decoder (``_refn`` + ``_critical_mask``: predictor F on the decoded base luminance, guard
     band, CRC check); all False when the file has no refinement. ``base``: the decoded base layer, when the
-    caller has it already. Used by :func:`agdl_plugins.analyze`.
+    caller has it already; ``scores``: the file's predictor's (H, W) float64 scores on that base layer, when the
+    caller computed them already (they are checked against the file's CRC like any others). Used by
+    :func:`agdl_plugins.analyze`.
 
     Raises:
         CriticalSetMismatchError: the re-derived set does not match the file's CRC. AgdlFormatError.
@@ -224,15 +227,17 @@ def critical_mask(
     if base is None:
         base = decode_base(info, reg)
     explicit, _ = _refn(info)
-    return _critical_mask(info, base, reg, resolve_device(device), score_hook, explicit)
+    return _critical_mask(info, base, reg, resolve_device(device), score_hook, explicit, scores)
 
 
 def _critical_mask(
-    info: AgdlInfo, base: BaseDecoded, reg: Registry, dev: str, score_hook: Any, explicit: np.ndarray
+    info: AgdlInfo, base: BaseDecoded, reg: Registry, dev: str, score_hook: Any, explicit: np.ndarray,
+    scores: np.ndarray | None = None,
 ) -> np.ndarray:
     hdr = info.header
-    predictor = reg.get("predictor", hdr.predictor, hdr.predictor_version)
-    scores = predictor.scores(predictor_input(predictor, base.planes), base.qtable, dev)
+    if scores is None:
+        predictor = reg.get("predictor", hdr.predictor, hdr.predictor_version)
+        scores = predictor.scores(predictor_input(predictor, base.planes), base.qtable, dev)
     if score_hook is not None:
         scores = score_hook(scores)
     mask = rederive_critical(scores, hdr.threshold, hdr.guard, explicit)

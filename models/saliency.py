@@ -92,10 +92,14 @@ class SaliencyEdgePredictor(nn.Module):
         s = self.saliency(thumbnail(x, self.side))
         return F.interpolate(s, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
-    def forward(self, x: torch.Tensor, qtable: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, cin, H, W) -> (B, 1, H, W) scores."""
-        self._check(x)
-        sal = F.logsigmoid(self.saliency_logits(x))
+    def scores_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, cin, H, W) -> ((B, 1, H, W) scores, (B, 1, H, W) saliency logits) from one U-Net run."""
+        logits = self.saliency_logits(x)
+        sal = F.logsigmoid(logits)
         if self.alpha != 1.0:
             sal = sal * self.alpha
-        return sal + torch.log(sobel_magnitude(x[:, :1]) + 1e-3)
+        return sal + torch.log(sobel_magnitude(x[:, :1]) + 1e-3), logits
+
+    def forward(self, x: torch.Tensor, qtable: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, cin, H, W) -> (B, 1, H, W) scores."""
+        return self.scores_and_logits(x)[0]

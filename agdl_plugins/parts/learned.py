@@ -83,3 +83,20 @@ def run_saliency(part_id: str, version: int, planes: np.ndarray, device: str) ->
         return None
     with torch.inference_mode():
         return torch.sigmoid(net.saliency_logits(_whole_input(net, planes, device)))[0, 0].float().cpu().numpy()
+
+
+def run_scores_and_saliency(part_id: str, version: int, planes: np.ndarray, qtable: np.ndarray | None,
+                            device: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """(scores (H, W) float32, saliency (H, W) float32 or None) of predictor ``version``.
+
+    Bit-identical to :func:`run_network` and :func:`run_saliency` called one after the other, but a network
+    with ``scores_and_logits`` (F v2, v3) runs its saliency U-Net once instead of twice.
+    """
+    net = _network("predictor", part_id, version, device)
+    if not hasattr(net, "scores_and_logits"):
+        return run_network("predictor", part_id, version, planes, qtable, device), None
+    import torch
+
+    with torch.inference_mode():
+        scores, logits = net.scores_and_logits(_whole_input(net, planes, device))
+        return scores[0, 0].float().cpu().numpy(), torch.sigmoid(logits)[0, 0].float().cpu().numpy()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .learned import run_network, run_saliency
+from .learned import run_network, run_saliency, run_scores_and_saliency
 
 
 def predictor_input(predictor, planes: np.ndarray) -> np.ndarray:
@@ -70,3 +70,9 @@ class LearnedPredictor:
         """(H, W) or (H, W, 3) YCbCr uint8 -> (H, W) float32 salient-region probability, or None without a
         saliency head."""
         return run_saliency(self.id, self.version, planes, device)
+
+    def scores_and_saliency(self, planes: np.ndarray, qtable: np.ndarray | None,
+                            device: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(scores(planes), saliency(planes))`` with one network run where the network allows it (analysis)."""
+        scores, sal = run_scores_and_saliency(self.id, self.version, planes, qtable, device)
+        return scores.astype(np.float64), sal

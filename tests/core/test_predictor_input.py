@@ -75,3 +75,47 @@ def test_f_v3_reads_the_chroma_and_is_the_default():
     s_col, s_grey = pred.saliency(ycc, "cpu"), pred.saliency(np.ascontiguousarray(ycc[..., 0]), "cpu")
     assert np.array_equal(s_grey, pred.saliency(neutral, "cpu"))
     assert float(np.abs(s_col - s_grey).mean()) > 1e-3
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_scores_and_saliency_in_one_run_are_bit_identical(version):
+    """analyze() gets F's scores and saliency from one U-Net run; they must equal the two separate calls
+    bit for bit (the scores feed the critical set, which the file's CRC checks)."""
+    pred = get_registry().get("predictor", "agdl-f", version)
+    p = _planes(48, 64)
+    x = predictor_input(pred, p)
+    scores, sal = pred.scores_and_saliency(x, None, "cpu")
+    assert scores.dtype == np.float64 and np.array_equal(scores, pred.scores(x, None, "cpu"))
+    alone = pred.saliency(x, "cpu")
+    if alone is None:  # F v1 has no saliency head
+        assert sal is None
+    else:
+        assert np.array_equal(sal, alone)
+
+
+def test_analyze_runs_the_saliency_network_once(monkeypatch):
+    from skimage import data
+
+    import agdl_plugins as agdl
+    from agdl_plugins.parts import learned as L
+
+    f = agdl.encode(data.chelsea()[:96, :128], quality=30, critical_fraction=0.1)
+    assert agdl.read_info(f).n_critical > 0
+    full = agdl.analyze(f)
+    calls = {"joint": 0, "saliency": 0}
+    joint, sal_only = L.run_scores_and_saliency, L.run_saliency
+
+    def count(name, fn):
+        def wrapped(*a, **k):
+            calls[name] += 1
+            return fn(*a, **k)
+        return wrapped
+
+    from agdl_plugins.parts import predictors as P
+
+    monkeypatch.setattr(P, "run_scores_and_saliency", count("joint", joint))
+    monkeypatch.setattr(P, "run_saliency", count("saliency", sal_only))
+    again = agdl.analyze(f)
+    assert calls == {"joint": 1, "saliency": 0}
+    assert np.array_equal(again.critical, full.critical) and np.array_equal(again.saliency, full.saliency)
+    assert np.array_equal(again.critical, agdl.decoder.critical_mask(agdl.decoder.parse(f), get_registry()))
