@@ -12,8 +12,9 @@ salient region. Unlike blurring, the background keeps its strongest coefficients
 textures), so the whole-image cost is small. The result is an ordinary baseline JPEG: any decoder
 (Pillow, libjpeg-turbo, browsers) reads it; AGDL decodes it with :class:`JpegCodec`'s path.
 
-Saliency: the salient-region head of the project's network F (``agdl-f`` v2 or later; a U-Net trained on
-DUTS-TR masks), computed on the image itself (encoder side only; the decoder needs nothing).
+Saliency: the salient-region head of the project's network F (``agdl-f`` v2, pinned: see
+:data:`SALIENCY_PREDICTOR_VERSION`; a U-Net trained on DUTS-TR masks), computed on the image itself
+(encoder side only; the decoder needs nothing).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import io
 import numpy as np
 from PIL import Image
 
+from ..errors import MissingPartError
 from ..imaging import ycbcr_planes
 from .base_codecs import JpegCodec
 from .jpeg_tables import dct8_matrix, ijg_tables
@@ -31,17 +33,28 @@ from .predictors import predictor_input
 _C = dct8_matrix()
 
 
+#: The F whose saliency head drives ``jpeg-saliency@2``: the one its max_step/dilate were tuned with (F v3,
+#: the codec's default predictor since, was measured here and not adopted: BENCHMARKS.md §9, §17).
+SALIENCY_PREDICTOR_VERSION = 2
+
+
 def saliency_map(rgb: Image.Image, device: str = "cpu", registry=None) -> np.ndarray:
-    """(H, W) float32 salient-region probability in [0, 1] from network F's saliency head.
+    """(H, W) float32 salient-region probability in [0, 1] from network F v2's saliency head.
+
+    Pinned to :data:`SALIENCY_PREDICTOR_VERSION` so that ``jpeg-saliency@2`` writes the same JPEG whichever
+    F is the codec's default; the latest ``agdl-f`` is used only where that version is not installed.
 
     Raises:
-        ValueError: the registered ``agdl-f`` has no saliency head (e.g. only F v1 installed).
+        ValueError: that ``agdl-f`` has no saliency head (e.g. only F v1 installed).
     """
     if registry is None:
         from ..registry import get_registry
 
         registry = get_registry()
-    pred = registry.get("predictor", "agdl-f")
+    try:
+        pred = registry.get("predictor", "agdl-f", SALIENCY_PREDICTOR_VERSION)
+    except MissingPartError:
+        pred = registry.get("predictor", "agdl-f")
     planes = ycbcr_planes(rgb if rgb.mode in ("L", "RGB") else rgb.convert("RGB"))
     sal = pred.saliency(predictor_input(pred, planes), device) if hasattr(pred, "saliency") else None
     if sal is None:

@@ -152,3 +152,15 @@ def test_network_saliency_and_end_to_end(scene, tmp_path):
     assert info.base_codec == "jpeg-saliency" and info.base_codec_version == SaliencyJpegCodec.version
     out = agdl.decode(blob).array
     assert out.shape == scene.shape and psnr(luma(scene), luma(out)) > 25
+
+
+def test_saliency_is_pinned_to_the_tuned_predictor(scene):
+    """jpeg-saliency@2 was tuned with F v2's map: it keeps using it when a later F is the default."""
+    from agdl_plugins.parts.saliency_jpeg import SALIENCY_PREDICTOR_VERSION
+    from agdl_plugins.registry import get_registry
+
+    reg = get_registry()
+    assert reg.get("predictor", "agdl-f").version > SALIENCY_PREDICTOR_VERSION == 2
+    planes = np.asarray(Image.fromarray(scene).convert("YCbCr"))
+    v2 = reg.get("predictor", "agdl-f", 2).saliency(planes, "cpu")
+    assert np.array_equal(saliency_map(Image.fromarray(scene)), v2)
