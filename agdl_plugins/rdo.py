@@ -62,7 +62,8 @@ def estimated_symbol_bytes(q: np.ndarray) -> float:
     return float(-(counts * np.log2(p)).sum() / 8.0) * CODER_OVERHEAD + 12.0
 
 
-def _rounded(v: np.ndarray) -> np.ndarray:
+def rounded_8bit(v: np.ndarray) -> np.ndarray:
+    """``v`` rounded and clipped to 0..255 (float64): what the decoder outputs for a luminance estimate."""
     return np.clip(np.round(v), 0, 255)
 
 
@@ -84,7 +85,7 @@ class QualityEvaluator:
                  weights: np.ndarray, make_op, measurement_ratio: float, fixed_bytes: int) -> None:
         self.quality, self.y, self.ref, self.scores, self.exact = quality, y, ref, scores, exact
         self.weights, self.make_op, self.ratio, self.fixed = weights, make_op, measurement_ratio, fixed_bytes
-        self.err2 = weights * (y - _rounded(ref)) ** 2
+        self.err2 = weights * (y - rounded_8bit(ref)) ** 2
         self.d_alone = float(self.err2.sum())
         self._sets: dict[float, tuple] = {}
         self._desc: np.ndarray | None = None
@@ -121,7 +122,7 @@ class QualityEvaluator:
             return self.alone()
         q = quantise(z, step)
         corr = op.adjoint(torch.from_numpy(step * q.astype(np.float64))).numpy()
-        out = _rounded(self.ref[mask] + corr)
+        out = rounded_8bit(self.ref[mask] + corr)
         d = d_out + float((self.weights[mask] * (self.y[mask] - out) ** 2).sum())
         bits = len(encode_symbols(q)) if exact_rate else estimated_symbol_bytes(q)
         return Candidate(self.quality, fraction, step, float(self.fixed + side + bits), d)

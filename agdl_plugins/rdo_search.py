@@ -27,10 +27,10 @@ from .rdo import (
     STEPS,
     Candidate,
     QualityEvaluator,
-    _rounded,
     best_for_lambda,
     best_under_rate,
     pixel_weights,
+    rounded_8bit,
 )
 from .registry import Registry
 
@@ -66,7 +66,7 @@ class _Search:
         alone on the objective), rarely used on real photos: the 1 dB losses first blamed on the WebP/AVIF
         restorer were the decoder's chroma round trip (BENCHMARKS.md §16)."""
         w = self.weights()
-        d_g = float((w * (self.y - _rounded(ref)) ** 2).sum())
+        d_g = float((w * (self.y - rounded_8bit(ref)) ** 2).sum())
         d_b = float((w * (self.y - base_luma.astype(np.float64)) ** 2).sum())
         return d_g < d_b
 
