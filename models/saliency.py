@@ -60,26 +60,23 @@ def sobel_magnitude(x: torch.Tensor) -> torch.Tensor:
 
 
 class SaliencyEdgePredictor(nn.Module):
-    """F v2/v3: ``alpha * log sigmoid(upsampled saliency) + log(sobel(Y) + 1e-3)``; input (B, cin, H, W) in [0, 1].
+    """F v2/v3: ``log sigmoid(upsampled saliency) + log(sobel(Y) + 1e-3)``; input (B, cin, H, W) in [0, 1].
 
     ``cin`` = 1 (v2): the base luminance; ``cin`` = 3 (v3): the base layer's Y, Cb, Cr planes (channel 0 is
     the luminance the edges are taken from; a grey image is given Cb = Cr = 128/255). ``side``: the
-    thumbnail the saliency U-Net sees. ``alpha`` (1 in v2): how strongly saliency outranks edge strength.
+    thumbnail the saliency U-Net sees.
     ``qtable`` is accepted for interface compatibility and unused. Needs the whole image at once
     (``whole_image = True``: the codec does not tile it; memory is a few full-size float planes).
     """
 
     whole_image = True
 
-    def __init__(self, ch: int = 16, cin: int = 1, side: int = SIDE, alpha: float = 1.0) -> None:
+    def __init__(self, ch: int = 16, cin: int = 1, side: int = SIDE) -> None:
         super().__init__()
-        if cin not in (1, 3) or side % 8 or not alpha > 0:
-            raise ValueError(f"cin must be 1 or 3, side a multiple of 8 and alpha > 0, got cin={cin}, side={side}, "
-                             f"alpha={alpha}")
+        if cin not in (1, 3) or side % 8:
+            raise ValueError(f"cin must be 1 or 3 and side a multiple of 8, got cin={cin}, side={side}")
         self.hparams = {"ch": ch} if (cin, side) == (1, SIDE) else {"ch": ch, "cin": cin, "side": side}
-        if alpha != 1.0:
-            self.hparams["alpha"] = alpha
-        self.cin, self.side, self.alpha = cin, side, float(alpha)
+        self.cin, self.side = cin, side
         self.saliency = SaliencyNet(ch, cin)
 
     def _check(self, x: torch.Tensor) -> None:
@@ -95,10 +92,7 @@ class SaliencyEdgePredictor(nn.Module):
     def scores_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, cin, H, W) -> ((B, 1, H, W) scores, (B, 1, H, W) saliency logits) from one U-Net run."""
         logits = self.saliency_logits(x)
-        sal = F.logsigmoid(logits)
-        if self.alpha != 1.0:
-            sal = sal * self.alpha
-        return sal + torch.log(sobel_magnitude(x[:, :1]) + 1e-3), logits
+        return F.logsigmoid(logits) + torch.log(sobel_magnitude(x[:, :1]) + 1e-3), logits
 
     def forward(self, x: torch.Tensor, qtable: torch.Tensor | None = None) -> torch.Tensor:
         """(B, cin, H, W) -> (B, 1, H, W) scores."""

@@ -69,16 +69,3 @@ def test_colour_variant_edges_come_from_luma_and_chroma_moves_saliency():
     assert torch.allclose(s, expect)
     assert not torch.allclose(moved, net.saliency_logits(x))  # the chroma planes do reach the U-Net
 
-
-def test_alpha_weighs_the_saliency_term():
-    torch.manual_seed(0)
-    net = SaliencyEdgePredictor(ch=8, cin=3, alpha=2.0).eval()
-    assert net.hparams["alpha"] == 2.0 and "alpha" not in SaliencyEdgePredictor(ch=8, cin=3).hparams
-    x = torch.rand(1, 3, 32, 40)
-    with torch.inference_mode():
-        s = net(x)
-        expect = 2.0 * torch.nn.functional.logsigmoid(net.saliency_logits(x)) + torch.log(
-            sobel_magnitude(x[:, :1]) + 1e-3)
-    assert torch.allclose(s, expect)
-    with pytest.raises(ValueError):
-        SaliencyEdgePredictor(alpha=0.0)
