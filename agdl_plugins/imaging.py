@@ -61,14 +61,19 @@ def split_alpha(im: Image.Image) -> tuple[Image.Image, np.ndarray | None]:
     return im, None
 
 
-def luminance(im: Image.Image) -> np.ndarray:
-    """(H, W) uint8 luminance: the L plane, or Pillow's ITU-R BT.601 Y of an RGB image."""
-    return np.asarray(im) if im.mode == "L" else np.asarray(im.convert("YCbCr"))[..., 0]
-
-
 def ycbcr_planes(im: Image.Image) -> np.ndarray:
     """(H, W) uint8 of an ``L`` image, else (H, W, 3) uint8 Pillow (BT.601) Y, Cb, Cr of an RGB image."""
     return np.asarray(im) if im.mode == "L" else np.asarray(im.convert("YCbCr"))
+
+
+def luma_plane(planes: np.ndarray) -> np.ndarray:
+    """(H, W) grey or (H, W, 3) YCbCr planes -> the (H, W) luminance plane (a view, no copy)."""
+    return planes if planes.ndim == 2 else planes[..., 0]
+
+
+def luminance(im: Image.Image) -> np.ndarray:
+    """(H, W) uint8 luminance: the L plane, or Pillow's ITU-R BT.601 Y of an RGB image."""
+    return luma_plane(ycbcr_planes(im))
 
 
 def planes_to_array(planes: np.ndarray, alpha: np.ndarray | None) -> tuple[np.ndarray, str]:

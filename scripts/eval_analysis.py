@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import agdl_plugins as agdl  # noqa: E402
 from agdl_plugins.bench.runner import find_mask, list_images  # noqa: E402
-from agdl_plugins.metrics import luma  # noqa: E402
+from agdl_plugins.imaging import ycbcr_planes  # noqa: E402
 from agdl_plugins.parts.learned import run_saliency  # noqa: E402
 
 BETA2 = 0.3
@@ -150,7 +150,7 @@ def main() -> int:
                 t_enc = time.perf_counter() - t0
                 info = agdl.read_info(data)
                 if orig_sal is None:  # the head the files name (the default predictor: the same for every rate)
-                    planes = np.asarray(Image.fromarray(rgb).convert("YCbCr")) if rgb.ndim == 3 else luma(rgb)
+                    planes = ycbcr_planes(Image.fromarray(rgb))
                     orig_sal = run_saliency(info.predictor, info.predictor_version, planes, "cpu")
                     results.setdefault((name, "original"), Acc()).add(orig_sal, gt_f, gt)
                 if not warm:  # load and cache every network before timing

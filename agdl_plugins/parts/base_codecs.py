@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import AgdlFormatError
+from ..imaging import luma_plane
 
 
 @dataclass
@@ -37,7 +38,7 @@ class BaseDecoded:
     @property
     def luma(self) -> np.ndarray:
         """(H, W) uint8 luminance plane."""
-        return self.planes if self.planes.ndim == 2 else self.planes[..., 0]
+        return luma_plane(self.planes)
 
 
 class PillowBaseCodec:

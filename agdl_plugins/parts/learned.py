@@ -6,6 +6,7 @@ import numpy as np
 
 from .._models import MODELS_DIR, models_submodule
 from ..engine import cached_model, run_tiled
+from ..imaging import luma_plane
 
 
 def qtable_tensor(qtable: np.ndarray | None, device: str):
@@ -30,18 +31,13 @@ def _whole_plane(luma: np.ndarray, device: str):
     return torch.from_numpy(np.ascontiguousarray(luma, dtype=np.float32) / 255.0)[None, None].to(device)
 
 
-def _luma(planes: np.ndarray) -> np.ndarray:
-    """(H, W) or (H, W, 3) YCbCr uint8 -> the (H, W) luminance plane."""
-    return planes if planes.ndim == 2 else planes[..., 0]
-
-
 def _whole_input(net, planes: np.ndarray, device: str):
     """The whole-image input of ``net``: (1, 1, H, W) luminance, or (1, 3, H, W) Y, Cb, Cr for a network
     with ``cin == 3`` (F v3; a grey image gets Cb = Cr = 128). Values in [0, 1]."""
     import torch
 
     if getattr(net, "cin", 1) != 3:
-        return _whole_plane(_luma(planes), device)
+        return _whole_plane(luma_plane(planes), device)
     if planes.ndim == 2:
         planes = np.stack([planes, np.full_like(planes, 128), np.full_like(planes, 128)], axis=-1)
     x = np.ascontiguousarray(planes.transpose(2, 0, 1), dtype=np.float32) / 255.0
@@ -64,7 +60,7 @@ def run_network(kind: str, part_id: str, version: int, planes: np.ndarray, qtabl
 
         with torch.inference_mode():
             return net(_whole_input(net, planes, device), q)[0, 0].float().cpu().numpy()
-    luma = _luma(planes)
+    luma = luma_plane(planes)
     # networks may set their own tiling (G v2's receptive field is ~120 px: bigger tiles, wider overlap)
     tiling = {k: getattr(net, k) for k in ("tile", "overlap") if hasattr(net, k)}
     return run_tiled(lambda t: net(t, q.expand(t.shape[0], -1)), luma.astype(np.float32) / 255.0, device, **tiling)

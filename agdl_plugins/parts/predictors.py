@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..imaging import luma_plane
 from .learned import run_network, run_saliency, run_scores_and_saliency
 
 
 def predictor_input(predictor, planes: np.ndarray) -> np.ndarray:
     """What ``predictor.scores`` / ``.saliency`` read from a base layer's ``planes`` ((H, W) grey or
     (H, W, 3) YCbCr uint8): all planes for a ``colour`` predictor, else the (H, W) luminance."""
-    if planes.ndim == 2 or getattr(predictor, "colour", False):
-        return planes
-    return planes[..., 0]
+    return planes if getattr(predictor, "colour", False) else luma_plane(planes)
 
 
 def _index_hash(h: int, w: int) -> np.ndarray:
