@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from .encoder import Analysis, Prepared, analyse, default_parts, finish, prepare
-from .imaging import luminance, ycbcr_planes
+from .imaging import luma_plane, ycbcr_planes
 from .options import EncodeOptions
 from .parts.predictors import predictor_input
 from .rdo import (
@@ -44,7 +44,8 @@ class _Search:
     def __init__(self, im: Image.Image, color: Image.Image, alpha: np.ndarray | None, opts: EncodeOptions,
                  reg: Registry) -> None:
         self.im, self.color, self.alpha, self.opts, self.reg = im, color, alpha, opts, reg
-        self.y = luminance(color).astype(np.float64)
+        self.planes = ycbcr_planes(color)  # (H, W) or (H, W, 3) uint8: the original as F's saliency head reads it
+        self.y = luma_plane(self.planes).astype(np.float64)
         self.analyses: dict[int, Analysis] = {}
         self.fixed: dict[int, int] = {}
         self.evals: dict[tuple[int, bool], QualityEvaluator] = {}
@@ -95,8 +96,7 @@ class _Search:
         if self._weights is None:
             pred = self.reg.get("predictor", self.opts.predictor or default_parts(self.reg, self.opts.base)[0])
             sal_fn = getattr(pred, "saliency", None)
-            planes = predictor_input(pred, ycbcr_planes(self.color))
-            sal = sal_fn(planes, resolve(self.opts)) if sal_fn is not None else None
+            sal = sal_fn(predictor_input(pred, self.planes), resolve(self.opts)) if sal_fn is not None else None
             self._weights = pixel_weights(sal, self.y.shape, self.opts.roi_weight)
         return self._weights
 
