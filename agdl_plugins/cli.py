@@ -82,6 +82,8 @@ def _add_encode_options(p: argparse.ArgumentParser) -> None:
                    help="sensing operator: identity | structured-dct | gaussian (default: identity when "
                    "M = N, else structured-dct)")
     g.add_argument("--seed", type=int, default=0, help="sensing operator seed stored in the header")
+    g.add_argument("--quantiser", choices=["round", "rdo"], default="round",
+                   help="measurement quantiser: round (default) or rdo (rate-distortion optimised rounding)")
     g.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     g.add_argument("--container", choices=["agdl", "jpeg"], default="agdl",
                    help="agdl (default) or jpeg: a standard .jpg any decoder opens (the base layer), carrying the "
@@ -101,6 +103,7 @@ ENC_KEYS = (
     "sensing",
     "seed",
     "device",
+    "quantiser",
     "container",
 )
 

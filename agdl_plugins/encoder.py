@@ -18,7 +18,7 @@ from PIL import Image
 from . import container as C
 from .critical import Selection, mask_crc, pack_indices, select_critical
 from .engine import resolve_device
-from .entropy import encode_symbols, quantise
+from .entropy import encode_symbols, quantise_with
 from .header import Header
 from .imaging import luminance, split_alpha
 from .options import DEFAULT_FRACTION, EncodeOptions
@@ -52,6 +52,7 @@ class Prepared:
     predictor: object
     restorer: object
     codec: object
+    weights: np.ndarray | None = None  # (N,) the objective's pixel weights on the critical set, or None
 
 
 @dataclass
@@ -109,8 +110,12 @@ def analyse(color: Image.Image, opts: EncodeOptions, reg: Registry, quality: int
 
 
 def prepare(color: Image.Image, opts: EncodeOptions, reg: Registry, quality: int, fraction: float | None = None,
-            analysis: Analysis | None = None) -> Prepared:
-    """Base layer + critical set (``fraction`` of the pixels; default: the options') + residual."""
+            analysis: Analysis | None = None, weights: np.ndarray | None = None) -> Prepared:
+    """Base layer + critical set (``fraction`` of the pixels; default: the options') + residual.
+
+    ``weights``: (H, W) objective pixel weights (:func:`agdl_plugins.rdo.pixel_weights`) the quantiser
+    weighs the critical pixels' errors with (pixel-aligned sensing only); None = uniform.
+    """
     a = analysis if analysis is not None else analyse(color, opts, reg, quality)
     if fraction is None:
         fraction = DEFAULT_FRACTION if opts.critical_fraction is None else opts.critical_fraction
@@ -124,20 +129,29 @@ def prepare(color: Image.Image, opts: EncodeOptions, reg: Registry, quality: int
         residual = luminance(color).astype(np.float64)[sel.mask] - a.reference()[sel.mask]
     else:
         residual = np.zeros(0)
-    return Prepared(a.quality, a.base_bytes, a.base, sel, residual, a.predictor, a.restorer, a.codec)
+    w_c = None if weights is None or not sel.n else weights[sel.mask]
+    return Prepared(a.quality, a.base_bytes, a.base, sel, residual, a.predictor, a.restorer, a.codec, w_c)
+
+
+def measurement_weights(sensing: object, weights_on_c: np.ndarray | None) -> np.ndarray | None:
+    """The quantiser's per-measurement weights: the critical pixels' own when the sensing part keeps each
+    measurement on its pixel (``pixel_aligned``, e.g. identity), else None (uniform: a mixing operator spreads
+    every pixel over every measurement)."""
+    return weights_on_c if getattr(sensing, "pixel_aligned", False) else None
 
 
 def measure(prep: Prepared, opts: EncodeOptions, reg: Registry, step: float) -> tuple[int, np.ndarray]:
-    """(M, quantised measurements q) of the residual: q = round(H r / step)."""
+    """(M, quantised measurements q) of the residual: q = Q(H r / step), Q = ``opts.quantiser``."""
     import torch
 
     n = prep.selection.n
     m = int(round(opts.measurement_ratio * n))
     if m == 0:
         return 0, np.zeros(0, np.int32)
-    op = reg.get("sensing", opts.sensing).make(n, m, opts.seed)
+    part = reg.get("sensing", opts.sensing)
+    op = part.make(n, m, opts.seed)
     z = op(torch.from_numpy(prep.residual)).numpy()
-    return m, quantise(z, step)
+    return m, quantise_with(opts.quantiser, z, step, measurement_weights(part, prep.weights))
 
 
 def finish(

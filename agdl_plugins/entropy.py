@@ -1,12 +1,14 @@
 """Quantisation and entropy coding of the CS measurements (constriction range coder).
 
-Symbols ``q = round(z / step)`` are coded with a quantised Laplace model whose scale is chosen per
+Symbols ``q`` (``round(z / step)``, or its rate-distortion optimised variant :func:`rdo_quantise`) are
+coded with a quantised Laplace model whose scale is chosen per
 file (a few candidates, the shortest wins) and stored with the symbol range, so the model - and thus
 the code - is identical on every machine (constriction uses fixed-point probabilities).
 """
 
 from __future__ import annotations
 
+import math
 import struct
 
 import numpy as np
@@ -15,10 +17,59 @@ from .errors import AgdlFormatError
 
 _HEAD = ">fii"
 
+#: Lagrange multiplier of :func:`rdo_quantise`, in units of step^2 per bit: the high-rate slope of a uniform
+#: quantiser's distortion-rate curve, -dD/dR = 2 ln2 * step^2 / 12 (0.1 measured best of 0.05 / 0.1 / 0.2 at a
+#: fixed budget: BENCHMARKS.md section 18).
+RDOQ_LAMBDA = math.log(2) / 6
+RDOQ_PASSES = 2
+
 
 def quantise(z: np.ndarray, step: float) -> np.ndarray:
     """Uniform mid-tread quantiser: (M,) float -> (M,) int32 indices."""
     return np.round(z / step).astype(np.int32)
+
+
+QUANTISERS = ("rdo", "round")
+
+
+def quantise_with(quantiser: str, z: np.ndarray, step: float, weights: np.ndarray | None = None) -> np.ndarray:
+    """The encoder's quantiser by name: "round" (:func:`quantise`, the paper's and the default) or "rdo"
+    (:func:`rdo_quantise`). ``weights``: (M,) objective weights of the measurements or None (ignored by "round")."""
+    if quantiser == "round":
+        return quantise(z, step)
+    if quantiser == "rdo":
+        return rdo_quantise(z, step, weights)
+    raise ValueError(f"quantiser must be one of {QUANTISERS}, got {quantiser!r}")
+
+
+def rdo_quantise(z: np.ndarray, step: float, weights: np.ndarray | None = None, lam: float = RDOQ_LAMBDA,
+                 passes: int = RDOQ_PASSES) -> np.ndarray:
+    """Rate-distortion optimised quantiser (encoder only: the decoder reads any indices): (M,) -> (M,) int32.
+
+    Per symbol, among ``round(z / step)``, one index toward zero and zero, keep the one that minimises
+    ``w * (z - step * q)^2 + lam * step^2 * bits(q)``, with ``bits`` the order-0 code lengths of the previous
+    pass (``passes`` passes from plain rounding; add-half smoothing). ``weights``: (M,) objective weights of
+    the measurements (e.g. the pixel weights of identity sensing), normalised here to mean 1; None = uniform.
+    Never further from ``z`` than zeroing the symbol, so a refinement still never raises the distortion.
+    """
+    q = np.round(z / step).astype(np.int64)
+    if q.size == 0 or lam <= 0:
+        return q.astype(np.int32)
+    w = np.ones(q.size) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape != q.shape:
+        raise ValueError(f"weights must have shape {q.shape}, got {w.shape}")
+    mean = float(w.mean())
+    w = w / mean if mean > 0 else np.ones(q.size)
+    toward = q - np.sign(q)
+    cands = np.stack([q, toward, np.zeros_like(q)])
+    err = w * (z[None, :] - step * cands) ** 2
+    lo, hi = min(int(q.min()), 0), max(int(q.max()), 0)  # every candidate lies between q and 0
+    for _ in range(passes):
+        counts = np.bincount(q - lo, minlength=hi - lo + 1) + 0.5
+        bits = -np.log2(counts / counts.sum())
+        cost = err + lam * step * step * bits[cands - lo]
+        q = np.take_along_axis(cands, np.argmin(cost, axis=0)[None, :], axis=0)[0]
+    return q.astype(np.int32)
 
 
 def _model(scale: float, qmin: int, qmax: int):

@@ -36,6 +36,12 @@ class EncodeOptions:
             research reference. Identity wins at equal bytes (BENCHMARKS.md, refinement layer).
         device: "auto", "cpu" or "cuda[:N]".
         seed: seed of the sensing operator (stored in the header).
+        quantiser: "round" (the default, the paper's plain rounding) or "rdo": per measurement, the index among
+            round(z / step), one toward zero and zero that minimises the weighted squared error + lambda x bits
+            (:func:`agdl_plugins.entropy.rdo_quantise`; encoder only, any decoder reads it). Measured
+            (BENCHMARKS.md section 18): at a fixed budget and step it saves 3-40 % of the refinement bytes,
+            but once the encoder re-optimises budget and step it only moves ~0.05 dB from the ROI to the
+            whole image, so it is not the default.
         container: "agdl" (a .agdl file) or "jpeg": a standard JPEG (the base layer) carrying the rest of the
             file in APP11 segments (:mod:`agdl_plugins.jpeg_container`); needs base "jpeg" or "jpeg-saliency".
     """
@@ -52,6 +58,7 @@ class EncodeOptions:
     sensing: str | None = None
     device: str = "auto"
     seed: int = 0
+    quantiser: str = "round"
     container: str = "agdl"
 
 
@@ -109,6 +116,8 @@ def validate_encode_options(**opts: Any) -> EncodeOptions:
             raise ValueError(f"{name} must be a part id string or None, got {v!r}")
     if not (o.device in ("auto", "cpu", "mps") or o.device.startswith("cuda")):
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {o.device!r}")
+    if o.quantiser not in ("rdo", "round"):
+        raise ValueError(f"quantiser must be 'rdo' or 'round', got {o.quantiser!r}")
     if o.container not in ("agdl", "jpeg"):
         raise ValueError(f"container must be 'agdl' or 'jpeg', got {o.container!r}")
     if o.container == "jpeg" and o.base not in ("jpeg", "jpeg-saliency"):

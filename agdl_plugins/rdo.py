@@ -7,12 +7,14 @@ The objective the user sets is a per-pixel weighted squared error on the luminan
 with ``w`` the salient-region probability of F's saliency head on the *original* (the encoder has it;
 uniform when the predictor has none). Everything the decoder will output is known exactly to the encoder:
 outside the critical set C the decoded luminance is round(G(base)); on C, with M <= N orthonormal rows and
-the equality projection, it is ``G(base)[C] + H^T (step * q)`` with ``q = round(H r / step)``. So the
+the equality projection, it is ``G(base)[C] + H^T (step * q)`` with ``q = Q(H r / step)``, Q the encoder's
+quantiser (plain rounding by default; ``quantiser="rdo"``: :func:`agdl_plugins.entropy.rdo_quantise`). So the
 distortion of every candidate (base quality, budget N, step) is computed exactly from one G run per base
 quality, without decoding; rates come from the entropy coder's size (estimated from the order-0 entropy
 during the search, exact for the final file). A refinement never raises D (rounding to the nearest multiple
 of the step never moves a coefficient further than zeroing it), so "no refinement" (G alone) is always a
-candidate and the chosen file is never worse than it on the objective at its bytes.
+candidate and the chosen file is never worse than it on the objective at its bytes; the rate-distortion
+optimised quantiser only ever picks an index between the rounded one and zero, which keeps that true).
 """
 
 from __future__ import annotations
@@ -79,12 +81,16 @@ class QualityEvaluator:
         make_op: ``(n, m) -> operator`` with ``forward``/``adjoint`` (the file's sensing part and seed).
         measurement_ratio: M / N.
         fixed_bytes: bytes of the file that do not depend on the refinement (base, header, alpha, container).
+        quantiser: the encoder's quantiser (:data:`agdl_plugins.entropy.QUANTISERS`).
+        pixel_aligned: the sensing keeps each measurement on its pixel (the quantiser weighs it with ``weights``).
     """
 
     def __init__(self, quality: int, y: np.ndarray, ref: np.ndarray, scores: np.ndarray, exact: bool,
-                 weights: np.ndarray, make_op, measurement_ratio: float, fixed_bytes: int) -> None:
+                 weights: np.ndarray, make_op, measurement_ratio: float, fixed_bytes: int,
+                 quantiser: str = "round", pixel_aligned: bool = False) -> None:
         self.quality, self.y, self.ref, self.scores, self.exact = quality, y, ref, scores, exact
         self.weights, self.make_op, self.ratio, self.fixed = weights, make_op, measurement_ratio, fixed_bytes
+        self.quantiser, self.pixel_aligned = quantiser, pixel_aligned
         self.err2 = weights * (y - rounded_8bit(ref)) ** 2
         self.d_alone = float(self.err2.sum())
         self._sets: dict[float, tuple] = {}
@@ -115,12 +121,12 @@ class QualityEvaluator:
     def evaluate(self, fraction: float, step: float, exact_rate: bool = False) -> Candidate:
         import torch
 
-        from .entropy import encode_symbols, quantise
+        from .entropy import encode_symbols, quantise_with
 
         sel, mask, r, op, z, d_out, side = self._set(fraction)
         if op is None:
             return self.alone()
-        q = quantise(z, step)
+        q = quantise_with(self.quantiser, z, step, self.weights[mask] if self.pixel_aligned else None)
         corr = op.adjoint(torch.from_numpy(step * q.astype(np.float64))).numpy()
         out = rounded_8bit(self.ref[mask] + corr)
         d = d_out + float((self.weights[mask] * (self.y[mask] - out) ** 2).sum())

@@ -80,7 +80,7 @@ class _Search:
         a = self.analysis(q)
         p = self.preps.get((q, f))
         if p is None or p.restorer is not a.restorer:  # built before the restorer was judged: rebuild
-            p = self.preps[(q, f)] = prepare(self.color, self.opts, self.reg, q, f, a)
+            p = self.preps[(q, f)] = prepare(self.color, self.opts, self.reg, q, f, a, self.weights())
         return p
 
     def file(self, q: int, f: float, step: float, metadata: dict) -> bytes:
@@ -108,7 +108,8 @@ class _Search:
             sensing = self.reg.get("sensing", self.opts.sensing)
             self.evals[key] = QualityEvaluator(
                 q, self.y, ref, a.scores(), a.predictor.exact, self.weights(),
-                lambda n, m: sensing.make(n, m, self.opts.seed), self.opts.measurement_ratio, self.fixed_bytes(q))
+                lambda n, m: sensing.make(n, m, self.opts.seed), self.opts.measurement_ratio, self.fixed_bytes(q),
+                self.opts.quantiser, getattr(sensing, "pixel_aligned", False))
         return self.evals[key]
 
     def space(self) -> tuple[tuple[float, ...], tuple[float, ...], bool]:

@@ -44,6 +44,9 @@ CASES = {
     # F v3: the saliency U-Net sees the base layer's Y/Cb/Cr (a grey image: Y with neutral chroma)
     "v3_learned_rgb_jpeg": (lambda: data.chelsea()[60:188, 100:260], {"quality": 30}),
     "v3_learned_grey_jpeg": (lambda: data.camera()[60:188, 180:340], {"quality": 30}),
+    # F v4: F v3's U-Net, edge term = 3x3 mean of the Sobel magnitude
+    "v4_learned_rgb_jpeg": (lambda: data.astronaut()[20:148, 120:280], {"quality": 30}),
+    "v4_learned_grey_jpeg": (lambda: data.camera()[120:248, 60:220], {"quality": 25}),
 }
 
 

@@ -85,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--step", type=float, help="AGDL option: measurement quantiser step")
     p.add_argument("--roi-weight", dest="roi_weight", type=float,
                    help="AGDL option: ROI share of the distortion the encoder minimises (default: the encoder's)")
+    p.add_argument("--quantiser", choices=["rdo", "round"],
+                   help="AGDL option: measurement quantiser (default: the encoder's, round)")
     p.add_argument("--predictor", help="AGDL option: predictor id for 'agdl' (e.g. edge-sobel = baseline)")
     p.add_argument("--restorer", help="AGDL option: restorer id for 'agdl' (e.g. identity = baseline)")
     p.add_argument("--base", help="AGDL option: base codec for the agdl variants (jpeg, webp, avif, jpeg2000)")
@@ -130,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         points = _points(a)
         agdl_options = {"critical_fraction": a.critical_fraction, "measurement_ratio": a.measurement_ratio,
                         "step": a.step, "predictor": a.predictor, "restorer": a.restorer,
-                        "roi_weight": a.roi_weight, "base": a.base}
+                        "roi_weight": a.roi_weight, "base": a.base, "quantiser": a.quantiser}
         validate_encode_options(**{k: v for k, v in agdl_options.items() if v is not None}, device=a.device)
         if a.no_masks:
             masks = None

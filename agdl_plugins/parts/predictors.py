@@ -50,7 +50,7 @@ class SobelEdgePredictor:
 
 
 class LearnedPredictor:
-    """Network F (``models.CriticalPixelPredictor`` v1, ``models.SaliencyEdgePredictor`` v2/v3): scores of
+    """Network F (``models.CriticalPixelPredictor`` v1, ``models.SaliencyEdgePredictor`` v2-v4): scores of
     being a critical pixel of eq. 1. ``colour``: takes (H, W, 3) YCbCr planes; versions whose network reads
     only the luminance (v1, v2) use channel 0, so their scores are unchanged."""
 

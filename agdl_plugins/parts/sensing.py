@@ -1,4 +1,8 @@
-"""Sensing operators by id: ``make(n, m, seed)`` returns a ``kornia_ops`` operator (H: R^n -> R^m)."""
+"""Sensing operators by id: ``make(n, m, seed)`` returns a ``kornia_ops`` operator (H: R^n -> R^m).
+
+``pixel_aligned``: measurement i is critical pixel i's own value (so the encoder's quantiser may weigh its
+error with that pixel's objective weight); False for operators that mix pixels.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ class StructuredSensingPart:
 
     id = "structured-dct"
     version = 1
+    pixel_aligned = False
 
     def make(self, n: int, m: int, seed: int):
         from kornia_ops import StructuredSensing
@@ -20,6 +25,7 @@ class GaussianSensingPart:
 
     id = "gaussian"
     version = 1
+    pixel_aligned = False
 
     def make(self, n: int, m: int, seed: int):
         from kornia_ops import GaussianSensing
@@ -32,6 +38,7 @@ class IdentitySensingPart:
 
     id = "identity"
     version = 1
+    pixel_aligned = True
 
     def make(self, n: int, m: int, seed: int):
         from kornia_ops import IdentitySensing

@@ -59,14 +59,15 @@ def test_saliency_head_accepts_planes(version):
     assert s.shape == (40, 56) and s.dtype == np.float32 and 0 <= s.min() <= s.max() <= 1
 
 
-def test_f_v3_reads_the_chroma_and_is_the_default():
-    """F v3 is the default predictor; its saliency (and so the critical set) depends on Cb/Cr, and a grey
-    image is scored as Y with neutral chroma."""
+@pytest.mark.parametrize("version", [3, 4])
+def test_f_v3_v4_read_the_chroma_and_v4_is_the_default(version):
+    """F v4 (v3's U-Net, pooled edge term) is the default predictor; v3's and v4's saliency (and so the
+    critical set) depends on Cb/Cr, and a grey image is scored as Y with neutral chroma."""
     from skimage import data
 
     reg = get_registry()
-    assert reg.get("predictor", "agdl-f").version == 3
-    pred = reg.get("predictor", "agdl-f", 3)
+    assert reg.get("predictor", "agdl-f").version == 4
+    pred = reg.get("predictor", "agdl-f", version)
     from PIL import Image
 
     ycc = np.asarray(Image.fromarray(data.chelsea()[::2, ::2]).convert("YCbCr"))
@@ -77,7 +78,7 @@ def test_f_v3_reads_the_chroma_and_is_the_default():
     assert float(np.abs(s_col - s_grey).mean()) > 1e-3
 
 
-@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
 def test_scores_and_saliency_in_one_run_are_bit_identical(version):
     """analyze() gets F's scores and saliency from one U-Net run; they must equal the two separate calls
     bit for bit (the scores feed the critical set, which the file's CRC checks)."""

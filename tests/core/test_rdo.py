@@ -69,9 +69,10 @@ def test_impossible_target_names_the_cause_and_the_smallest_rate(photo):
     assert "critical_fraction" not in str(e.value) and "not counted" in str(e.value)
 
 
-def test_predicted_distortion_is_what_the_decoder_outputs(grey):
+@pytest.mark.parametrize("quantiser", ["round", "rdo"])
+def test_predicted_distortion_is_what_the_decoder_outputs(grey, quantiser):
     """The encoder's exact-distortion claim: D computed without decoding == D of the decoded file."""
-    opts = validate_encode_options(quality=25, **BASELINE)
+    opts = validate_encode_options(quality=25, quantiser=quantiser, **BASELINE)
     from PIL import Image
 
     im = Image.fromarray(grey)
@@ -181,3 +182,20 @@ def test_a_restorer_that_helps_is_kept(photo):
     for kw in ({"quality": 40}, {"target_bpp": 1.0, "critical_fraction": 0}):
         assert agdl.read_info(agdl.encode(photo, base="webp", **kw)).header.restorer == "agdl-g-webp-avif"
         assert agdl.read_info(agdl.encode(photo, **kw)).header.restorer == "agdl-g"
+
+
+def test_rdo_quantiser_is_smaller_at_a_fixed_decision_and_decodes_with_any_decoder(photo):
+    """Fixed quality, budget and step: quantiser="rdo" writes fewer refinement bytes than plain
+    rounding, the file keeps the same header decisions, and the decoder needs nothing new."""
+    kw = dict(quality=30, critical_fraction=0.1, step=24.0, **BASELINE)
+    files = {qz: agdl.encode(photo, quantiser=qz, **kw) for qz in ("round", "rdo")}
+    infos = {k: agdl.read_info(v) for k, v in files.items()}
+    assert infos["rdo"].n_critical == infos["round"].n_critical
+    assert infos["rdo"].layer_bytes["refinement"] < 0.95 * infos["round"].layer_bytes["refinement"]
+    y = luma(photo)
+    outs = {k: luma(agdl.decode(v).array) for k, v in files.items()}
+    base = luma(agdl.decode(files["rdo"], base_only=True).array)
+    assert psnr(outs["rdo"], y) > psnr(base, y) + 0.3  # still a real refinement
+    assert psnr(outs["rdo"], y) > psnr(outs["round"], y) - 0.5
+    with pytest.raises(ValueError, match="quantiser"):
+        agdl.encode(photo, quantiser="floor")
