@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .batch import atomic_write
 from .errors import AgdlFormatError
-from .options import EncodeOptions
+from .options import QUANTISERS, EncodeOptions
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -82,7 +82,7 @@ def _add_encode_options(p: argparse.ArgumentParser) -> None:
                    help="sensing operator: identity | structured-dct | gaussian (default: identity when "
                    "M = N, else structured-dct)")
     g.add_argument("--seed", type=int, default=0, help="sensing operator seed stored in the header")
-    g.add_argument("--quantiser", choices=["round", "rdo"], default="round",
+    g.add_argument("--quantiser", choices=QUANTISERS, default=EncodeOptions.quantiser,
                    help="measurement quantiser: round (default) or rdo (rate-distortion optimised rounding)")
     g.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     g.add_argument("--container", choices=["agdl", "jpeg"], default="agdl",

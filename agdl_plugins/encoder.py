@@ -25,6 +25,7 @@ from .options import DEFAULT_FRACTION, EncodeOptions
 from .parts.base_codecs import BaseDecoded
 from .parts.predictors import predictor_input
 from .parts.restorers import LossyBaseRestorer, bind
+from .parts.sensing import measurement_weights
 from .registry import Registry
 
 
@@ -131,13 +132,6 @@ def prepare(color: Image.Image, opts: EncodeOptions, reg: Registry, quality: int
         residual = np.zeros(0)
     w_c = None if weights is None or not sel.n else weights[sel.mask]
     return Prepared(a.quality, a.base_bytes, a.base, sel, residual, a.predictor, a.restorer, a.codec, w_c)
-
-
-def measurement_weights(sensing: object, weights_on_c: np.ndarray | None) -> np.ndarray | None:
-    """The quantiser's per-measurement weights: the critical pixels' own when the sensing part keeps each
-    measurement on its pixel (``pixel_aligned``, e.g. identity), else None (uniform: a mixing operator spreads
-    every pixel over every measurement)."""
-    return weights_on_c if getattr(sensing, "pixel_aligned", False) else None
 
 
 def measure(prep: Prepared, opts: EncodeOptions, reg: Registry, step: float) -> tuple[int, np.ndarray]:

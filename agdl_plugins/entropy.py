@@ -14,6 +14,7 @@ import struct
 import numpy as np
 
 from .errors import AgdlFormatError
+from .options import QUANTISERS
 
 _HEAD = ">fii"
 
@@ -27,9 +28,6 @@ RDOQ_PASSES = 2
 def quantise(z: np.ndarray, step: float) -> np.ndarray:
     """Uniform mid-tread quantiser: (M,) float -> (M,) int32 indices."""
     return np.round(z / step).astype(np.int32)
-
-
-QUANTISERS = ("rdo", "round")
 
 
 def quantise_with(quantiser: str, z: np.ndarray, step: float, weights: np.ndarray | None = None) -> np.ndarray:

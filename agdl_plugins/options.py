@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 PROJECTIONS = ("equality", "box")
+QUANTISERS = ("round", "rdo")  # the encoder's measurement quantisers (agdl_plugins.entropy.quantise_with)
 DEFAULT_FRACTION = 0.2  # budget used by ``encoder.prepare`` when called without one (scripts, ablations)
 DEFAULT_ROI_WEIGHT = 0.25  # measured: BENCHMARKS.md section 11 (keeps whole-image PSNR at G alone's)
 
@@ -116,8 +117,8 @@ def validate_encode_options(**opts: Any) -> EncodeOptions:
             raise ValueError(f"{name} must be a part id string or None, got {v!r}")
     if not (o.device in ("auto", "cpu", "mps") or o.device.startswith("cuda")):
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {o.device!r}")
-    if o.quantiser not in ("rdo", "round"):
-        raise ValueError(f"quantiser must be 'rdo' or 'round', got {o.quantiser!r}")
+    if o.quantiser not in QUANTISERS:
+        raise ValueError(f"quantiser must be one of {QUANTISERS}, got {o.quantiser!r}")
     if o.container not in ("agdl", "jpeg"):
         raise ValueError(f"container must be 'agdl' or 'jpeg', got {o.container!r}")
     if o.container == "jpeg" and o.base not in ("jpeg", "jpeg-saliency"):

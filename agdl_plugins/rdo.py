@@ -14,7 +14,7 @@ quality, without decoding; rates come from the entropy coder's size (estimated f
 during the search, exact for the final file). A refinement never raises D (rounding to the nearest multiple
 of the step never moves a coefficient further than zeroing it), so "no refinement" (G alone) is always a
 candidate and the chosen file is never worse than it on the objective at its bytes; the rate-distortion
-optimised quantiser only ever picks an index between the rounded one and zero, which keeps that true).
+optimised quantiser only ever picks an index between the rounded one and zero, which keeps that true.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .critical import select_critical, sorted_scores
+from .parts.sensing import measurement_weights
 
 FRACTIONS = (0.015, 0.03, 0.06, 0.1, 0.15, 0.2, 0.3, 0.45, 0.6)
 STEPS = tuple(float(6.0 * 2 ** (k / 2)) for k in range(7))  # 6 .. 48 grey levels, factor sqrt(2)
@@ -81,16 +82,16 @@ class QualityEvaluator:
         make_op: ``(n, m) -> operator`` with ``forward``/``adjoint`` (the file's sensing part and seed).
         measurement_ratio: M / N.
         fixed_bytes: bytes of the file that do not depend on the refinement (base, header, alpha, container).
-        quantiser: the encoder's quantiser (:data:`agdl_plugins.entropy.QUANTISERS`).
-        pixel_aligned: the sensing keeps each measurement on its pixel (the quantiser weighs it with ``weights``).
+        quantiser: the encoder's quantiser (:data:`agdl_plugins.options.QUANTISERS`).
+        sensing: the sensing part (whether the quantiser weighs measurements: ``parts.sensing.measurement_weights``).
     """
 
     def __init__(self, quality: int, y: np.ndarray, ref: np.ndarray, scores: np.ndarray, exact: bool,
                  weights: np.ndarray, make_op, measurement_ratio: float, fixed_bytes: int,
-                 quantiser: str = "round", pixel_aligned: bool = False) -> None:
+                 quantiser: str = "round", sensing: object = None) -> None:
         self.quality, self.y, self.ref, self.scores, self.exact = quality, y, ref, scores, exact
         self.weights, self.make_op, self.ratio, self.fixed = weights, make_op, measurement_ratio, fixed_bytes
-        self.quantiser, self.pixel_aligned = quantiser, pixel_aligned
+        self.quantiser, self.sensing = quantiser, sensing
         self.err2 = weights * (y - rounded_8bit(ref)) ** 2
         self.d_alone = float(self.err2.sum())
         self._sets: dict[float, tuple] = {}
@@ -126,7 +127,7 @@ class QualityEvaluator:
         sel, mask, r, op, z, d_out, side = self._set(fraction)
         if op is None:
             return self.alone()
-        q = quantise_with(self.quantiser, z, step, self.weights[mask] if self.pixel_aligned else None)
+        q = quantise_with(self.quantiser, z, step, measurement_weights(self.sensing, self.weights[mask]))
         corr = op.adjoint(torch.from_numpy(step * q.astype(np.float64))).numpy()
         out = rounded_8bit(self.ref[mask] + corr)
         d = d_out + float((self.weights[mask] * (self.y[mask] - out) ** 2).sum())

@@ -109,7 +109,7 @@ class _Search:
             self.evals[key] = QualityEvaluator(
                 q, self.y, ref, a.scores(), a.predictor.exact, self.weights(),
                 lambda n, m: sensing.make(n, m, self.opts.seed), self.opts.measurement_ratio, self.fixed_bytes(q),
-                self.opts.quantiser, getattr(sensing, "pixel_aligned", False))
+                self.opts.quantiser, sensing)
         return self.evals[key]
 
     def space(self) -> tuple[tuple[float, ...], tuple[float, ...], bool]:

@@ -65,9 +65,8 @@ def main(argv: list[str] | None = None) -> None:
         sc = an.scores()
         sob = sobel_magnitude(torch.from_numpy(an.base.luma / 255.0)[None, None].float())[0, 0].numpy()
         sob = sob.astype(np.float64)
-        lsal = sc - np.log(sob + 1e-3)  # log sigmoid(saliency) of F (v2/v3 scores: + log(sobel + 1e-3))
-        if getattr(an.predictor, "version", 0) >= 4:
-            lsal = sc - np.log(pool(sob, 3, "avg") + 1e-3)
+        f_edge = pool(sob, 3, "avg") if getattr(an.predictor, "version", 0) >= 4 else sob  # F v4: 3x3 mean
+        lsal = sc - np.log(f_edge + 1e-3)  # log sigmoid(saliency) of F: its score minus its edge term
         err, g = np.abs(y - ref), np.clip(gt, 0.01, 0.99)
         variants = {"F": sc, "sobavg3": lsal + np.log(pool(sob, 3, "avg") + 1e-3),
                     "sobavg5": lsal + np.log(pool(sob, 5, "avg") + 1e-3),

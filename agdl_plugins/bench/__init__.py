@@ -56,6 +56,7 @@ import platform
 import sys
 from pathlib import Path
 
+from ..options import QUANTISERS
 from .codecs import ALL_CODECS
 
 DEFAULT_POINTS = "q=10,20,30,50"
@@ -85,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--step", type=float, help="AGDL option: measurement quantiser step")
     p.add_argument("--roi-weight", dest="roi_weight", type=float,
                    help="AGDL option: ROI share of the distortion the encoder minimises (default: the encoder's)")
-    p.add_argument("--quantiser", choices=["rdo", "round"],
+    p.add_argument("--quantiser", choices=QUANTISERS,
                    help="AGDL option: measurement quantiser (default: the encoder's, round)")
     p.add_argument("--predictor", help="AGDL option: predictor id for 'agdl' (e.g. edge-sobel = baseline)")
     p.add_argument("--restorer", help="AGDL option: restorer id for 'agdl' (e.g. identity = baseline)")

@@ -6,6 +6,15 @@ error with that pixel's objective weight); False for operators that mix pixels.
 
 from __future__ import annotations
 
+from typing import Any
+
+
+def measurement_weights(part: Any, weights_on_c: Any) -> Any:
+    """The quantiser's (M,) per-measurement weights: the critical pixels' own objective weights (N,) when the
+    sensing part keeps each measurement on its pixel (``pixel_aligned``, e.g. identity), else None (uniform: a
+    mixing operator spreads every pixel over every measurement). Plugin parts without the attribute mix."""
+    return weights_on_c if getattr(part, "pixel_aligned", False) else None
+
 
 class StructuredSensingPart:
     """Orthonormal rows: random signs + permutation + orthonormal DCT, keep M rows. O(N log N)."""
