@@ -1,7 +1,10 @@
 """Derive a predictor version from a shipped one by changing a training-free hyper-parameter.
 
 F v4 is F v3's saliency U-Net (the same tensors) with the edge term averaged over 3x3 (``edge_pool=3``,
-``models.saliency.SaliencyEdgePredictor``). The exact command that wrote ``predictor_v4.safetensors``:
+``models.saliency.SaliencyEdgePredictor``). A derived file written into ``models/weights`` stores no
+tensors of its own: it names the source's tensor file (``predictor_v3.safetensors``) in ``tensor_files``,
+and ``models.weights.export_reference`` checks the tensors are the same. The exact command that wrote
+``predictor_v4.safetensors``:
 
     python -m models.derive_predictor --source 3 --version 4 --edge-pool 3 --dtype float16
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from . import weights as W
 from .saliency import SaliencyEdgePredictor
@@ -36,7 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     md.update(command=cmd, version=a.version, derived_from=f"predictor_v{a.source}.safetensors "
               f"({src.metadata.get('command', '')})")
     out = a.export or str(W.WEIGHTS_DIR / f"predictor_v{a.version}.safetensors")
-    W.export(net, out, md, dtype=a.dtype)
+    src_file = W.WEIGHTS_DIR / f"predictor_v{a.source}.safetensors"
+    if Path(out).resolve().parent == W.WEIGHTS_DIR and src.metadata.get("dtype") == a.dtype:
+        # same tensors: the derived file names the source's tensor files instead of a second copy
+        tensor_files = json.loads(src.metadata.get("tensor_files", "[]")) or [src_file.name]
+        W.export_reference(net, out, md, tensor_files, dtype=a.dtype)
+    else:
+        W.export(net, out, md, dtype=a.dtype)
     print(f"exported {out}")
     return 0
 

@@ -141,8 +141,7 @@ def main(argv=None):
     arch = {"v1": DualDomainRestorer, "v2": MultiScaleRestorer}[a.arch]
     model = arch(**json.loads(a.hparams))
     if a.init:
-        from safetensors.torch import load_file
-        model.load_state_dict(load_file(a.init))
+        model.load_state_dict(W.load_state(a.init, check=False))  # shipped shards/references included
         log(f"init from {a.init}")
     log(f"params {param_count(model)} hparams {model.hparams}")
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)

@@ -123,7 +123,57 @@ def test_missing_sum_rejected(tmp_path):
         W.load_predictor(p)
 
 
-SHIPPED = sorted(p.name for p in W.WEIGHTS_DIR.glob("*.safetensors"))
+SHIPPED = sorted(p.name for p in W.WEIGHTS_DIR.glob("*_v*.safetensors") if ".part" not in p.name)
+
+
+def test_shipped_files_are_small_and_every_shard_is_named():
+    """No tracked weights file over 8 MB, the total within ~20 MB, and every shard belongs to a shipped file."""
+    import json
+    files = list(W.WEIGHTS_DIR.glob("*.safetensors"))
+    assert max(p.stat().st_size for p in files) <= 8_000_000
+    assert sum(p.stat().st_size for p in files) <= 21_000_000
+    named = {n for s in SHIPPED for n in json.loads(W.read_metadata(W.WEIGHTS_DIR / s).get("tensor_files", "[]"))}
+    assert {p.name for p in files} - set(SHIPPED) <= named and named <= {p.name for p in files}
+
+
+def test_shard_keeps_tensors_and_checks_every_part(tmp_path):
+    m = _randomised(DualDomainRestorer(channels=8, pixel_layers=3, dct_channels=8, dct_layers=1))
+    p = tmp_path / "g_v1.safetensors"
+    W.export(m, p, {"note": "test"})
+    before = W.load_state(p)
+    parts = W.shard(p, max_bytes=4096)
+    assert len(parts) >= 2 and all(q.exists() for q in parts)
+    after = W.load_state(p)
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    assert W.load_restorer(p).hparams == m.hparams and W.read_metadata(p)["note"] == "test"
+    with pytest.raises(ValueError, match="already"):
+        W.shard(p)
+    data = bytearray(parts[-1].read_bytes())
+    data[-1] ^= 1
+    parts[-1].write_bytes(bytes(data))
+    with pytest.raises(W.WeightsIntegrityError, match="sha256 mismatch"):
+        W.load_restorer(p)
+
+
+def test_reference_file_reads_its_source_tensors_and_rejects_others(tmp_path):
+    from safetensors.torch import save_file
+    m = _randomised(CriticalPixelPredictor(base=4, levels=2, cond_dim=4))
+    src = tmp_path / "f_v1.safetensors"
+    W.export(m, src, {}, dtype="float16")
+    ref = tmp_path / "f_v2.safetensors"
+    W.export_reference(m, ref, {"version": 2}, [src.name], dtype="float16")
+    assert ref.stat().st_size < 1000
+    a, b = W.load_predictor(src), W.load_predictor(ref)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+    other = _randomised(CriticalPixelPredictor(base=4, levels=2, cond_dim=4), seed=1)
+    with pytest.raises(W.WeightsIntegrityError, match="do not hold"):
+        W.export_reference(other, tmp_path / "f_v3.safetensors", {}, [src.name], dtype="float16")
+    for bad in ('["../f_v1.safetensors"]', '["bad_v1.safetensors"]', '"f_v1.safetensors"', "[1]", "not json"):
+        p = tmp_path / "bad_v1.safetensors"
+        save_file({}, str(p), metadata={"arch": "CriticalPixelPredictor", "hparams": "{}", "tensor_files": bad})
+        W.write_sum(p)
+        with pytest.raises(W.WeightsIntegrityError):
+            W.load_predictor(p)
 
 
 def test_every_shipped_file_is_tested():
