@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dtype", default="float16", choices=["float32", "float16"])
     ap.add_argument("--export", default=None, help="default: models/weights/predictor_v{version}.safetensors")
     a = ap.parse_args(argv)
-    src = W.load_predictor(W.WEIGHTS_DIR / f"predictor_v{a.source}.safetensors")
+    src_file = W.WEIGHTS_DIR / f"predictor_v{a.source}.safetensors"
+    src = W.load_predictor(src_file)
     if not isinstance(src, SaliencyEdgePredictor):
         raise SystemExit(f"predictor v{a.source} is not a SaliencyEdgePredictor")
     hp = dict(json.loads(src.metadata["hparams"]), edge_pool=a.edge_pool)
@@ -40,7 +41,6 @@ def main(argv: list[str] | None = None) -> int:
     md.update(command=cmd, version=a.version, derived_from=f"predictor_v{a.source}.safetensors "
               f"({src.metadata.get('command', '')})")
     out = a.export or str(W.WEIGHTS_DIR / f"predictor_v{a.version}.safetensors")
-    src_file = W.WEIGHTS_DIR / f"predictor_v{a.source}.safetensors"
     if Path(out).resolve().parent == W.WEIGHTS_DIR and src.metadata.get("dtype") == a.dtype:
         # same tensors: the derived file names the source's tensor files instead of a second copy
         tensor_files = json.loads(src.metadata.get("tensor_files", "[]")) or [src_file.name]

@@ -9,8 +9,8 @@ The codec records ids "agdl-g" / "agdl-f" with ``WEIGHTS_VERSION["restorer"]`` /
 
 A weights file may keep some or all of its tensors in sibling files named in its metadata key
 ``tensor_files`` (a JSON list of file names in the same folder, each sha256-checked like the file itself):
-a derived version that reuses another's tensors stores only its metadata (F v4 and v5 read F v3's
-tensors), and a large file is split into shards of at most 8 MB (``python -m models.weights shard``).
+a derived version that reuses another's tensors stores only its metadata (F v4 reads F v3's tensors),
+and a large file is split into shards (``python -m models.weights shard``, 6 MB each by default).
 The tensors, and so the network's outputs, are the same as from one file.
 """
 import argparse
@@ -75,11 +75,15 @@ def export(model, path, meta: dict, dtype: str = "float32"):
     from safetensors.torch import save_file
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sd = _cast(model.state_dict(), dtype)
+    save_file(_cast(model.state_dict(), dtype), str(path), metadata=_metadata(model, meta, dtype))
+    write_sum(path)
+
+
+def _metadata(model, meta: dict, dtype: str) -> dict[str, str]:
+    """The file metadata of ``model``: hparams, arch, dtype, then ``meta`` (non-strings JSON-encoded)."""
     md = {"hparams": json.dumps(model.hparams), "arch": type(model).__name__, "dtype": dtype}
     md.update({k: (v if isinstance(v, str) else json.dumps(v)) for k, v in meta.items()})
-    save_file(sd, str(path), metadata=md)
-    write_sum(path)
+    return md
 
 
 def _cast(sd: dict, dtype: str) -> dict:
@@ -100,9 +104,7 @@ def export_reference(model, path, meta: dict, tensor_files: list[str], dtype: st
     sd = _cast(model.state_dict(), dtype)
     if ref.keys() != sd.keys() or any(not torch.equal(ref[k], v) for k, v in sd.items()):
         raise WeightsIntegrityError(f"{tensor_files} do not hold this model's tensors in {dtype}")
-    md = {"hparams": json.dumps(model.hparams), "arch": type(model).__name__, "dtype": dtype,
-          "tensor_files": json.dumps(list(tensor_files))}
-    md.update({k: (v if isinstance(v, str) else json.dumps(v)) for k, v in meta.items()})
+    md = _metadata(model, dict(meta, tensor_files=list(tensor_files)), dtype)
     save_file({}, str(path), metadata=md)
     write_sum(path)
 
