@@ -165,10 +165,20 @@ def run_job(kind: str, src: str, dst: str, opts: dict[str, Any], threads: int | 
 
 def run_serial(kind: str, pairs: Iterable[tuple[Path, Path]], opts: dict[str, Any],
                threads: int | None = None) -> Iterator[Result]:
-    """The one-process path (``--workers 1``): jobs in order, in this process."""
-    pin_threads(threads)
-    for src, dst in pairs:
-        yield JOBS[kind](src, dst, opts)
+    """The one-process path (``--workers 1``): jobs in order, in this process.
+
+    ``threads`` (asked for explicitly) is torch's thread count while the jobs run; the caller's count is
+    restored when the generator finishes or is closed. ``None`` leaves torch as it is.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        pin_threads(threads)
+        for src, dst in pairs:
+            yield JOBS[kind](src, dst, opts)
+    finally:
+        pin_threads(before if threads is not None else None)
 
 
 def run_pool(kind: str, pairs: list[tuple[Path, Path]], opts: dict[str, Any], workers: int,

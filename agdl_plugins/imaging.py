@@ -107,3 +107,27 @@ def add_luma_delta(rgb: np.ndarray, luma: np.ndarray, out_y: np.ndarray, alpha: 
     if alpha is not None:
         return np.dstack([out, alpha]), "RGBA"
     return out, "RGB"
+
+
+def open_without_pixel_limit(payload: bytes, pil_format: str) -> Image.Image:
+    """Open ``payload`` with Pillow's ``pil_format`` plugin, skipping ``Image.open``'s pixel-limit check.
+
+    For a base layer whose size AGDL has already checked against the caller's pixel limit (the header's
+    size, which must equal the base layer's). ``Image.open`` would warn (``DecompressionBombWarning``) for
+    an allowed large image; silencing that needs ``warnings.catch_warnings``, which changes the process's
+    warning filters for every thread. Constructing the format's own ``ImageFile`` does neither. Lazy as
+    ``Image.open`` is: only the header is parsed until ``load()``.
+
+    Raises:
+        OSError / SyntaxError / ValueError: what the plugin raises for a stream it cannot parse, or an
+            ``OSError`` when the running Pillow has no ``pil_format`` plugin or the stream is not of it.
+    """
+    import io
+
+    Image.init()
+    if pil_format not in Image.OPEN:
+        raise OSError(f"this Pillow ({Image.__version__}) cannot read {pil_format} images")
+    factory, accept = Image.OPEN[pil_format]
+    if accept is not None and not accept(payload[:16]):
+        raise SyntaxError(f"not a {pil_format} stream")
+    return factory(io.BytesIO(payload), "")

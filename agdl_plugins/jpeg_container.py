@@ -40,6 +40,7 @@ from typing import IO
 from .container import EXIF, ICC, XMP, Chunk, read_container, write_container
 from .errors import AgdlFallbackWarning, AgdlFormatError, DecompressionBombError, MissingPartError
 from .header import Header
+from .imaging import open_without_pixel_limit
 
 SOI = b"\xff\xd8"
 APP0, APP1, APP2, APP11, APP14 = 0xE0, 0xE1, 0xE2, 0xEB, 0xEE
@@ -414,10 +415,8 @@ def _fallback_info(data: bytes, sp: Split, reason: str, max_pixels: int | None):
     from .header import empty_mask_crc
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(sp.base), formats=["JPEG"]) as im:
-                (w, h), mode = im.size, im.mode
+        with open_without_pixel_limit(sp.base, "JPEG") as im:  # the limit is checked just below
+            (w, h), mode = im.size, im.mode
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise AgdlFormatError(f"{reason}; and the JPEG itself cannot be read ({e})") from e
     if max_pixels is not None and w * h > max_pixels:

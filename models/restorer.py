@@ -40,22 +40,13 @@ def blockdct_filters() -> torch.Tensor:
 
 
 class DetConv2d(nn.Conv2d):
-    """nn.Conv2d whose eval-mode forward bypasses oneDNN (mkldnn).
+    """nn.Conv2d kept as its own class for the state-dict layout of shipped weights (same keys).
 
-    oneDNN's 1x1 convolutions with many input channels give results that depend on the CPU thread
-    count (~1e-6); the native path was identical across thread counts on the machines measured (not
-promised: the codec's contract tolerates float drift). Training keeps oneDNN.
-    Same parameters / state_dict keys as nn.Conv2d.
+    Until wave 3 its eval-mode forward switched oneDNN off process-wide around each call
+    (``torch._C._set_mkldnn_enabled``); a codec must not touch global PyTorch state (other threads'
+    convolutions, the caller's models), so it now runs the ordinary convolution. The float drift this allows
+    between thread counts and ISAs is what the pixel contract already covers (docs/FORMAT.md, "Determinism").
     """
-
-    def forward(self, x):
-        if self.training or not torch._C._get_mkldnn_enabled():
-            return super().forward(x)
-        torch._C._set_mkldnn_enabled(False)
-        try:
-            return super().forward(x)
-        finally:
-            torch._C._set_mkldnn_enabled(True)
 
 
 class FiLM(nn.Module):

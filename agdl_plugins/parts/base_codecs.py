@@ -8,14 +8,13 @@ YCbCr directly (``draft("YCbCr")``), which skips libjpeg's YCbCr->RGB conversion
 from __future__ import annotations
 
 import io
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
 from ..errors import AgdlFormatError
-from ..imaging import luma_plane
+from ..imaging import luma_plane, open_without_pixel_limit
 
 
 @dataclass
@@ -63,11 +62,8 @@ class PillowBaseCodec:
         if self.magic and not any(payload.startswith(m) for m in self.magic):
             raise AgdlFormatError(f"corrupt AGDL file: base layer is not a {self.pil_format} stream")
         try:
-            with warnings.catch_warnings():
-                # the header's size already passed the pixel limit and must equal the base layer's size
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                im = Image.open(io.BytesIO(payload), formats=[self.pil_format])
-            return im
+            # the header's size already passed the pixel limit and must equal the base layer's size
+            return open_without_pixel_limit(payload, self.pil_format)
         except (
             OSError,
             SyntaxError,
