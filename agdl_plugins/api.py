@@ -214,6 +214,10 @@ def encode_base_layer(image: Any, *, base: str = "jpeg-saliency", quality: int =
     from .imaging import as_pil, split_alpha
     from .registry import get_registry
 
+    from .encoder import analyse, check_parts
+
     opts = validate_encode_options(base=base, quality=quality)
+    reg = get_registry()
+    check_parts(opts, reg)
     color, _ = split_alpha(as_pil(image))
-    return get_registry().get("base_codec", opts.base).encode(color, opts.quality)
+    return analyse(color, opts, reg, opts.quality).base_bytes

@@ -105,9 +105,15 @@ def analyse(color: Image.Image, opts: EncodeOptions, reg: Registry, quality: int
     predictor = reg.get("predictor", opts.predictor or pred_default)
     restorer = bind(reg.get("restorer", opts.restorer or rest_default), codec.id, int(quality))
     reg.get("sensing", opts.sensing)
-    base_bytes = codec.encode(color, quality)
+    device = resolve_device(opts.device)
+    if getattr(codec, "needs_saliency", False):  # jpeg-saliency: F's map from this registry, on this device
+        from .parts.saliency_jpeg import saliency_map
+
+        base_bytes = codec.encode(color, quality, saliency_map(color, device, reg))
+    else:
+        base_bytes = codec.encode(color, quality)
     base = codec.decode(base_bytes, color.mode, color.size)
-    return Analysis(quality, base_bytes, base, predictor, restorer, codec, resolve_device(opts.device))
+    return Analysis(quality, base_bytes, base, predictor, restorer, codec, device)
 
 
 def prepare(color: Image.Image, opts: EncodeOptions, reg: Registry, quality: int, fraction: float | None = None,
@@ -196,6 +202,22 @@ def finish(
     return C.write_container(chunks)
 
 
+def check_parts(opts: EncodeOptions, reg: Registry) -> str:
+    """Before any work: every part the options name is installed and the device exists; returns the device.
+
+    Raises:
+        UnknownPartError: (``ValueError``) ``base``, ``predictor``, ``restorer`` or ``sensing`` names no
+            installed part.
+        ValueError: ``device`` names a device this machine does not have (e.g. ``cuda`` without CUDA).
+    """
+    reg.require("base_codec", opts.base, "base")
+    reg.require("sensing", str(opts.sensing), "sensing")
+    for kind in ("predictor", "restorer"):
+        if getattr(opts, kind) is not None:
+            reg.require(kind, getattr(opts, kind), kind)
+    return resolve_device(opts.device)
+
+
 def encode_image(
     im: Image.Image, opts: EncodeOptions, reg: Registry, metadata: dict[str, bytes | None]
 ) -> bytes:
@@ -206,6 +228,7 @@ def encode_image(
     ``target_bpp``, refinement budget including none, quantiser step) minimise the user's distortion
     (:mod:`agdl_plugins.rdo`).
     """
+    check_parts(opts, reg)
     color, alpha = split_alpha(im)
     fixed = opts.critical_fraction is not None and (opts.step is not None or opts.critical_fraction == 0)
     if opts.target_bpp is None and fixed:

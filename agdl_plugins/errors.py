@@ -26,6 +26,19 @@ class MissingPartError(AgdlFormatError):
         self.version = version
 
 
+class UnknownPartError(ValueError):
+    """An encoder option names a part (base codec, predictor, restorer, sensing) that is not installed.
+
+    A ``ValueError`` (a bad option value), unlike :class:`MissingPartError`, which is about a file.
+    """
+
+    def __init__(self, option: str, part_id: str, available: list[str]) -> None:
+        super().__init__(f"{option}={part_id!r} is not an installed AGDL part; choose one of: {', '.join(available)}")
+        self.option = option
+        self.part_id = part_id
+        self.available = available
+
+
 class CriticalSetMismatchError(AgdlFormatError):
     """The decoder re-derived a critical set whose checksum differs from the encoder's."""
 
@@ -38,3 +51,11 @@ class AgdlFallbackWarning(UserWarning):
     """An AGDL-in-JPEG file's AGDL segments cannot be used (damaged, incomplete, or its JPEG was re-encoded or
     edited): the JPEG is decoded as it is, base layer only. ``warnings.simplefilter("error",
     AgdlFallbackWarning)`` turns the fallback into an error."""
+
+
+class AgdlConversionWarning(UserWarning):
+    """An image was stored in another mode than it came in (``1`` as grey levels, ``CMYK`` as RGB)."""
+
+
+class AgdlOptionWarning(UserWarning):
+    """A keyword given to Pillow's ``save`` looks like a misspelt AGDL option and was ignored."""

@@ -8,7 +8,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .errors import MissingPartError
+from .errors import MissingPartError, UnknownPartError
 
 ENTRY_POINT_GROUP = "agdl.plugins"
 KINDS = ("base_codec", "predictor", "restorer", "sensing")
@@ -60,6 +60,19 @@ class Registry:
 
     def has(self, kind: str, part_id: str) -> bool:
         return any(i == part_id for (i, _) in self._parts[kind])
+
+    def ids(self, kind: str) -> list[str]:
+        """The part ids registered for ``kind`` (each once, whatever its versions)."""
+        return sorted({i for (i, _) in self._parts[kind]})
+
+    def require(self, kind: str, part_id: str, option: str) -> None:
+        """Encoder-side check of an option naming a part.
+
+        Raises:
+            UnknownPartError: (a ``ValueError``) nothing is registered under ``part_id``.
+        """
+        if not self.has(kind, part_id):
+            raise UnknownPartError(option, part_id, self.ids(kind))
 
 
 _lock = threading.Lock()

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agdl_plugins.bench.codecs import JpegCodec  # noqa: E402
 from agdl_plugins.bench.ratematch import bd_psnr  # noqa: E402
+from agdl_plugins.registry import get_registry  # noqa: E402
 from agdl_plugins.bench.runner import find_mask, list_images, load_image  # noqa: E402
 from agdl_plugins.metrics import luma, psnr  # noqa: E402
 from agdl_plugins.parts.saliency_jpeg import SaliencyJpegCodec, saliency_map  # noqa: E402
@@ -59,7 +60,7 @@ def main() -> int:
         if roi is None or not roi.any():
             continue
         img = Image.fromarray(rgb)
-        sal = roi.astype(np.float32) if a.oracle else saliency_map(img)
+        sal = roi.astype(np.float32) if a.oracle else saliency_map(img, "cpu", get_registry())
         y0 = luma(rgb)
         curves = {}
         for name in ("jpeg", "sal"):

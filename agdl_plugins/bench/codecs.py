@@ -90,7 +90,7 @@ class SaliencyJpegCodec(Codec):
         img = Image.fromarray(rgb)
         key = hashlib.blake2b(np.ascontiguousarray(rgb).tobytes() + repr(rgb.shape).encode(), digest_size=16).digest()
         if self._saliency is None or self._saliency[0] != key:  # one network run per image, not per knob
-            self._saliency = (key, saliency_map(img))
+            self._saliency = (key, saliency_map(img, "cpu", get_registry()))
         return get_registry().get("base_codec", "jpeg-saliency").encode(img, float(knob), self._saliency[1])
 
     def guess(self, target_bytes, pixels, ref_quality):

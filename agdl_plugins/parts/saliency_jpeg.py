@@ -20,6 +20,7 @@ Saliency: the salient-region head of the project's network F (``agdl-f`` v2, pin
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -38,19 +39,17 @@ _C = dct8_matrix()
 SALIENCY_PREDICTOR_VERSION = 2
 
 
-def saliency_map(rgb: Image.Image, device: str = "cpu", registry=None) -> np.ndarray:
+def saliency_map(rgb: Image.Image, device: str, registry: Any) -> np.ndarray:
     """(H, W) float32 salient-region probability in [0, 1] from network F v2's saliency head.
 
     Pinned to :data:`SALIENCY_PREDICTOR_VERSION` so that ``jpeg-saliency@2`` writes the same JPEG whichever
     F is the codec's default; the latest ``agdl-f`` is used only where that version is not installed.
+    ``registry`` (the caller's :class:`agdl_plugins.registry.Registry`) provides F and ``device`` runs it:
+    a part never reaches for the global registry or picks a device itself.
 
     Raises:
         ValueError: that ``agdl-f`` has no saliency head (e.g. only F v1 installed).
     """
-    if registry is None:
-        from ..registry import get_registry
-
-        registry = get_registry()
     try:
         pred = registry.get("predictor", "agdl-f", SALIENCY_PREDICTOR_VERSION)
     except MissingPartError:
@@ -135,10 +134,18 @@ class SaliencyJpegCodec(JpegCodec):
         out = [Image.fromarray(np.clip(np.round(p[:h, :w]), 0, 255).astype(np.uint8)) for p in planes]
         return out[0] if len(out) == 1 else Image.merge("YCbCr", out)
 
+    #: the encoder hands :meth:`encode` F's saliency map (:func:`saliency_map`, its registry and device)
+    needs_saliency = True
+
     def encode(self, image: Image.Image, quality: float, saliency: np.ndarray | None = None) -> bytes:
-        """Encode an ``L`` or ``RGB`` image; ``saliency`` (H, W) in [0, 1] defaults to network F's map."""
+        """Encode an ``L`` or ``RGB`` image; ``saliency``: (H, W) in [0, 1], e.g. :func:`saliency_map`.
+
+        Raises:
+            ValueError: no saliency map given, or one of another size than the image.
+        """
         if saliency is None:
-            saliency = saliency_map(image)
+            raise ValueError("jpeg-saliency encodes with a saliency map: pass saliency=saliency_map(image, "
+                             "device, registry)")
         if saliency.shape != (image.size[1], image.size[0]):
             raise ValueError(f"saliency map is {saliency.shape}, image is {image.size[::-1]}")
         buf = io.BytesIO()

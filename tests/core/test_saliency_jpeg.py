@@ -143,7 +143,9 @@ def test_saliency_shape_mismatch_is_value_error(scene):
 
 def test_network_saliency_and_end_to_end(scene, tmp_path):
     """F's saliency head gives a map in [0, 1]; the part works alone (plain .jpg) and as AGDL's base."""
-    sal = saliency_map(Image.fromarray(scene))
+    from agdl_plugins.registry import get_registry
+
+    sal = saliency_map(Image.fromarray(scene), "cpu", get_registry())
     assert sal.shape == scene.shape[:2] and sal.dtype == np.float32 and 0 <= sal.min() <= sal.max() <= 1
     jpg = agdl.encode_base_layer(scene, base="jpeg-saliency", quality=30)
     assert Image.open(io.BytesIO(jpg)).format == "JPEG"
@@ -163,4 +165,45 @@ def test_saliency_is_pinned_to_the_tuned_predictor(scene):
     assert reg.get("predictor", "agdl-f").version > SALIENCY_PREDICTOR_VERSION == 2
     planes = np.asarray(Image.fromarray(scene).convert("YCbCr"))
     v2 = reg.get("predictor", "agdl-f", 2).saliency(planes, "cpu")
-    assert np.array_equal(saliency_map(Image.fromarray(scene)), v2)
+    assert np.array_equal(saliency_map(Image.fromarray(scene), "cpu", reg), v2)
+
+
+def test_encoder_gives_the_part_its_own_registry_and_device(scene, monkeypatch):
+    """Issue 25 item 10: the saliency comes from the registry and device the encode was given, not globals."""
+    from agdl_plugins.encoder import encode_image
+    from agdl_plugins.options import validate_encode_options
+    from agdl_plugins.registry import Registry, get_registry
+
+    calls = []
+
+    class Spy:
+        id, version = "agdl-f", 2
+
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def saliency(self, planes, device):
+            calls.append(device)
+            return np.full(planes.shape[:2], 0.5, np.float32)
+
+    glob = get_registry()
+    reg = Registry()
+    for kind in ("base_codec", "predictor", "restorer", "sensing"):
+        for (pid, ver), part in glob._parts[kind].items():
+            reg._parts[kind][(pid, ver)] = Spy(part) if (kind, pid, ver) == ("predictor", "agdl-f", 2) else part
+    class CallersDevice(str):
+        """The device string the encoder resolved for this call (a CPU, tagged so the test can tell)."""
+
+    monkeypatch.setattr("agdl_plugins.encoder.resolve_device", lambda d: CallersDevice("cpu"))
+    opts = validate_encode_options(base="jpeg-saliency", quality=30, critical_fraction=0)
+    blob = encode_image(Image.fromarray(scene), opts, reg, {})
+    assert agdl.read_info(blob).base_codec == "jpeg-saliency"
+    assert len(calls) == 1 and type(calls[0]) is CallersDevice
+
+
+def test_codec_refuses_to_encode_without_a_map(scene):
+    with pytest.raises(ValueError, match="saliency map"):
+        SaliencyJpegCodec().encode(Image.fromarray(scene), 50)
