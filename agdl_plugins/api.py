@@ -211,10 +211,9 @@ def encode_base_layer(image: Any, *, base: str = "jpeg-saliency", quality: int =
 
     ``agdl encode --base jpeg-saliency -o x.jpg`` uses this.
     """
+    from .encoder import analyse, check_parts
     from .imaging import as_pil, split_alpha
     from .registry import get_registry
-
-    from .encoder import analyse, check_parts
 
     opts = validate_encode_options(base=base, quality=quality)
     reg = get_registry()
