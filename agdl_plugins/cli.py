@@ -26,14 +26,86 @@ def _expand(patterns: list[str]) -> list[Path]:
     return out
 
 
-def _out_path(src: Path, output: str | None, suffix: str, many: bool) -> Path:
+def _refuse_folders(files: list[Path], pattern: str) -> None:
+    """``ValueError`` for a folder among the inputs, with the glob that would name the files in it."""
+    for f in files:
+        if f.is_dir():
+            raise ValueError(f"{f} is a folder; to process the files in it pass a quoted glob such as "
+                             f"'{f}/{pattern}' (or '{f}/**/{pattern}' for its sub-folders too)")
+
+
+def _plan(files: list[Path], output: str | None, suffix: str) -> list[tuple[Path, Path]]:
+    """(input, output) pairs, checked before any work: no input is a folder, no two inputs write one file.
+
+    No ``-o``: each output sits next to its input. ``-o FOLDER`` (several inputs, an existing folder or a
+    trailing separator): outputs keep the inputs' sub-folders below their common parent, so ``'in/*/x.png'``
+    gives ``FOLDER/a/x.agdl``, ``FOLDER/b/x.agdl`` (never one overwriting the other). ``-o FILE``: one input.
+
+    Raises:
+        ValueError: a folder given as input, several inputs with a file name as ``-o``, a missing output
+            folder, or two inputs that would write the same output (e.g. ``x.png`` and ``x.jpg``).
+    """
+    _refuse_folders(files, "*.png")
     if output is None:
-        return src.with_suffix(suffix)
-    o = Path(output)
-    if many or o.is_dir() or output.endswith(os.sep):
-        o.mkdir(parents=True, exist_ok=True)
-        return o / (src.stem + suffix)
-    return o
+        pairs = [(f, f.with_suffix(suffix)) for f in files]
+    else:
+        o = Path(output)
+        if len(files) > 1 or o.is_dir() or output.endswith(("/", os.sep)):
+            if o.exists() and not o.is_dir():
+                raise ValueError(f"-o {output}: {len(files)} inputs need an output folder, and {output} is a file")
+            if len(files) > 1 and not o.exists() and o.suffix:
+                raise ValueError(f"-o {output}: {len(files)} inputs need an output folder, not a file name; "
+                                 f"write '-o {o.with_suffix('')}/' (created if missing)")
+            parents = [f.resolve().parent for f in files]
+            root = Path(os.path.commonpath(parents))
+            pairs = [(f, o / p.relative_to(root) / (f.stem + suffix)) for f, p in zip(files, parents, strict=True)]
+        else:
+            if not o.parent.is_dir():
+                raise ValueError(f"-o {output}: the folder {o.parent} does not exist")
+            pairs = [(files[0], o)]
+    seen: dict[Path, Path] = {}
+    for src, dst in pairs:
+        key = dst.resolve()
+        if key == src.resolve():
+            raise ValueError(f"{src} would be overwritten by its own output; give -o")
+        if key in seen:
+            raise ValueError(f"{seen[key]} and {src} would both write {dst}; rename one, or give them separate "
+                             "folders (outputs keep the inputs' sub-folders below -o)")
+        seen[key] = src
+    return pairs
+
+
+def _make_folders(pairs: list[tuple[Path, Path]]) -> None:
+    for parent in sorted({dst.parent for _, dst in pairs}):
+        parent.mkdir(parents=True, exist_ok=True)
+
+
+ENCODE_SUFFIXES = (".agdl", ".jpg", ".jpeg")
+
+
+def _check_encode_output(pairs: list[tuple[Path, Path]], container: str) -> None:
+    """Encode writes ``.agdl`` (AGDL files) or ``.jpg``/``.jpeg`` (a plain JPEG base layer, or AGDL inside
+    JPEG with ``--container jpeg``): any other name would hold bytes its suffix does not describe."""
+    for _, dst in pairs:
+        sfx = dst.suffix.lower()
+        if sfx not in ENCODE_SUFFIXES:
+            raise ValueError(f"-o {dst}: encode writes .agdl files, or .jpg/.jpeg (a plain JPEG of the base layer; "
+                             "AGDL inside JPEG with --container jpeg); decode to get a .png")
+        if container == "jpeg" and sfx == ".agdl":
+            raise ValueError(f"-o {dst}: --container jpeg writes a standard JPEG; name it .jpg or .jpeg (under a "
+                             ".agdl name, Pillow and imageio would read it as something it is not)")
+
+
+def _check_decode_output(pairs: list[tuple[Path, Path]]) -> None:
+    from PIL import Image
+
+    exts = Image.registered_extensions()
+    for _, dst in pairs:
+        fmt = exts.get(dst.suffix.lower())
+        if fmt is None or fmt not in Image.SAVE:
+            writable = sorted(e.lstrip(".") for e, f in exts.items() if f in Image.SAVE and f != "AGDL")
+            raise ValueError(f"{dst}: Pillow cannot write {dst.suffix or 'files without a suffix'!r}; "
+                             f"use one of {', '.join(writable)}")
 
 
 _atomic_write = atomic_write  # temporary file + os.replace (agdl_plugins.batch)
@@ -184,20 +256,31 @@ def _run(kind: str, a: argparse.Namespace, pairs: list[tuple[Path, Path]], opts:
 
 
 def cmd_encode(a: argparse.Namespace) -> int:
+    from .encoder import check_parts
     from .options import validate_encode_options
+    from .registry import get_registry
 
     opts = {k: getattr(a, k) for k in ENC_KEYS}
-    validate_encode_options(**opts)
+    check_parts(validate_encode_options(**opts), get_registry())  # one usage error before any file
     files = _expand(a.inputs)
     suffix = ".jpg" if opts["container"] == "jpeg" else ".agdl"
-    pairs = [(src, _out_path(src, a.output, suffix, len(files) > 1)) for src in files]
+    pairs = _plan(files, a.output, suffix)
+    _check_encode_output(pairs, opts["container"])
+    _make_folders(pairs)
     return _run("encode", a, pairs, opts)
 
 
 def cmd_decode(a: argparse.Namespace) -> int:
+    from .engine import resolve_device
+    from .options import validate_projection
+
+    resolve_device(a.device)
+    validate_projection(a.projection)
     files = _expand(a.inputs)
     suffix = "." + a.format.lower().lstrip(".")
-    pairs = [(src, _out_path(src, a.output, suffix, len(files) > 1)) for src in files]
+    pairs = _plan(files, a.output, suffix)
+    _check_decode_output(pairs)
+    _make_folders(pairs)
     return _run("decode", a, pairs, {"device": a.device, "projection": a.projection, "base_only": a.base_only})
 
 
@@ -205,7 +288,9 @@ def cmd_info(a: argparse.Namespace) -> int:
     from . import api
 
     status = EXIT_OK
-    for src in _expand(a.inputs):
+    files = _expand(a.inputs)
+    _refuse_folders(files, "*.agdl")
+    for src in files:
         try:
             info = api.read_info(src, max_pixels=None)
         except OSError as e:
@@ -238,8 +323,11 @@ def cmd_analyze(a: argparse.Namespace) -> int:
     from PIL import Image
 
     from . import api
+    from .engine import resolve_device
 
+    resolve_device(a.device)
     files = _expand(a.inputs)
+    _refuse_folders(files, "*.agdl")
     outdir = Path(a.output) if a.output else None
     if outdir is not None:
         outdir.mkdir(parents=True, exist_ok=True)
