@@ -26,16 +26,20 @@ class MissingPartError(AgdlFormatError):
         self.version = version
 
 
-class UnknownPartError(ValueError):
+class UnknownPartError(MissingPartError, ValueError):
     """An encoder option names a part (base codec, predictor, restorer, sensing) that is not installed.
 
-    A ``ValueError`` (a bad option value), unlike :class:`MissingPartError`, which is about a file.
+    A ``ValueError`` (a bad option value: what the CLI reports as a usage error); also a
+    :class:`MissingPartError`, which encoders raised for this before, so existing handlers still catch it.
     """
 
     def __init__(self, option: str, part_id: str, available: list[str]) -> None:
-        super().__init__(f"{option}={part_id!r} is not an installed AGDL part; choose one of: {', '.join(available)}")
-        self.option = option
+        Exception.__init__(self, f"{option}={part_id!r} is not an installed AGDL part; choose one of: "
+                           f"{', '.join(available)}")
+        self.kind = option
         self.part_id = part_id
+        self.version = 0
+        self.option = option
         self.available = available
 
 

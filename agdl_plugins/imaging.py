@@ -7,9 +7,18 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from .errors import AgdlConversionWarning
+
 # modes converted the way Pillow's JPEG writer treats them (it writes 1/L/RGB/RGBX/CMYK/YCbCr)
 _CONVERT = {"1": "L", "RGBX": "RGB", "CMYK": "RGB", "YCbCr": "RGB", "La": "LA", "RGBa": "RGBA"}
 _NATIVE = ("L", "RGB", "LA", "RGBA")
+# conversions a reader would not expect from the mode it saved (Pillow's JPEG writer makes them silently)
+_LOSSY_CONVERSIONS = {
+    "1": "mode 1 (bilevel) is stored as lossy 8-bit grey (mode L): the image reads back as L with grey levels "
+         "near the edges; use .convert('1') after reading, or PNG for exact bilevel images",
+    "CMYK": "mode CMYK is stored as RGB (Pillow's naive CMYK->RGB conversion, no colour management) and reads "
+            "back as RGB; convert with an ICC transform (PIL.ImageCms) first for faithful colours",
+}
 
 
 def as_pil(image: Any) -> Image.Image:
@@ -28,6 +37,10 @@ def as_pil(image: Any) -> Image.Image:
             # palette images: RGB, or RGBA when they carry transparency (AGDL stores alpha losslessly)
             im = im.convert("RGBA" if im.mode == "PA" or im.has_transparency_data else "RGB")
         elif im.mode in _CONVERT:
+            if im.mode in _LOSSY_CONVERSIONS:
+                import warnings
+
+                warnings.warn(_LOSSY_CONVERSIONS[im.mode], AgdlConversionWarning, stacklevel=3)
             im = im.convert(_CONVERT[im.mode])
         elif im.mode not in _NATIVE:
             raise OSError(f"cannot write mode {im.mode} as AGDL")

@@ -37,6 +37,8 @@ class AgdlPlugin(PluginV3):
         self._data: bytes | None = None
         self._info: Any = None
         self._jpeg = False  # a JPEG carrying AGDL segments (container="jpeg")
+        # such a JPEG under a .agdl name (written before that was refused) reads refined: its name says AGDL
+        self._named_agdl = (request.extension or "").lower() == EXTENSION
         source = "<bytes>" if isinstance(request.raw_uri, bytes | bytearray | memoryview) else request.raw_uri
         if request.mode.io_mode == IOMode.read:
             try:
@@ -95,10 +97,11 @@ class AgdlPlugin(PluginV3):
             device, projection, restorer, base_only: passed to :func:`agdl_plugins.decode`;
                 ``None`` means the core's default.
             jpeg: for a JPEG carrying AGDL segments (``container="jpeg"``): ``True`` decodes the refined
-                image, ``False`` (the default) the JPEG as every JPEG reader shows it.
+                image, ``False`` (the default) the JPEG as every JPEG reader shows it -- except under a
+                ``.agdl`` name, which is always read refined (with alpha).
         """
         self._check_index(index)
-        if self._jpeg and not jpeg:
+        if self._jpeg and not (jpeg or self._named_agdl):
             with self._plain_jpeg() as im:
                 image = np.asarray(im)
             return image[None] if index is Ellipsis else image
@@ -115,7 +118,7 @@ class AgdlPlugin(PluginV3):
     def properties(self, index: int | None = None, jpeg: bool = False) -> ImageProperties:
         """Shape and dtype from the header (no decoding); ``jpeg`` as in :meth:`read`."""
         self._check_index(index)
-        if self._jpeg and not jpeg:
+        if self._jpeg and not (jpeg or self._named_agdl):
             with self._plain_jpeg() as im:
                 shape: tuple[int, ...] = (im.height, im.width, *((len(im.getbands()),) if im.mode != "L" else ()))
         else:
@@ -161,7 +164,7 @@ class AgdlPlugin(PluginV3):
                 meta["agdl_critical"] = res.critical
             meta["agdl_analysis_notes"] = list(res.notes)
             return meta
-        if self._jpeg and not jpeg:
+        if self._jpeg and not (jpeg or self._named_agdl):
             with self._plain_jpeg() as im:
                 return dict(im.info)
         return self._header().as_dict()
@@ -178,23 +181,32 @@ class AgdlPlugin(PluginV3):
         critical_fraction: float | None = None,
         measurement_ratio: float | None = None,
         step: float | None = None,
+        roi_weight: float | None = None,
         base: str | None = None,
         predictor: str | None = None,
         restorer: str | None = None,
+        sensing: str | None = None,
         device: str | None = None,
+        seed: int | None = None,
+        quantiser: str | None = None,
         exif: bytes | None = None,
         icc_profile: bytes | None = None,
         xmp: bytes | None = None,
         container: str | None = None,
     ) -> bytes | None:
-        """Encode one image; options are those of :func:`agdl_plugins.encode` (``None``: default).
+        """Encode one image; options are those of :func:`agdl_plugins.encode` (``None``: default), every
+        field of :class:`agdl_plugins.EncodeOptions` (a test checks the two lists agree).
 
-        ``container="jpeg"`` writes AGDL inside a standard JPEG (``.jpg``: pass ``plugin="AGDL"``).
+        ``container="jpeg"`` writes AGDL inside a standard JPEG (``.jpg``: pass ``plugin="AGDL"``); under a
+        ``.agdl`` name it is refused (readers would take it for a plain JPEG).
         Returns the encoded bytes when the target is ``"<bytes>"``, else ``None``.
         """
         extension = (self.request.extension or self.request.format_hint or "").lower()
         if extension in JPEG_EXTENSIONS and container != "jpeg":
             raise ValueError(f"the AGDL plugin writes {extension!r} files only with container='jpeg'")
+        if extension == EXTENSION and container == "jpeg":
+            raise ValueError("container='jpeg' writes a standard JPEG; name it .jpg or .jpeg (with plugin='AGDL'), "
+                             "not .agdl")
         image = _as_single_image(ndimage, is_batch)
         options = {
             "quality": quality,
@@ -202,10 +214,14 @@ class AgdlPlugin(PluginV3):
             "critical_fraction": critical_fraction,
             "measurement_ratio": measurement_ratio,
             "step": step,
+            "roi_weight": roi_weight,
             "base": base,
             "predictor": predictor,
             "restorer": restorer,
+            "sensing": sensing,
             "device": device,
+            "seed": seed,
+            "quantiser": quantiser,
             "container": container,
         }
         options = {k: v for k, v in options.items() if v is not None}

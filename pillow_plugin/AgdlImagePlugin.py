@@ -19,11 +19,12 @@ from __future__ import annotations
 import threading
 from typing import IO, Any
 
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 import agdl_plugins
 from agdl_plugins import jpeg_container
 from agdl_plugins.container import accept
+from agdl_plugins.errors import AgdlOptionWarning
 from agdl_plugins.imaging import as_pil
 from agdl_plugins.options import ENCODE_OPTION_NAMES
 
@@ -68,10 +69,12 @@ class AgdlImageFile(ImageFile.ImageFile):
         try:
             info = agdl_plugins.read_info(self.fp)
         except agdl_plugins.AgdlFormatError as e:
-            # Pillow turns SyntaxError from a plugin into "cannot identify image file". No size limit
-            # here: Image.open applies MAX_IMAGE_PIXELS (warning / DecompressionBombError) right
-            # after _open, before anything is decoded or allocated.
-            raise SyntaxError(f"not a valid AGDL file: {e}") from e
+            # The magic matched (Pillow's accept), so this is an AGDL file that is damaged: say why. Pillow
+            # would turn a SyntaxError into a bare "cannot identify image file"; UnidentifiedImageError (an
+            # OSError, what Image.open raises for unreadable files) propagates with the cause named and
+            # chained. No size limit here: Image.open applies MAX_IMAGE_PIXELS right after _open.
+            name = self.filename or getattr(self.fp, "name", None) or "<stream>"
+            raise UnidentifiedImageError(f"cannot identify image file {name!r}: {e}") from e
         if info.mode not in _BANDS:
             raise SyntaxError(f"AGDL file declares unsupported mode {info.mode!r}")
         self._agdl_start = start
@@ -147,19 +150,51 @@ def _metadata_bytes(name: str, value: Any) -> bytes:
     return bytes(value)
 
 
+#: Options Pillow's own writers take (JPEG, PNG, WebP, AVIF, TIFF, GIF, ...): code that saves one image in several
+#: formats passes them to every writer, and AGDL ignores them as every Pillow writer ignores what it does not
+#: know. Anything else that is close to an AGDL option name is most likely a typo of it: a warning says so.
+PILLOW_SAVE_KEYS = frozenset({
+    "optimize", "progressive", "dpi", "subsampling", "qtables", "lossless", "method", "speed", "append_images",
+    "save_all", "duration", "loop", "compress_level", "compression", "comment", "keep_rgb", "streamtype", "extra",
+    "bits", "dictionary", "transparency", "exact", "minimize_size", "kmin", "kmax", "allow_mixed", "alpha_quality",
+    "codec", "range", "max_threads", "tile_rows", "tile_cols", "autotiling", "irreversible", "num_resolutions",
+    "quality_mode", "quality_layers", "restart_marker_blocks", "restart_marker_rows", "smooth", "background",
+    "disposal", "include_color_table", "interlace", "palette", "pnginfo", "bitmap_format", "sizes", "format",
+})
+
+
+def _warn_misspelt(encoderinfo: dict[str, Any]) -> None:
+    import difflib
+    import warnings
+
+    known = ENCODE_OPTION_NAMES | set(METADATA_NAMES) | PILLOW_SAVE_KEYS
+    for key in sorted(k for k in encoderinfo if isinstance(k, str) and k not in known):
+        close = difflib.get_close_matches(key, sorted(ENCODE_OPTION_NAMES), n=1, cutoff=0.75)
+        if close:
+            warnings.warn(f"AGDL save: unknown option {key!r} ignored (did you mean {close[0]!r}?)",
+                          AgdlOptionWarning, stacklevel=4)
+
+
 def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
+    encoderinfo = im.encoderinfo
+    # The core's option names (quality, target_bpp, roi_weight, base, ...: agdl_plugins.EncodeOptions). Other
+    # keys in encoderinfo (dpi, optimize, ...) are ignored, as every Pillow writer ignores options it does not
+    # know; a key close to an AGDL option name (``qualty``, ``target_bp``) gives an AgdlOptionWarning.
+    options = {k: v for k, v in encoderinfo.items() if k in ENCODE_OPTION_NAMES}
+    _warn_misspelt(encoderinfo)
+    agdl_plugins.validate_encode_options(**options)
+    name = filename.decode() if isinstance(filename, bytes) else str(filename or "")
+    if options.get("container") == "jpeg" and name.lower().endswith(EXTENSIONS):
+        raise ValueError(f"container='jpeg' writes a standard JPEG; name it .jpg or .jpeg, not {name!r} (under a "
+                         ".agdl name it would open as a plain JPEG)")
     # mode policy lives in the core (as_pil): OSError "cannot write mode X as AGDL" for unsupported modes
     frame = as_pil(im)
-    encoderinfo = im.encoderinfo
-    # The core's option names (quality, target_bpp, critical_fraction, measurement_ratio, step, base,
-    # predictor, restorer, sensing, device, seed). Other keys in encoderinfo (dpi, optimize, ...)
-    # are ignored, as every Pillow writer ignores options it does not know.
-    options = {k: v for k, v in encoderinfo.items() if k in ENCODE_OPTION_NAMES}
-    agdl_plugins.validate_encode_options(**options)
-    # encoderinfo first (exif=b"" drops it, as in Pillow's writers), then im.info. Always bytes, so
-    # the core never falls back to the converted frame's info on its own.
+    # As Pillow's own writers: EXIF and XMP only when passed (exif=, xmp=) -- copying im.info["exif"] would
+    # re-apply an orientation the image no longer has after a rotate/transpose; the ICC profile (colours stay
+    # right whatever the geometry) from encoderinfo, else im.info, as Pillow's PNG writer does. b"" = none.
+    # Always bytes, so the core never falls back to the converted frame's info on its own.
     metadata = {
-        name: _metadata_bytes(name, encoderinfo[name] if name in encoderinfo else im.info.get(name))
+        name: _metadata_bytes(name, encoderinfo.get(name, im.info.get(name) if name == "icc_profile" else None))
         for name in METADATA_NAMES
     }
 

@@ -120,7 +120,9 @@ def test_bad_options(photo, opt):
 
 
 def test_unknown_part_is_named(photo):
-    with pytest.raises(MissingPartError, match="nope"):
+    with pytest.raises(MissingPartError, match="nope"):  # compatible with handlers written before
+        agdl.encode(photo, base="nope")
+    with pytest.raises(ValueError, match="base='nope' is not an installed AGDL part; choose one of: .*jpeg"):
         agdl.encode(photo, base="nope")
 
 

@@ -58,21 +58,39 @@ def test_exif_object_and_xmp_str_accepted(rgb_array: np.ndarray, exif_bytes: byt
         assert im.info["xmp"] == XMP
 
 
-def test_metadata_falls_back_to_image_info(rgb_array: np.ndarray, exif_bytes: bytes, icc_bytes: bytes) -> None:
+def test_only_the_icc_profile_comes_from_image_info(rgb_array: np.ndarray, exif_bytes: bytes, icc_bytes: bytes) -> None:
+    """As Pillow's own writers (JPEG, PNG, WebP): EXIF and XMP are written only when passed; the ICC profile,
+    which stays right whatever is done to the pixels, is kept from ``im.info`` as Pillow's PNG writer keeps it."""
     jpeg = io.BytesIO()
     Image.fromarray(rgb_array).save(jpeg, "JPEG", exif=exif_bytes, icc_profile=icc_bytes, xmp=XMP)
     with Image.open(jpeg) as src:
-        data = _save(src)  # no metadata arguments: taken from src.info, as Pillow's writers do
+        data = _save(src)
+        kept = _save(src, exif=src.info["exif"], xmp=src.info["xmp"])
         expected = {k: src.info[k] for k in ("exif", "icc_profile", "xmp")}
     with Image.open(io.BytesIO(data)) as im:
+        assert im.info["icc_profile"] == expected["icc_profile"]
+        assert "exif" not in im.info and "xmp" not in im.info
+    with Image.open(io.BytesIO(kept)) as im:
         for key, value in expected.items():
             assert im.info[key] == value, key
 
 
-def test_agdl_to_agdl_keeps_metadata(rgb_array: np.ndarray, exif_bytes: bytes, icc_bytes: bytes) -> None:
+def test_rotated_image_does_not_carry_the_old_orientation(rgb_array: np.ndarray, exif_bytes: bytes) -> None:
+    """Issue 25 item 4: after rotating by hand, the saved file must not tell viewers to rotate again."""
+    first = _save(Image.fromarray(rgb_array), exif=exif_bytes)  # orientation 6
+    with Image.open(io.BytesIO(first)) as im:
+        assert im.getexif()[0x0112] == 6
+        rotated = im.rotate(-90, expand=True)
+    with Image.open(io.BytesIO(_save(rotated))) as back:
+        assert back.size == rotated.size
+        assert 0x0112 not in back.getexif()
+        assert ImageOps.exif_transpose(back).size == rotated.size  # not turned back
+
+
+def test_agdl_to_agdl_keeps_metadata_when_passed(rgb_array: np.ndarray, exif_bytes: bytes, icc_bytes: bytes) -> None:
     first = _save(Image.fromarray(rgb_array), exif=exif_bytes, icc_profile=icc_bytes, xmp=XMP)
     with Image.open(io.BytesIO(first)) as im:
-        second = _save(im, quality=60)
+        second = _save(im, quality=60, exif=im.getexif(), xmp=im.info["xmp"])
     with Image.open(io.BytesIO(second)) as im2:
         assert (im2.info["exif"], im2.info["icc_profile"], im2.info["xmp"]) == (exif_bytes, icc_bytes, XMP)
 
