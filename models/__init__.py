@@ -8,20 +8,24 @@
 Importing this package imports nothing heavier than torch (submodules are imported lazily).
 """
 import importlib
+from pathlib import Path
 
-__all__ = ["DualDomainRestorer", "CriticalPixelPredictor", "load_restorer", "load_predictor",
+#: the shipped weights files (``*_v<N>.safetensors``, ``SHA256SUMS``)
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+__all__ = ["WEIGHTS_DIR", "DualDomainRestorer", "CriticalPixelPredictor", "load_restorer", "load_predictor",
            "WEIGHTS_VERSION"]
 
 _LAZY = {
-    "DualDomainRestorer": "models.restorer",
-    "CriticalPixelPredictor": "models.predictor",
-    "load_restorer": "models.weights",
-    "load_predictor": "models.weights",
-    "WEIGHTS_VERSION": "models.weights",
+    "DualDomainRestorer": ".restorer",
+    "CriticalPixelPredictor": ".predictor",
+    "load_restorer": ".weights",
+    "load_predictor": ".weights",
+    "WEIGHTS_VERSION": ".weights",
 }
 
 
 def __getattr__(name):
     if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(name)

@@ -1,6 +1,6 @@
 """Load / export the AGDL network weights (safetensors only, sha256-checked; never pickle).
 
-    from models.weights import load_restorer, load_predictor, WEIGHTS_VERSION
+    from agdl_models.weights import load_restorer, load_predictor, WEIGHTS_VERSION
     g = load_restorer()   # DualDomainRestorer in eval() mode, float32, CPU
     f = load_predictor()  # CriticalPixelPredictor in eval() mode
 

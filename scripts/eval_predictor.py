@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models import data as D
 from models import weights as W
-from models.train_predictor import baseline, label_pool, validate
+from models.training import data as D
+from models.training.train_predictor import baseline, label_pool, validate
 
 
 def main() -> int:

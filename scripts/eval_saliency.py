@@ -26,8 +26,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agdl_plugins.bench.runner import find_mask, list_images  # noqa: E402
-from models import data as D  # noqa: E402
 from models import weights as W  # noqa: E402
+from models.training import data as D  # noqa: E402
 
 
 def pairs_for(data: str, limit: int | None):

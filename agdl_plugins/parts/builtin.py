@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from .._models import MODELS_DIR
+from agdl_models import WEIGHTS_DIR
+
 from ..hookspecs import hookimpl
 from .base_codecs import BUILTIN_BASE_CODECS
 from .predictors import LearnedPredictor, SobelEdgePredictor
@@ -21,7 +22,7 @@ def learned_versions() -> dict[str, list[int]]:
     Every shipped version is registered, so files written with older weights keep decoding with them.
     """
     found: dict[str, list[int]] = {"predictor": [], "restorer": [], "restorer_webp_avif": []}
-    for f in (MODELS_DIR / "weights").glob("*_v*.safetensors"):
+    for f in WEIGHTS_DIR.glob("*_v*.safetensors"):
         m = re.fullmatch(r"(predictor|restorer|restorer_webp_avif)_v(\d+)\.safetensors", f.name)
         if m:
             found[m[1]].append(int(m[2]))

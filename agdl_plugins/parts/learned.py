@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from agdl_models import WEIGHTS_DIR
 
-from .._models import MODELS_DIR, models_submodule
 from ..engine import cached_model, run_tiled
 from ..imaging import luma_plane
 
@@ -18,8 +18,9 @@ def qtable_tensor(qtable: np.ndarray | None, device: str):
 
 
 def _network(kind: str, part_id: str, version: int, device: str, stem: str | None = None):
-    weights = models_submodule("weights")
-    path = MODELS_DIR / "weights" / f"{stem or kind}_v{version}.safetensors"
+    from agdl_models import weights
+
+    path = WEIGHTS_DIR / f"{stem or kind}_v{version}.safetensors"
     loader = getattr(weights, f"load_{kind}")
     return cached_model(f"{part_id}@{version}", device, lambda: loader(path))
 

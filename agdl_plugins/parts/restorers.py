@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._models import models_submodule
 from .learned import run_network
 
 #: id of the WebP/AVIF restorer (weights ``models/weights/restorer_webp_avif_vN.safetensors``)
@@ -72,7 +71,9 @@ class LossyBaseRestorer:
         """(64,) conditioning table (ints 1..255) of the bound base."""
         if self.base is None:
             raise ValueError(f"restorer {self.id} needs the base codec and quality: use restorers.bind()")
-        return models_submodule("base_cond").base_cond(*self.base)
+        from agdl_models.base_cond import base_cond
+
+        return base_cond(*self.base)
 
     def restore(self, luma: np.ndarray, qtable: np.ndarray | None, device: str) -> np.ndarray:
         return run_network("restorer", self.id, self.version, luma, self.cond(), device,

@@ -35,8 +35,7 @@ def test_luma_networks_ignore_the_chroma():
 
 def test_colour_network_input_grey_gets_neutral_chroma():
     import torch
-
-    from models.saliency import SaliencyEdgePredictor
+    from agdl_models.saliency import SaliencyEdgePredictor
 
     net = SaliencyEdgePredictor(ch=4, cin=3).eval()
     grey = _planes()[..., 0]

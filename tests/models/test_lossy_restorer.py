@@ -6,6 +6,8 @@ import io
 import numpy as np
 import pytest
 import torch
+from agdl_models import weights as W
+from agdl_models.base_cond import base_cond
 from PIL import Image
 from skimage import data
 
@@ -15,8 +17,6 @@ from agdl_plugins.errors import AgdlFormatError
 from agdl_plugins.header import PART_CODES, Header
 from agdl_plugins.parts.restorers import LOSSY_RESTORER_ID, bind
 from agdl_plugins.registry import get_registry
-from models import weights as W
-from models.base_cond import base_cond
 
 WEIGHTS = W.WEIGHTS_DIR / "restorer_webp_avif_v1.safetensors"
 
@@ -133,7 +133,7 @@ def test_weights_fp16_on_disk_float32_loaded_and_hash_checked(tmp_path):
 
 
 def test_fp16_export_round_trips_exactly(tmp_path):
-    from models.restorer_v2 import MultiScaleRestorer
+    from agdl_models.restorer_v2 import MultiScaleRestorer
 
     m = MultiScaleRestorer(c1=8, c2=8, c3=8, blocks=1).eval()
     p = tmp_path / "h.safetensors"
@@ -162,7 +162,7 @@ def test_thread_counts_agree_to_float_rounding(photo):
 @pytest.mark.parametrize("codec", ["webp", "avif"])
 def test_training_pairs_match_the_codec(photo, codec):
     """models.data builds WebP/AVIF pairs exactly as the codec's base layer decodes (luma, cond)."""
-    from models.data import lossy_base_luma
+    from models.training.data import lossy_base_luma
 
     rgb = Image.fromarray(photo)
     yb, yo, cond = lossy_base_luma(rgb, codec, 35)
@@ -174,7 +174,7 @@ def test_training_pairs_match_the_codec(photo, codec):
 
 
 def test_pools_jpeg_default_unchanged_and_lossy_alternates(tmp_path, photo):
-    from models.data import make_pool
+    from models.training.data import make_pool
 
     Image.fromarray(photo).save(tmp_path / "a.png")
     pairs = [(tmp_path / "a.png", tmp_path / "a_mask.png")]

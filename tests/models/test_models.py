@@ -10,11 +10,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from agdl_models import weights as W  # noqa: E402
+from agdl_models.predictor import CriticalPixelPredictor  # noqa: E402
+from agdl_models.restorer import DualDomainRestorer  # noqa: E402
+from agdl_models.restorer_v2 import MultiScaleRestorer  # noqa: E402
+
 from agdl_plugins.parts.builtin import learned_versions  # noqa: E402
-from models import weights as W  # noqa: E402
-from models.predictor import CriticalPixelPredictor  # noqa: E402
-from models.restorer import DualDomainRestorer  # noqa: E402
-from models.restorer_v2 import MultiScaleRestorer  # noqa: E402
 
 
 def _randomised(model, seed=0):
@@ -201,7 +202,7 @@ def test_shipped_weights_load(name):
 def test_jpeg_base_luma_matches_pillow():
     from PIL import Image
 
-    from models.data import jpeg_base_luma
+    from models.training.data import jpeg_base_luma
     rng = np.random.default_rng(0)
     arr = (rng.random((40, 56, 3)) * 255).astype(np.uint8)
     arr[:, :28] = 128
@@ -220,7 +221,7 @@ def test_jpeg_base_luma_matches_pillow():
 
 
 def test_import_is_light():
-    code = ("import sys; import models; "
+    code = ("import sys; import agdl_models; "
             "bad=[m for m in ('PIL','kornia','safetensors','numpy.random') if m in sys.modules]; "
             "print(bad); sys.exit(1 if [b for b in bad if b!='numpy.random'] else 0)")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from models.saliency import SIDE, SaliencyEdgePredictor, sobel_magnitude, thumbnail
+from agdl_models.saliency import SIDE, SaliencyEdgePredictor, sobel_magnitude, thumbnail
 
 
 def test_shapes_and_thumbnail():
@@ -97,7 +96,7 @@ def test_edge_pool_averages_the_sobel_magnitude_and_keeps_old_hparams():
 
 
 def test_shipped_v4_is_v3_with_a_pooled_edge_term():
-    from models import weights as W
+    from agdl_models import weights as W
 
     v3 = W.load_predictor(W.WEIGHTS_DIR / "predictor_v3.safetensors")
     v4 = W.load_predictor(W.WEIGHTS_DIR / "predictor_v4.safetensors")

@@ -27,7 +27,7 @@ GLOBAL_SETTERS = {
     "set_default_dtype", "set_flush_denormal", "set_grad_enabled", "filterwarnings", "simplefilter",
     "manual_seed", "set_float32_matmul_precision",
 }
-# Training and export scripts run as programs (python -m models.train_*), not inside a user's process.
+# Training and export scripts run as programs (python -m models.training.*), not inside a user's process.
 PROGRAMS = ("train_", "bench_", "derive_", "export_", "__main__")
 
 
@@ -105,7 +105,7 @@ GLOBAL_ATTRS = ("torch.backends.", "Image.MAX_IMAGE_PIXELS", "PIL.Image.MAX_IMAG
 # Functions that run only in processes AGDL owns (pool / Ray workers it starts) or in the `agdl bench`
 # program; everything else in the library runs inside other people's programs.
 OWN_PROCESS = {("agdl_plugins/batch.py", "pin_threads")}
-PROGRAM_DIRS = ("agdl_plugins/bench/",)
+PROGRAM_DIRS = ("agdl_plugins/bench/", "models/training/")
 
 
 def _dotted(node: ast.AST) -> str:

@@ -1,10 +1,10 @@
-"""Inference speed of G and F: python -m models.bench_speed [--threads 1] [--size 512]"""
+"""Inference speed of G and F: python -m models.training.bench_speed [--threads 1] [--size 512]"""
 import argparse
 import time
 
 import torch
 
-from models import weights as W
+from .. import weights as W
 
 
 def main():

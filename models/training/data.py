@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .base_cond import base_cond
+from ..base_cond import base_cond
 
 DEFAULT_ROOT = str(Path(__file__).resolve().parent.parent.parent / "shared" / "datasets")
 N_VAL = 50

@@ -2,10 +2,10 @@
 ``models/weights/predictor_v{version}.safetensors``.
 
 Command used for the shipped v2 weights (2-core CPU):
-    python -m models.train_saliency --minutes 12 --threads 2 --seed 0 --batch 32
+    python -m models.training.train_saliency --minutes 12 --threads 2 --seed 0 --batch 32
 
 and for the shipped v3 weights (the U-Net sees the base's Y, Cb, Cr; ``MODEL_CARD_predictor_v3.md``):
-    python -m models.train_saliency --minutes 12 --threads 1 --seed 0 --batch 32 --colour --version 3 \
+    python -m models.training.train_saliency --minutes 12 --threads 1 --seed 0 --batch 32 --colour --version 3 \
         --dtype float16
 
 Options added after v2 (all off by default, so the v2 command above means exactly what it did):
@@ -18,7 +18,7 @@ and default export file name).
 
 Tried (luminance only) and NOT shipped (beat v2 on the held-out DUTS-TR 50, IoU .557 vs .501, but lost on
 DUTS-TE first 40, IoU .430 vs .453 / MAE .173 vs .154; ``scripts/eval_saliency.py``):
-    python -m models.train_saliency --minutes 30 --threads 1 --seed 0 --batch 32 --per-image 6 \
+    python -m models.training.train_saliency --minutes 30 --threads 1 --seed 0 --batch 32 --per-image 6 \
         --crop-min 0.7 --aug --ch 16 --version 3 --export runs/f_luma_aug.safetensors
 """
 
@@ -35,9 +35,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .. import weights as W
+from ..saliency import SaliencyEdgePredictor, thumbnail
 from . import data as D
-from . import weights as W
-from .saliency import SaliencyEdgePredictor, thumbnail
 
 
 def _crop_box(rng: random.Random, w: int, h: int, area_min: float):
@@ -178,7 +178,7 @@ def main() -> int:
         return f"--{k.replace('_', '-')}" if isinstance(v, bool) else f"--{k.replace('_', '-')} {v}"
 
     W.export(model, a.export, {
-        "command": "python -m models.train_saliency " + " ".join(
+        "command": "python -m models.training.train_saliency " + " ".join(
             flag(k, v) for k, v in vars(a).items()
             if k not in ("data", "export") and not (k in defaults and v == defaults[k])
             and not (k == "jitter" and not a.aug)),

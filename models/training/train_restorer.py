@@ -1,8 +1,9 @@
 """Train network G (DualDomainRestorer). Time-budgeted, L1, Adam + cosine LR (in wall-clock time).
 
-    python -m models.train_restorer --minutes 30 --threads 2
-    python -m models.train_restorer --finetune-projection --init models/weights/restorer_v1.safetensors --minutes 8
-    python -m models.train_restorer --base-codec webp+avif --arch v2 ... --export-dtype float16   (WebP/AVIF G)
+    python -m models.training.train_restorer --minutes 30 --threads 2
+    python -m models.training.train_restorer --finetune-projection \
+        --init models/weights/restorer_v1.safetensors --minutes 8
+    python -m models.training.train_restorer --base-codec webp+avif --arch v2 ... --export-dtype float16   (WebP/AVIF G)
 
 Checkpoints go to --out (default runs/restorer); final weights to --export
 (default models/weights/restorer_v1.safetensors) with metadata and SHA256SUMS.
@@ -19,10 +20,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models import data as D
-from models import weights as W
-from models.restorer import DualDomainRestorer, param_count
-from models.restorer_v2 import MultiScaleRestorer
+from .. import weights as W
+from ..restorer import DualDomainRestorer, param_count
+from ..restorer_v2 import MultiScaleRestorer
+from . import data as D
 
 VAL_QUALITIES = (10, 20, 30, 50)
 # WebP/AVIF validation: (codec, quality) spanning AGDL's 0.3-1.0 bpp (see models.data.LOSSY_QUALITY)
@@ -88,7 +89,7 @@ def validate(model, vpools, projection=False, ratio=0.75):
         outq = torch.round(out.clamp(0, 1) * 255) / 255
         r = {"jpeg_psnr": psnr(b, o).mean().item(), "gain_db": (psnr(outq, o) - psnr(b, o)).mean().item()}
         if projection:
-            from models.cs_local import critical_target, project
+            from .cs import critical_target, project
             c = critical_target(o, out.clamp(0, 1), m)
             pj = project(out, o, c, ratio=ratio).clamp(0, 1)
             pj = torch.round(pj * 255) / 255
@@ -135,7 +136,7 @@ def main(argv=None):
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     log = log_to(out / "train.log")
-    cmd = "python -m models.train_restorer " + " ".join(sys.argv[1:] if argv is None else argv)
+    cmd = "python -m models.training.train_restorer " + " ".join(sys.argv[1:] if argv is None else argv)
     log(f"start: {cmd}")
 
     arch = {"v1": DualDomainRestorer, "v2": MultiScaleRestorer}[a.arch]
@@ -191,7 +192,7 @@ def main(argv=None):
             b, o = torch.rot90(b, k, (2, 3)), torch.rot90(o, k, (2, 3))
         y = model(b, qt)
         if a.finetune_projection:
-            from models.cs_local import critical_target, project
+            from .cs import critical_target, project
             m = t[3]
             if k:
                 m = torch.rot90(m, k, (2, 3))

@@ -3,7 +3,7 @@
 label = dilate(canny(orig luma), 1) & (salient mask >= 128) & (|G(base) - orig| > 8 grey levels)
 (kornia.filters.canny on [0,1] images with default thresholds; G = models/weights/restorer_v1).
 
-    python -m models.train_predictor --minutes 20 --threads 2
+    python -m models.training.train_predictor --minutes 20 --threads 2
 """
 import argparse
 import json
@@ -17,12 +17,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models import data as D
-from models import weights as W
-from models.cs_local import critical_target
-from models.predictor import CriticalPixelPredictor
-from models.restorer import param_count
-from models.train_restorer import VAL_QUALITIES, log_to
+from .. import weights as W
+from ..predictor import CriticalPixelPredictor
+from ..restorer import param_count
+from . import data as D
+from .cs import critical_target
+from .train_restorer import VAL_QUALITIES, log_to
 
 
 @torch.inference_mode()
@@ -107,7 +107,7 @@ def main(argv=None):
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     log = log_to(out / "train.log")
-    cmd = "python -m models.train_predictor " + " ".join(sys.argv[1:] if argv is None else argv)
+    cmd = "python -m models.training.train_predictor " + " ".join(sys.argv[1:] if argv is None else argv)
     log(f"start: {cmd}")
     g = W.load_restorer(a.restorer)
     model = CriticalPixelPredictor()

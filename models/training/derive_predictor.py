@@ -6,7 +6,7 @@ tensors of its own: it names the source's tensor file (``predictor_v3.safetensor
 and ``models.weights.export_reference`` checks the tensors are the same. The exact command that wrote
 ``predictor_v4.safetensors``:
 
-    python -m models.derive_predictor --source 3 --version 4 --edge-pool 3 --dtype float16
+    python -m models.training.derive_predictor --source 3 --version 4 --edge-pool 3 --dtype float16
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import argparse
 import json
 from pathlib import Path
 
-from . import weights as W
-from .saliency import SaliencyEdgePredictor
+from .. import weights as W
+from ..saliency import SaliencyEdgePredictor
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     net.load_state_dict(src.state_dict(), strict=True)
     net.eval()
     md = {k: src.metadata[k] for k in ("minutes", "seen", "val") if k in src.metadata}
-    cmd = (f"python -m models.derive_predictor --source {a.source} --version {a.version} "
+    cmd = (f"python -m models.training.derive_predictor --source {a.source} --version {a.version} "
            f"--edge-pool {a.edge_pool} --dtype {a.dtype}")
     md.update(command=cmd, version=a.version, derived_from=f"predictor_v{a.source}.safetensors "
               f"({src.metadata.get('command', '')})")
