@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from .batch import atomic_write
+from .cli_args import add_encode_arguments, encode_options
 from .errors import AgdlFormatError
-from .options import QUANTISERS, EncodeOptions
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -111,75 +111,6 @@ def _check_decode_output(pairs: list[tuple[Path, Path]]) -> None:
 _atomic_write = atomic_write  # temporary file + os.replace (agdl_plugins.batch)
 
 
-def _add_encode_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("AGDL encoder options (same names as agdl_plugins.encode)")
-    g.add_argument("--quality", type=int, default=EncodeOptions.quality,
-                   help=f"base-layer quality 1..100 (default {EncodeOptions.quality})")
-    g.add_argument(
-        "--target-bpp", dest="target_bpp", type=float,
-        help="rate control: bits per pixel of the pixel layers, ±3%% (EXIF/ICC/XMP ride on top)",
-    )
-    g.add_argument(
-        "--critical-fraction",
-        dest="critical_fraction",
-        type=float,
-        default=None,
-        help="critical pixels N as a fraction of all pixels (default: chosen by rate-distortion optimisation, "
-        "no refinement being one candidate)",
-    )
-    g.add_argument(
-        "--measurement-ratio",
-        dest="measurement_ratio",
-        type=float,
-        default=EncodeOptions.measurement_ratio,
-        help=f"CS measurements per critical pixel M/N, 0..1 (default {EncodeOptions.measurement_ratio})",
-    )
-    g.add_argument(
-        "--step", type=float, default=EncodeOptions.step,
-        help="measurement quantiser step in grey levels (default: chosen by rate-distortion optimisation)",
-    )
-    g.add_argument(
-        "--roi-weight", dest="roi_weight", type=float, default=EncodeOptions.roi_weight,
-        help="distortion the encoder minimises: ROI_WEIGHT x saliency-weighted MSE + (1 - ROI_WEIGHT) x "
-        f"whole-image MSE (default {EncodeOptions.roi_weight:g})",
-    )
-    g.add_argument("--base", default="jpeg",
-                   help="base codec: jpeg, jpeg-saliency, webp, avif, jpeg2000 (default jpeg); with -o x.jpg and "
-                   "jpeg/jpeg-saliency only the base layer is written, as a plain JPEG (unless --container jpeg)")
-    g.add_argument(
-        "--predictor", help="critical-pixel predictor id (default: trained agdl-f, else edge-sobel)"
-    )
-    g.add_argument("--restorer", help="restorer id (default: trained agdl-g for jpeg, else identity)")
-    g.add_argument("--sensing", default=None,
-                   help="sensing operator: identity | structured-dct | gaussian (default: identity when "
-                   "M = N, else structured-dct)")
-    g.add_argument("--seed", type=int, default=0, help="sensing operator seed stored in the header")
-    g.add_argument("--quantiser", choices=QUANTISERS, default=EncodeOptions.quantiser,
-                   help="measurement quantiser: round (default) or rdo (rate-distortion optimised rounding)")
-    g.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
-    g.add_argument("--container", choices=["agdl", "jpeg"], default="agdl",
-                   help="agdl (default) or jpeg: a standard .jpg any decoder opens (the base layer), carrying the "
-                   "refinement in APP11 segments that agdl decode/info read (needs --base jpeg or jpeg-saliency)")
-
-
-ENC_KEYS = (
-    "quality",
-    "target_bpp",
-    "critical_fraction",
-    "measurement_ratio",
-    "step",
-    "roi_weight",
-    "base",
-    "predictor",
-    "restorer",
-    "sensing",
-    "seed",
-    "device",
-    "quantiser",
-    "container",
-)
-
-
 def _progress(items, desc: str, quiet: bool):
     if quiet or len(items) < 2:
         return items
@@ -260,12 +191,13 @@ def cmd_encode(a: argparse.Namespace) -> int:
     from .options import validate_encode_options
     from .registry import get_registry
 
-    opts = {k: getattr(a, k) for k in ENC_KEYS}
-    check_parts(validate_encode_options(**opts), get_registry())  # one usage error before any file
+    opts = encode_options(a)
+    valid = validate_encode_options(**opts)
+    check_parts(valid, get_registry())  # one usage error before any file
     files = _expand(a.inputs)
-    suffix = ".jpg" if opts["container"] == "jpeg" else ".agdl"
+    suffix = ".jpg" if valid.container == "jpeg" else ".agdl"
     pairs = _plan(files, a.output, suffix)
-    _check_encode_output(pairs, opts["container"])
+    _check_encode_output(pairs, valid.container)
     _make_folders(pairs)
     return _run("encode", a, pairs, opts)
 
@@ -359,6 +291,21 @@ def cmd_analyze(a: argparse.Namespace) -> int:
     return EXIT_ERROR if failures else EXIT_OK
 
 
+def cmd_options(a: argparse.Namespace) -> int:
+    """Print the encoder options: ``--markdown`` gives docs/OPTIONS.md, else one line each."""
+    from dataclasses import fields
+
+    from .cli_args import flag
+    from .options import EncodeOptions, options_markdown
+
+    if a.markdown:
+        print(options_markdown(), end="")
+        return EXIT_OK
+    for f in fields(EncodeOptions):
+        print(f"{f.name:<18} {flag(f.name):<20} default {f.default!r:<8} {f.metadata['help']}")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     if args[:1] == ["bench"]:  # the benchmark has its own parser (options may precede the folder)
@@ -372,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("inputs", nargs="+", help="input images or globs (quote globs)")
     e.add_argument("-o", "--output", help="output file (one input) or folder")
     e.add_argument("-q", "--quiet", action="store_true")
-    _add_encode_options(e)
+    add_encode_arguments(e)
     _add_batch_options(e)
     e.set_defaults(func=cmd_encode)
 
@@ -412,8 +359,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     m.add_argument("--image", help="input photo (default: scikit-image's public-domain 'astronaut')")
     m.add_argument("-o", "--output", default="agdl_demo.png", help="side-by-side PNG (default agdl_demo.png)")
-    _add_encode_options(m)
+    add_encode_arguments(m)
     m.set_defaults(func=lambda a: __import__("agdl_plugins.demo", fromlist=["run"]).run(a))
+
+    o = sub.add_parser("options", help="list the encoder options (name, default, meaning)")
+    o.add_argument("--markdown", action="store_true", help="as the Markdown table of docs/OPTIONS.md")
+    o.set_defaults(func=cmd_options)
 
     b = sub.add_parser(
         "bench", help="rate-distortion/speed benchmark (see agdl bench --help)", add_help=False

@@ -22,15 +22,15 @@ def load_photo(path: str | None) -> tuple[np.ndarray, str]:
 
 
 def run(a: argparse.Namespace) -> int:
-    from .cli import ENC_KEYS
+    from .cli_args import encode_options
 
     img, name = load_photo(a.image)
-    opts = {k: getattr(a, k) for k in ENC_KEYS}
+    opts = encode_options(a)
     h, w = img.shape[:2]
     t0 = time.perf_counter()
     data = api.encode(img, **opts)
     t1 = time.perf_counter()
-    dec = api.decode(data, device=a.device)
+    dec = api.decode(data, device=a.device or "auto")
     t2 = time.perf_counter()
     info = dec.info
     q_j, jp = jpeg_at_bytes(img, len(data))

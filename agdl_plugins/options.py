@@ -3,67 +3,87 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 PROJECTIONS = ("equality", "box")
 QUANTISERS = ("round", "rdo")  # the encoder's measurement quantisers (agdl_plugins.entropy.quantise_with)
+CONTAINERS = ("agdl", "jpeg")  # what an encode writes: a .agdl file, or AGDL inside a standard JPEG
 DEFAULT_FRACTION = 0.2  # budget used by ``encoder.prepare`` when called without one (scripts, ablations)
 DEFAULT_ROI_WEIGHT = 0.25  # measured: BENCHMARKS.md section 11 (keeps whole-image PSNR at G alone's)
 
 
+def _opt(default: Any, help: str, *, type: type | None = None, choices: tuple[str, ...] | None = None) -> Any:
+    """A dataclass field carrying its own documentation: the CLI's ``--help``, the imageio/Pillow docs and
+    ``docs/OPTIONS.md`` are generated from it (one list of options; a test checks every front end)."""
+    return field(default=default, metadata={"help": help, "type": type, "choices": choices})
+
+
 @dataclass
 class EncodeOptions:
-    """Validated encoder options.
+    """Validated encoder options: the one list every front end takes (``agdl_plugins.encode(**options)``,
+    Pillow ``save(..., **options)``, imageio ``imwrite(..., **options)``, ``agdl encode --option``).
 
-    Attributes:
-        quality: base-layer quality 1..100 (ignored when ``target_bpp`` is set). The refinement added on top
-            is chosen by rate-distortion optimisation against the base codec's own return at this quality
-            (:mod:`agdl_plugins.rdo_search`): bytes and PSNR rise with ``quality``.
-        target_bpp: bits per pixel of the pixel layers (base + refinement + alpha + container; EXIF/ICC/XMP
-            ride on top) to land within 3 % of; base quality, budget and step minimise the distortion.
-        critical_fraction: critical pixels N as a fraction of all pixels, 0..1, or None (the default): chosen
-            by rate-distortion optimisation, no refinement at all being one candidate.
-        measurement_ratio: measurements per critical pixel M/N, 0..1.
-        step: quantiser step of the measurements, in grey levels (> 0), or None (the default): chosen by the
-            optimisation (always tuned under ``target_bpp``).
-        roi_weight: the distortion the encoder minimises, 0..1: ``roi_weight`` x saliency-weighted MSE (F's
-            saliency head on the original) + (1 - ``roi_weight``) x whole-image MSE, on the luminance.
-        base: base codec id ("jpeg", "webp", "avif", "jpeg2000").
-        predictor: critical-pixel predictor id, or None for the default (trained F when installed).
-        restorer: restorer id used as the measurement reference, or None for the default.
-        sensing: sensing operator id, or None (the default): "identity" (y = c) when ``measurement_ratio`` is
-            1, else "structured-dct" (the paper's global mixing, needed for M < N); "gaussian" = dense
-            research reference. Identity wins at equal bytes (BENCHMARKS.md, refinement layer).
-        device: "auto", "cpu" or "cuda[:N]".
-        seed: seed of the sensing operator (stored in the header).
-        quantiser: "round" (the default, the paper's plain rounding) or "rdo": per measurement, the index among
-            round(z / step), one toward zero and zero that minimises the weighted squared error + lambda x bits
-            (:func:`agdl_plugins.entropy.rdo_quantise`; encoder only, any decoder reads it). Measured
-            (BENCHMARKS.md section 18): at a fixed budget and step it saves 3-40 % of the refinement bytes,
-            but once the encoder re-optimises budget and step it only moves ~0.05 dB from the ROI to the
-            whole image, so it is not the default.
-        container: "agdl" (a .agdl file) or "jpeg": a standard JPEG (the base layer) carrying the rest of the
-            file in APP11 segments (:mod:`agdl_plugins.jpeg_container`); needs base "jpeg" or "jpeg-saliency".
+    Each field's help (``dataclasses.fields(EncodeOptions)[i].metadata["help"]``) is its documentation;
+    ``docs/OPTIONS.md`` is generated from them (``agdl options --markdown``).
     """
 
-    quality: int = 30
-    target_bpp: float | None = None
-    critical_fraction: float | None = None
-    measurement_ratio: float = 1.0
-    step: float | None = None
-    roi_weight: float = DEFAULT_ROI_WEIGHT
-    base: str = "jpeg"
-    predictor: str | None = None
-    restorer: str | None = None
-    sensing: str | None = None
-    device: str = "auto"
-    seed: int = 0
-    quantiser: str = "round"
-    container: str = "agdl"
+    quality: int = _opt(30, "base-layer quality 1..100 (ignored when target_bpp is set); the refinement added on "
+                        "top is chosen by rate-distortion optimisation against the base codec's own return at "
+                        "this quality: bytes and PSNR rise with quality", type=int)
+    target_bpp: float | None = _opt(None, "bits per pixel of the pixel layers (base + refinement + alpha + "
+                                    "container; EXIF/ICC/XMP ride on top) to land within 3 % of; base quality, "
+                                    "budget and step minimise the distortion", type=float)
+    critical_fraction: float | None = _opt(None, "critical pixels N as a fraction of all pixels, 0..1; default: "
+                                           "chosen by rate-distortion optimisation, no refinement being one "
+                                           "candidate", type=float)
+    measurement_ratio: float = _opt(1.0, "CS measurements per critical pixel M/N, 0..1", type=float)
+    step: float | None = _opt(None, "measurement quantiser step in grey levels (> 0); default: chosen by the "
+                              "optimisation (always tuned under target_bpp)", type=float)
+    roi_weight: float = _opt(DEFAULT_ROI_WEIGHT, "the distortion the encoder minimises, 0..1: roi_weight x "
+                             "saliency-weighted MSE (F's saliency on the original) + (1 - roi_weight) x whole-image "
+                             "MSE, on the luminance", type=float)
+    base: str = _opt("jpeg", "base codec: jpeg, jpeg-saliency, webp, avif, jpeg2000 (CLI: with -o x.jpg and "
+                     "jpeg/jpeg-saliency only the base layer is written, as a plain JPEG, unless container is "
+                     "jpeg)", type=str)
+    predictor: str | None = _opt(None, "critical-pixel predictor id (default: trained agdl-f, else edge-sobel)",
+                                 type=str)
+    restorer: str | None = _opt(None, "restorer id used as the measurement reference (default: the trained "
+                                "agdl-g for the base, else identity)", type=str)
+    sensing: str | None = _opt(None, "sensing operator: identity (y = c, the default when measurement_ratio is "
+                               "1), structured-dct (the paper's global mixing, the default for M < N), gaussian "
+                               "(dense research reference); identity wins at equal bytes", type=str)
+    device: str = _opt("auto", "auto | cpu | cuda[:N]", type=str)
+    seed: int = _opt(0, "seed of the sensing operator (stored in the header)", type=int)
+    quantiser: str = _opt("round", "measurement quantiser: round (the paper's plain rounding) or rdo (per "
+                          "measurement the index among round(z/step), one toward zero and zero minimising "
+                          "weighted squared error + lambda x bits; encoder only, measured neutral once budget and "
+                          "step are re-optimised: BENCHMARKS.md section 18)", type=str, choices=QUANTISERS)
+    container: str = _opt("agdl", "agdl (a .agdl file) or jpeg: a standard .jpg any decoder opens (the base "
+                          "layer) carrying the rest of the file in APP11 segments; needs base jpeg or "
+                          "jpeg-saliency", type=str, choices=CONTAINERS)
+
+
+def option_help(name: str) -> str:
+    """The documentation of encoder option ``name`` (from its field)."""
+    return _FIELDS[name].metadata["help"]
+
+
+def options_markdown() -> str:
+    """``docs/OPTIONS.md``: the encoder options as a table (name, default, meaning), from the fields."""
+    rows = ["# Encoder options", "",
+            "Generated from `agdl_plugins.options.EncodeOptions` by `agdl options --markdown > docs/OPTIONS.md`"
+            " (a test keeps it current). Every option has the same name and meaning in `agdl_plugins.encode`, "
+            "Pillow `save`, imageio `imwrite` and `agdl encode` (`--name-with-dashes`).", "",
+            "| option | default | meaning |", "|---|---|---|"]
+    for f in fields(EncodeOptions):
+        default = "—" if f.default is None else f"`{f.default!r}`"
+        rows.append(f"| `{f.name}` | {default} | {f.metadata['help']} |")
+    return "\n".join(rows) + "\n"
 
 
 ENCODE_OPTION_NAMES = frozenset(f.name for f in fields(EncodeOptions))
+_FIELDS = {f.name: f for f in fields(EncodeOptions)}
 
 
 def _number(
@@ -119,8 +139,8 @@ def validate_encode_options(**opts: Any) -> EncodeOptions:
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {o.device!r}")
     if o.quantiser not in QUANTISERS:
         raise ValueError(f"quantiser must be one of {QUANTISERS}, got {o.quantiser!r}")
-    if o.container not in ("agdl", "jpeg"):
-        raise ValueError(f"container must be 'agdl' or 'jpeg', got {o.container!r}")
+    if o.container not in CONTAINERS:
+        raise ValueError(f"container must be one of {CONTAINERS}, got {o.container!r}")
     if o.container == "jpeg" and o.base not in ("jpeg", "jpeg-saliency"):
         raise ValueError(
             f"container='jpeg' needs a JPEG base layer (base='jpeg' or 'jpeg-saliency'), got base={o.base!r}"

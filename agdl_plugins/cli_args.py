@@ -1,0 +1,33 @@
+"""The encoder options as command-line arguments, generated from :class:`agdl_plugins.options.EncodeOptions`
+(``agdl encode``, ``agdl demo``): one list of options, so the CLI cannot drift from the API."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import MISSING, fields
+from typing import Any
+
+from .options import EncodeOptions
+
+
+def flag(name: str) -> str:
+    """``target_bpp`` -> ``--target-bpp``."""
+    return "--" + name.replace("_", "-")
+
+
+def add_encode_arguments(p: argparse.ArgumentParser) -> None:
+    """One ``--option`` per :class:`EncodeOptions` field, with the field's help, type and choices.
+
+    Every argument defaults to ``None`` (= "not given": the encoder's own default applies, shown in the help).
+    """
+    g = p.add_argument_group("AGDL encoder options (the same names and meanings as agdl_plugins.encode)")
+    for f in fields(EncodeOptions):
+        meta = f.metadata
+        default = "" if f.default is MISSING or f.default is None else f" (default {f.default})"
+        g.add_argument(flag(f.name), dest=f.name, type=meta["type"], choices=meta["choices"], default=None,
+                       help=meta["help"].replace("%", "%%") + default)
+
+
+def encode_options(a: argparse.Namespace) -> dict[str, Any]:
+    """The encoder options given on the command line (absent ones left to the encoder's defaults)."""
+    return {f.name: getattr(a, f.name) for f in fields(EncodeOptions) if getattr(a, f.name) is not None}
