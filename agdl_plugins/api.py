@@ -78,8 +78,8 @@ def encode(
         >>> agdl.read_info(data).size
         (48, 32)
     """
-    from .encoder import encode_image
     from .imaging import as_pil
+    from .rdo_search import encode_image
     from .registry import get_registry
 
     opts: EncodeOptions = validate_encode_options(**options)

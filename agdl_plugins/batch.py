@@ -88,14 +88,37 @@ def default_threads(workers: int) -> int:
 
 
 def worker_setup(threads: int | None = None) -> None:
-    """Initialise a worker process (pool initializer, Ray setup hook, DataLoader ``worker_init_fn`` helper).
+    """Initialise a worker process AGDL starts (pool initializer, Ray actors): pins torch threads.
 
-    Registers AGDL with Pillow (a spawned process starts without the parent's plugins) and pins torch threads.
+    Jobs read AGDL inputs through the core (:func:`open_image`), so workers need no Pillow plugin; a user's
+    own code in a spawned worker registers it with ``pillow_plugin.worker_init`` (Ray: :data:`ray.SETUP_HOOK`).
     """
-    import pillow_plugin
-
-    pillow_plugin.register_agdl_opener()
     pin_threads(threads)
+
+
+def open_image(src: Path) -> Any:
+    """An input image as a loaded PIL image: AGDL files (and JPEGs carrying AGDL segments) decoded refined by
+    the core, with their EXIF/ICC/XMP in ``info``; anything else opened by Pillow."""
+    from PIL import Image
+
+    from . import api
+    from .container import accept
+    from .jpeg_container import has_segments, is_jpeg
+
+    with open(src, "rb") as f:
+        head = f.read(16)
+        f.seek(0)
+        agdl = accept(head) or (is_jpeg(head) and has_segments(f))
+    if not agdl:
+        im = Image.open(src)
+        im.load()  # a file Pillow opened by name is closed after load()
+        return im
+    img = api.decode(src)
+    im = Image.fromarray(img.array, img.mode)
+    for key in ("exif", "icc_profile", "xmp"):
+        if getattr(img.info, key):
+            im.info[key] = getattr(img.info, key)
+    return im
 
 
 def _result(src: Path, dst: Path, t0: float, **kw: Any) -> Result:
@@ -105,23 +128,20 @@ def _result(src: Path, dst: Path, t0: float, **kw: Any) -> Result:
 
 def encode_file(src: str | Path, dst: str | Path, opts: dict[str, Any]) -> Result:
     """Encode one image file to ``dst`` (``.agdl``; or a plain/AGDL-in-JPEG ``.jpg``) with encoder ``opts``."""
-    from PIL import Image
-
     from . import api
 
     src, dst, t0 = Path(src), Path(dst), time.perf_counter()
     try:
-        with Image.open(src) as im:
-            im.load()
-            if dst.suffix.lower() in (".jpg", ".jpeg") and opts.get("container", "agdl") != "jpeg":
-                base = opts.get("base", "jpeg")
-                if base not in ("jpeg", "jpeg-saliency"):
-                    raise ValueError(f"a .jpg output needs --base jpeg or jpeg-saliency, not {base}")
-                data = api.encode_base_layer(im, base=base, quality=opts.get("quality", 30))
-            else:
-                data = api.encode(im, **opts)
-            atomic_write(dst, data)
-            return _result(src, dst, t0, nbytes=len(data), width=im.width, height=im.height, mode=im.mode)
+        im = open_image(src)
+        if dst.suffix.lower() in (".jpg", ".jpeg") and opts.get("container", "agdl") != "jpeg":
+            base = opts.get("base", "jpeg")
+            if base not in ("jpeg", "jpeg-saliency"):
+                raise ValueError(f"a .jpg output needs --base jpeg or jpeg-saliency, not {base}")
+            data = api.encode_base_layer(im, base=base, quality=opts.get("quality", 30))
+        else:
+            data = api.encode(im, **opts)
+        atomic_write(dst, data)
+        return _result(src, dst, t0, nbytes=len(data), width=im.width, height=im.height, mode=im.mode)
     except FILE_ERRORS as e:
         return _result(src, dst, t0, error=str(e))
 

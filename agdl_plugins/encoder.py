@@ -20,7 +20,7 @@ from .critical import Selection, mask_crc, pack_indices, select_critical
 from .engine import resolve_device
 from .entropy import encode_symbols, quantise_with
 from .header import Header
-from .imaging import luminance, split_alpha
+from .imaging import luminance
 from .options import DEFAULT_FRACTION, EncodeOptions
 from .parts.base_codecs import BaseDecoded
 from .parts.predictors import predictor_input
@@ -216,24 +216,3 @@ def check_parts(opts: EncodeOptions, reg: Registry) -> str:
         if getattr(opts, kind) is not None:
             reg.require(kind, getattr(opts, kind), kind)
     return resolve_device(opts.device)
-
-
-def encode_image(
-    im: Image.Image, opts: EncodeOptions, reg: Registry, metadata: dict[str, bytes | None]
-) -> bytes:
-    """Encode a PIL image (L, RGB, LA, RGBA) with validated options.
-
-    With both ``critical_fraction`` and ``step`` given (or ``critical_fraction=0``) at a fixed ``quality``
-    nothing is left to decide: the file is written as asked. Otherwise the free choices (base quality under
-    ``target_bpp``, refinement budget including none, quantiser step) minimise the user's distortion
-    (:mod:`agdl_plugins.rdo`).
-    """
-    check_parts(opts, reg)
-    color, alpha = split_alpha(im)
-    fixed = opts.critical_fraction is not None and (opts.step is not None or opts.critical_fraction == 0)
-    if opts.target_bpp is None and fixed:
-        prep = prepare(color, opts, reg, opts.quality)
-        return finish(prep, color, alpha, im.mode, opts, reg, opts.step or 16.0, metadata)
-    from .rdo_search import search
-
-    return search(im, color, alpha, opts, reg, metadata)

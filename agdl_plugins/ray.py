@@ -32,13 +32,10 @@ from ray.data.datasource.file_datasink import RowBasedFileDatasink
 
 from . import batch
 
-#: ``runtime_env["worker_process_setup_hook"]``: registers AGDL with Pillow in each Ray worker.
-SETUP_HOOK = "agdl_plugins.ray.worker_setup"
-
-
-def worker_setup() -> None:
-    """Ray worker setup hook: register the AGDL Pillow plugin (torch threads are set per job)."""
-    batch.worker_setup(None)
+#: ``runtime_env["worker_process_setup_hook"]``: registers AGDL with Pillow in each Ray worker (for
+#: ``Dataset.write_images(file_format="agdl")`` and users' own ``Image.open``). Named, not imported: the Pillow
+#: adapter sits above this core, which never imports it; Ray imports it in the worker.
+SETUP_HOOK = "pillow_plugin.worker_init"
 
 
 def runtime_env(base: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -234,5 +231,5 @@ def cluster_summary() -> dict[str, float]:
 
 __all__ = [
     "SETUP_HOOK", "AgdlDatasink", "AgdlDecoder", "AgdlEncoder", "cluster_summary", "decode_dataset",
-    "encode_dataset", "init", "read_agdl", "run_files", "runtime_env", "worker_setup", "write_agdl",
+    "encode_dataset", "init", "read_agdl", "run_files", "runtime_env", "write_agdl",
 ]

@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from .encoder import Analysis, Prepared, analyse, default_parts, finish, prepare
-from .imaging import luma_plane, ycbcr_planes
+from .encoder import Analysis, Prepared, analyse, check_parts, default_parts, finish, prepare
+from .imaging import luma_plane, split_alpha, ycbcr_planes
 from .options import EncodeOptions
 from .parts.predictors import predictor_input
 from .rdo import (
@@ -271,3 +271,22 @@ def search(im: Image.Image, color: Image.Image, alpha: np.ndarray | None, opts: 
             return s.file(q, 0.0, 16.0, metadata)  # type: ignore[arg-type]
     s.decide_restorer(c.quality)
     return s.file(c.quality, c.fraction, step, metadata)
+
+
+def encode_image(
+    im: Image.Image, opts: EncodeOptions, reg: Registry, metadata: dict[str, bytes | None]
+) -> bytes:
+    """Encode a PIL image (L, RGB, LA, RGBA) with validated options: the encoder's one entry point.
+
+    With both ``critical_fraction`` and ``step`` given (or ``critical_fraction=0``) at a fixed ``quality``
+    nothing is left to decide: the file is written as asked (the encoder's steps, :mod:`agdl_plugins.encoder`).
+    Otherwise the free choices (base quality under ``target_bpp``, refinement budget including none, quantiser
+    step) minimise the user's distortion (:func:`search`): this module owns the decisions, the encoder the steps.
+    """
+    check_parts(opts, reg)
+    color, alpha = split_alpha(im)
+    fixed = opts.critical_fraction is not None and (opts.step is not None or opts.critical_fraction == 0)
+    if opts.target_bpp is None and fixed:
+        prep = prepare(color, opts, reg, opts.quality)
+        return finish(prep, color, alpha, im.mode, opts, reg, opts.step or 16.0, metadata)
+    return search(im, color, alpha, opts, reg, metadata)

@@ -431,7 +431,7 @@ def test_non_jpeg_bases_are_refused(photo, base):
 
 
 def test_metadata_too_long_for_jpeg_is_refused_before_encoding(photo, monkeypatch):
-    import agdl_plugins.encoder as enc
+    import agdl_plugins.rdo_search as enc
 
     monkeypatch.setattr(enc, "encode_image", lambda *a, **k: pytest.fail("encoded before checking metadata"))
     with pytest.raises(ValueError, match="EXIF data is too long"):

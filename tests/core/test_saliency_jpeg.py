@@ -170,8 +170,8 @@ def test_saliency_is_pinned_to_the_tuned_predictor(scene):
 
 def test_encoder_gives_the_part_its_own_registry_and_device(scene, monkeypatch):
     """Issue 25 item 10: the saliency comes from the registry and device the encode was given, not globals."""
-    from agdl_plugins.encoder import encode_image
     from agdl_plugins.options import validate_encode_options
+    from agdl_plugins.rdo_search import encode_image
     from agdl_plugins.registry import Registry, get_registry
 
     calls = []
