@@ -5,29 +5,29 @@ Importing this package is cheap (no numpy pipeline, no torch): the heavy modules
 
 from __future__ import annotations
 
-from .api import analyze, decode, decode_base_preview, encode, encode_base_layer, read_info
-from .container import MAGIC
-from .errors import (
+from agdl_plugins.api import analyze, decode, decode_base_preview, encode, encode_base_layer, read_info
+from agdl_plugins.errors import (
     AgdlFallbackWarning,
     AgdlFormatError,
     CriticalSetMismatchError,
     DecompressionBombError,
     MissingPartError,
 )
-from .header import AgdlInfo
-from .hookspecs import hookimpl, hookspec
-from .options import ENCODE_OPTION_NAMES, EncodeOptions, validate_encode_options
+from agdl_plugins.format.container import MAGIC
+from agdl_plugins.format.header import AgdlInfo
+from agdl_plugins.options import ENCODE_OPTION_NAMES, EncodeOptions, validate_encode_options
+from agdl_plugins.parts.hookspecs import hookimpl, hookspec
 
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
     if name == "DecodedImage":
-        from .decoder import DecodedImage
+        from agdl_plugins.codec.decoder import DecodedImage
 
         return DecodedImage
     if name in ("Analysis", "RoiBox"):
-        from . import analysis
+        from agdl_plugins.codec import analysis
 
         return getattr(analysis, name)
     raise AttributeError(name)

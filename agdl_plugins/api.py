@@ -8,10 +8,10 @@ from __future__ import annotations
 import os
 from typing import Any, BinaryIO
 
-from .container import MAX_FILE_BYTES
-from .errors import AgdlFormatError
-from .header import AgdlInfo
-from .options import EncodeOptions, validate_encode_options
+from agdl_plugins.errors import AgdlFormatError
+from agdl_plugins.format.container import MAX_FILE_BYTES
+from agdl_plugins.format.header import AgdlInfo
+from agdl_plugins.options import EncodeOptions, validate_encode_options
 
 Source = bytes | bytearray | memoryview | str | os.PathLike | BinaryIO
 
@@ -78,9 +78,9 @@ def encode(
         >>> agdl.read_info(data).size
         (48, 32)
     """
-    from .imaging import as_pil
-    from .rdo_search import encode_image
-    from .registry import get_registry
+    from agdl_plugins.codec.rdo_search import encode_image
+    from agdl_plugins.imaging import as_pil
+    from agdl_plugins.parts.registry import get_registry
 
     opts: EncodeOptions = validate_encode_options(**options)
     im = as_pil(image)
@@ -96,7 +96,7 @@ def encode(
         if v is not None and not isinstance(v, bytes | bytearray):
             raise ValueError(f"{k} must be bytes, got {type(v).__name__}")
     if opts.container == "jpeg":
-        from .jpeg_container import metadata_segments, wrap
+        from agdl_plugins.format.jpeg_container import metadata_segments, wrap
 
         metadata_segments(*(meta[k] for k in ("exif", "icc_profile", "xmp")))  # ValueError before the work
         return wrap(encode_image(im, opts, get_registry(), meta))
@@ -116,7 +116,7 @@ def decode(
     restorer_hook: Any = None,
     iterations: int = 1,
 ):
-    """Decode AGDL data to a :class:`~agdl_plugins.decoder.DecodedImage` (``.array``, ``.mode``, ``.info``).
+    """Decode AGDL data to a :class:`~agdl_plugins.codec.decoder.DecodedImage` (``.array``, ``.mode``, ``.info``).
 
     Args:
         source: bytes, a path or a binary file object.
@@ -133,8 +133,8 @@ def decode(
     """
     if isinstance(iterations, bool) or not isinstance(iterations, int) or not 1 <= iterations <= 8:
         raise ValueError(f"iterations must be an int in [1, 8], got {iterations!r}")
-    from .decoder import decode_info
-    from .registry import get_registry
+    from agdl_plugins.codec.decoder import decode_info
+    from agdl_plugins.parts.registry import get_registry
 
     limit = _default_max_pixels() if max_pixels == -1 else max_pixels
     info = _parse(_read_source(source), limit)
@@ -154,13 +154,13 @@ def decode(
 
 def _parse(data: bytes, max_pixels: int | None) -> AgdlInfo:
     """A .agdl file, or a JPEG carrying AGDL APP11 segments (``container="jpeg"``: jpeg_container.parse_info)."""
-    from .jpeg_container import is_jpeg
+    from agdl_plugins.format.jpeg_container import is_jpeg
 
     if is_jpeg(data):
-        from .jpeg_container import parse_info
+        from agdl_plugins.format.jpeg_container import parse_info
 
         return parse_info(data, max_pixels)
-    from .decoder import parse
+    from agdl_plugins.format.parse import parse
 
     return parse(data, max_pixels)
 
@@ -178,7 +178,7 @@ def analyze(
     max_pixels: int | None = -1,
 ):
     """Saliency map, critical pixels and salient-region boxes from the compressed stream, without decoding
-    the image: only the base layer and network F run, never the restorer G (:mod:`agdl_plugins.analysis`).
+    the image: only the base layer and network F run, never the restorer G (:mod:`agdl_plugins.codec.analysis`).
 
     Args:
         source: bytes, a path or a binary file object (a .agdl file, or a JPEG carrying AGDL segments).
@@ -188,7 +188,7 @@ def analyze(
         max_pixels: as in :func:`decode`.
 
     Returns:
-        :class:`agdl_plugins.analysis.Analysis`: ``saliency`` (H, W) float32 in [0, 1] or None (no saliency
+        :class:`agdl_plugins.codec.analysis.Analysis`: ``saliency`` (H, W) float32 in [0, 1] or None (no saliency
         head in the file's predictor, e.g. edge-sobel: ``notes`` says so), ``critical`` (H, W) bool (all False
         without refinement), ``boxes`` (x0, y0, x1, y1, area, mean_saliency) of the 8-connected regions with
         saliency >= 0.5, ``info``, ``notes``.
@@ -197,8 +197,8 @@ def analyze(
         AgdlFormatError: corrupt data, a part that is not installed, a critical set that does not match the
             file. ValueError: bad ``outputs`` or ``device``.
     """
-    from .analysis import analyze_info, validate_outputs
-    from .registry import get_registry
+    from agdl_plugins.codec.analysis import analyze_info, validate_outputs
+    from agdl_plugins.parts.registry import get_registry
 
     outputs = validate_outputs(outputs)
     limit = _default_max_pixels() if max_pixels == -1 else max_pixels
@@ -211,9 +211,9 @@ def encode_base_layer(image: Any, *, base: str = "jpeg-saliency", quality: int =
 
     ``agdl encode --base jpeg-saliency -o x.jpg`` uses this.
     """
-    from .encoder import analyse, check_parts
-    from .imaging import as_pil, split_alpha
-    from .registry import get_registry
+    from agdl_plugins.codec.encoder import analyse, check_parts
+    from agdl_plugins.imaging import as_pil, split_alpha
+    from agdl_plugins.parts.registry import get_registry
 
     opts = validate_encode_options(base=base, quality=quality)
     reg = get_registry()

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .errors import AgdlConversionWarning
+from agdl_plugins.errors import AgdlConversionWarning
 
 # modes converted the way Pillow's JPEG writer treats them (it writes 1/L/RGB/RGBX/CMYK/YCbCr)
 _CONVERT = {"1": "L", "RGBX": "RGB", "CMYK": "RGB", "YCbCr": "RGB", "La": "LA", "RGBa": "RGBA"}

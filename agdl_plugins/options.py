@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 PROJECTIONS = ("equality", "box")
-QUANTISERS = ("round", "rdo")  # the encoder's measurement quantisers (agdl_plugins.entropy.quantise_with)
+QUANTISERS = ("round", "rdo")  # the encoder's measurement quantisers (agdl_plugins.codec.entropy.quantise_with)
 CONTAINERS = ("agdl", "jpeg")  # what an encode writes: a .agdl file, or AGDL inside a standard JPEG
 DEFAULT_FRACTION = 0.2  # budget used by ``encoder.prepare`` when called without one (scripts, ablations)
 DEFAULT_ROI_WEIGHT = 0.25  # measured: BENCHMARKS.md section 11 (keeps whole-image PSNR at G alone's)

@@ -16,8 +16,8 @@ from imageio.core.request import URI_BYTES, InitializationError, IOMode, Request
 from imageio.core.v3_plugin_api import ImageProperties, PluginV3
 
 import agdl_plugins
-from agdl_plugins import jpeg_container
-from agdl_plugins.container import accept
+from agdl_plugins.format import jpeg_container
+from agdl_plugins.format.container import accept
 
 EXTENSION = ".agdl"
 #: written with ``container="jpeg"`` (AGDL inside a standard JPEG); read refined with ``read(jpeg=True)``

@@ -22,9 +22,9 @@ from typing import IO, Any
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 import agdl_plugins
-from agdl_plugins import jpeg_container
-from agdl_plugins.container import accept
 from agdl_plugins.errors import AgdlOptionWarning
+from agdl_plugins.format import jpeg_container
+from agdl_plugins.format.container import accept
 from agdl_plugins.imaging import as_pil
 from agdl_plugins.options import ENCODE_OPTION_NAMES
 

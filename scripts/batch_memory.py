@@ -16,7 +16,7 @@ from PIL import Image
 from skimage import data
 
 CHILD = (
-    "import resource, sys; from agdl_plugins.cli import main;"
+    "import resource, sys; from agdl_plugins.apps.cli import main;"
     "rc = main(['encode', sys.argv[1], '-o', sys.argv[2], '-q']);"
     "print(rc, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"
 )

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 import agdl_plugins as agdl
-from agdl_plugins.bench.runner import find_mask, list_images, load_image
-from agdl_plugins.metrics import luma, psnr
+from agdl_plugins.apps.bench.runner import find_mask, list_images, load_image
+from agdl_plugins.apps.metrics import luma, psnr
 
 VARIANTS = {"equality x1": {"projection": "equality"}, "box x1": {"projection": "box"},
             "equality x2 (unrolled)": {"projection": "equality", "iterations": 2}}

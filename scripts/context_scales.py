@@ -20,10 +20,10 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from refinement_variants import _sobel_bins
 
-from agdl_plugins.critical import select_critical
+from agdl_plugins.codec.critical import select_critical
+from agdl_plugins.codec.rdo_search import _Search
 from agdl_plugins.options import validate_encode_options
-from agdl_plugins.rdo_search import _Search
-from agdl_plugins.registry import get_registry
+from agdl_plugins.parts.registry import get_registry
 
 torch.set_num_threads(1)
 ap = argparse.ArgumentParser()
@@ -62,7 +62,7 @@ def lap_bits(qs: np.ndarray, scale) -> float:
 
 
 def coded(d: dict, st: float, mult) -> float:
-    """Bits with the per-file scale search of agdl_plugins.entropy (4 candidates) times ``mult``."""
+    """Bits with the per-file scale search of agdl_plugins.codec.entropy (4 candidates) times ``mult``."""
     q = np.round(d["r"] / st)
     b0 = max(float(np.mean(np.abs(q))), 0.05)
     return min(lap_bits(q, np.maximum(b0 * f * mult, 0.02)) for f in (0.6, 0.8, 1.0, 1.25))

@@ -34,11 +34,11 @@ def main(argv: list[str] | None = None) -> None:
     import torch.nn.functional as F
     from PIL import Image
 
-    from agdl_plugins.critical import select_critical
+    from agdl_plugins.codec.critical import select_critical
+    from agdl_plugins.codec.rdo import estimated_symbol_bytes, rounded_8bit
+    from agdl_plugins.codec.rdo_search import _Search
     from agdl_plugins.options import validate_encode_options
-    from agdl_plugins.rdo import estimated_symbol_bytes, rounded_8bit
-    from agdl_plugins.rdo_search import _Search
-    from agdl_plugins.registry import get_registry
+    from agdl_plugins.parts.registry import get_registry
     from models.saliency import sobel_magnitude
 
     torch.set_num_threads(1)

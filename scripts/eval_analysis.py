@@ -38,7 +38,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import agdl_plugins as agdl  # noqa: E402
-from agdl_plugins.bench.runner import find_mask, list_images  # noqa: E402
+from agdl_plugins.apps.bench.runner import find_mask, list_images  # noqa: E402
 from agdl_plugins.imaging import ycbcr_planes  # noqa: E402
 from agdl_plugins.parts.learned import run_saliency  # noqa: E402
 

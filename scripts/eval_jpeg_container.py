@@ -3,7 +3,7 @@
 For every image and target rate: encode with ``target_bpp`` (default parts and options) as a .agdl file and
 wrap it as a JPEG (``jpeg_container.wrap``, exactly what ``encode(..., container="jpeg")`` writes); decode
 that .jpg with AGDL (refined) and as a plain JPEG (Pillow; OpenCV checked to agree within +-2); and compare
-with plain JPEG at equal bytes (fractional-quality bisection of ``agdl_plugins.bench.codecs.JpegCodec`` to
+with plain JPEG at equal bytes (fractional-quality bisection of ``agdl_plugins.apps.bench.codecs.JpegCodec`` to
 the .jpg's size, ``ratematch.match_bytes``). PSNR-Y on the whole image, ROI-PSNR-Y where masks exist; size
 overhead of the .jpg over the .agdl file. Means per dataset and target (rows whose JPEG match is off by more
 than 2 % are counted and left out of the equal-bytes columns).
@@ -27,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import agdl_plugins as agdl  # noqa: E402
 from agdl_plugins import jpeg_container  # noqa: E402
-from agdl_plugins.bench.codecs import JpegCodec  # noqa: E402
-from agdl_plugins.bench.ratematch import match_bytes  # noqa: E402
-from agdl_plugins.bench.runner import find_mask, list_images, load_image  # noqa: E402
-from agdl_plugins.metrics import luma, psnr  # noqa: E402
+from agdl_plugins.apps.bench.codecs import JpegCodec  # noqa: E402
+from agdl_plugins.apps.bench.ratematch import match_bytes  # noqa: E402
+from agdl_plugins.apps.bench.runner import find_mask, list_images, load_image  # noqa: E402
+from agdl_plugins.apps.metrics import luma, psnr  # noqa: E402
 
 
 def plain_decode(data: bytes) -> np.ndarray:

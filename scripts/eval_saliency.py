@@ -25,7 +25,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agdl_plugins.bench.runner import find_mask, list_images  # noqa: E402
+from agdl_plugins.apps.bench.runner import find_mask, list_images  # noqa: E402
 from models import weights as W  # noqa: E402
 from models.training import data as D  # noqa: E402
 

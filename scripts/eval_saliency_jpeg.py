@@ -21,12 +21,12 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agdl_plugins.bench.codecs import JpegCodec  # noqa: E402
-from agdl_plugins.bench.ratematch import bd_psnr  # noqa: E402
-from agdl_plugins.bench.runner import find_mask, list_images, load_image  # noqa: E402
-from agdl_plugins.metrics import luma, psnr  # noqa: E402
+from agdl_plugins.apps.bench.codecs import JpegCodec  # noqa: E402
+from agdl_plugins.apps.bench.ratematch import bd_psnr  # noqa: E402
+from agdl_plugins.apps.bench.runner import find_mask, list_images, load_image  # noqa: E402
+from agdl_plugins.apps.metrics import luma, psnr  # noqa: E402
+from agdl_plugins.parts.registry import get_registry  # noqa: E402
 from agdl_plugins.parts.saliency_jpeg import SaliencyJpegCodec, saliency_map  # noqa: E402
-from agdl_plugins.registry import get_registry  # noqa: E402
 
 QUALITIES = (5, 8, 12, 17, 25, 35, 50, 65, 80, 90)
 

@@ -20,8 +20,8 @@ import numpy as np
 from skimage import data
 
 import agdl_plugins as agdl
-from agdl_plugins import container as C
 from agdl_plugins.errors import AgdlFormatError
+from agdl_plugins.format import container as C
 
 GOLDEN = Path(__file__).resolve().parents[1] / "tests" / "golden"
 

@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from agdl_plugins.bench.report import aggregate, bd_table
+from agdl_plugins.apps.bench.report import aggregate, bd_table
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,7 +41,7 @@ def _sobel_bins(luma: np.ndarray) -> np.ndarray:
 
 
 def _cond_bytes(q: np.ndarray, ctx: np.ndarray) -> float:
-    from agdl_plugins.rdo import estimated_symbol_bytes
+    from agdl_plugins.codec.rdo import estimated_symbol_bytes
 
     return 12 + sum(estimated_symbol_bytes(q[ctx == b]) - 12 + 1 for b in np.unique(ctx))
 
@@ -50,7 +50,7 @@ def _block_dct(res: np.ndarray, mask: np.ndarray, step: float) -> tuple[float, f
     """(MSE on C, estimated bytes) of the block-local DCT variant (tiles on the 8x8 grid at (0, 0))."""
     from scipy.fft import dct, dctn
 
-    from agdl_plugins.rdo import estimated_symbol_bytes
+    from agdl_plugins.codec.rdo import estimated_symbol_bytes
 
     h8, w8 = res.shape[0] // 8 * 8, res.shape[1] // 8 * 8
     mt = mask[:h8, :w8].reshape(h8 // 8, 8, w8 // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 64)
@@ -75,11 +75,11 @@ def main(argv: list[str] | None = None) -> None:
     import torch
     from PIL import Image
 
-    from agdl_plugins.critical import select_critical
+    from agdl_plugins.codec.critical import select_critical
+    from agdl_plugins.codec.rdo import estimated_symbol_bytes
+    from agdl_plugins.codec.rdo_search import _Search
     from agdl_plugins.options import validate_encode_options
-    from agdl_plugins.rdo import estimated_symbol_bytes
-    from agdl_plugins.rdo_search import _Search
-    from agdl_plugins.registry import get_registry
+    from agdl_plugins.parts.registry import get_registry
     from kornia_ops import StructuredSensing
 
     torch.set_num_threads(1)
@@ -144,9 +144,9 @@ def _add_ratios(out: dict[str, list[list[float]]], curves: dict[str, list[tuple[
 
 def _saliency_step_curves(s, an, m: np.ndarray, r: np.ndarray, steps: list[float], roi_weight: float):
     """(weighted distortion on C, bytes) per step for the uniform step and the saliency-following steps."""
+    from agdl_plugins.codec.rdo import estimated_symbol_bytes, pixel_weights
     from agdl_plugins.imaging import ycbcr_planes
     from agdl_plugins.parts.predictors import predictor_input
-    from agdl_plugins.rdo import estimated_symbol_bytes, pixel_weights
 
     pred = an.predictor
     sal_orig = pred.saliency(predictor_input(pred, ycbcr_planes(s.color)), "cpu")  # what the encoder weighs

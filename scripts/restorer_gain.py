@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from agdl_plugins.metrics import psnr
-from agdl_plugins.registry import get_registry
+from agdl_plugins.apps.metrics import psnr
+from agdl_plugins.parts.registry import get_registry
 
 
 def main() -> int:

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from agdl_plugins.bench.runner import load_image
-from agdl_plugins.metrics import psnr
+from agdl_plugins.apps.bench.runner import load_image
+from agdl_plugins.apps.metrics import psnr
+from agdl_plugins.parts.registry import get_registry
 from agdl_plugins.parts.restorers import LOSSY_RESTORER_ID, bind
-from agdl_plugins.registry import get_registry
 
 QUALITIES = {"webp": (10, 30, 60), "avif": (25, 40, 60)}
 

@@ -32,7 +32,7 @@ CONFIGS = {  # name: (engine, workers, torch threads per worker)
 
 def child(a: argparse.Namespace) -> None:
     """One batch in this process; prints one JSON line."""
-    from agdl_plugins import batch
+    from agdl_plugins.apps import batch
 
     engine, workers, threads = CONFIGS[a.child]
     files = sorted(Path(a.inputs).iterdir())
@@ -45,7 +45,7 @@ def child(a: argparse.Namespace) -> None:
     if engine == "ray":
         import ray
 
-        import agdl_plugins.ray as agdl_ray
+        import agdl_plugins.apps.ray as agdl_ray
 
         agdl_ray.init(num_cpus=workers, include_dashboard=False, logging_level="error", log_to_driver=False)
         t_start = time.perf_counter() - t0

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     from PIL import Image
 
     import agdl_plugins as agdl
-    from agdl_plugins.bench.metrics import build_dncnn, time_dncnn
+    from agdl_plugins.apps.bench.metrics import build_dncnn, time_dncnn
 
     torch.set_num_threads(a.threads)
     im = Image.open(a.image).convert("RGB")

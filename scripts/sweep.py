@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 import agdl_plugins as agdl
-from agdl_plugins.bench.codecs import JpegCodec
-from agdl_plugins.bench.ratematch import match_bytes
-from agdl_plugins.bench.runner import find_mask, list_images, load_image
-from agdl_plugins.metrics import luma, psnr
+from agdl_plugins.apps.bench.codecs import JpegCodec
+from agdl_plugins.apps.bench.ratematch import match_bytes
+from agdl_plugins.apps.bench.runner import find_mask, list_images, load_image
+from agdl_plugins.apps.metrics import luma, psnr
 
 
 def main() -> int:

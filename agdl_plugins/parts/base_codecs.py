@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from ..errors import AgdlFormatError
-from ..imaging import luma_plane, open_without_pixel_limit
+from agdl_plugins.errors import AgdlFormatError
+from agdl_plugins.imaging import luma_plane, open_without_pixel_limit
 
 
 @dataclass
@@ -119,7 +119,7 @@ class JpegCodec(PillowBaseCodec):
         """As the base class; a fractional ``quality`` writes IJG tables scaled at that quality (4:2:0)."""
         if float(quality) == int(quality):
             return super().encode(image, int(quality))
-        from .jpeg_tables import ijg_tables
+        from agdl_plugins.parts.jpeg_tables import ijg_tables
 
         buf = io.BytesIO()
         tables = ijg_tables(quality)[: 1 if image.mode == "L" else 2]

@@ -6,12 +6,12 @@ import re
 
 from agdl_models import WEIGHTS_DIR
 
-from ..hookspecs import hookimpl
-from .base_codecs import BUILTIN_BASE_CODECS
-from .predictors import LearnedPredictor, SobelEdgePredictor
-from .restorers import IdentityRestorer, LearnedRestorer, LossyBaseRestorer
-from .saliency_jpeg import SaliencyJpegCodec, SaliencyJpegCodecV1
-from .sensing import GaussianSensingPart, IdentitySensingPart, StructuredSensingPart
+from agdl_plugins.parts.base_codecs import BUILTIN_BASE_CODECS
+from agdl_plugins.parts.hookspecs import hookimpl
+from agdl_plugins.parts.predictors import LearnedPredictor, SobelEdgePredictor
+from agdl_plugins.parts.restorers import IdentityRestorer, LearnedRestorer, LossyBaseRestorer
+from agdl_plugins.parts.saliency_jpeg import SaliencyJpegCodec, SaliencyJpegCodecV1
+from agdl_plugins.parts.sensing import GaussianSensingPart, IdentitySensingPart, StructuredSensingPart
 
 
 def learned_versions() -> dict[str, list[int]]:

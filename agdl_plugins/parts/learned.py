@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from agdl_models import WEIGHTS_DIR
 
-from ..engine import cached_model, run_tiled
-from ..imaging import luma_plane
+from agdl_plugins.imaging import luma_plane
+from agdl_plugins.parts.engine import cached_model, run_tiled
 
 
 def qtable_tensor(qtable: np.ndarray | None, device: str):

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..imaging import luma_plane
-from .learned import run_network, run_saliency, run_scores_and_saliency
+from agdl_plugins.imaging import luma_plane
+from agdl_plugins.parts.learned import run_network, run_saliency, run_scores_and_saliency
 
 
 def predictor_input(predictor, planes: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .learned import run_network
+from agdl_plugins.parts.learned import run_network
 
 #: id of the WebP/AVIF restorer (weights ``models/weights/restorer_webp_avif_vN.safetensors``)
 LOSSY_RESTORER_ID = "agdl-g-webp-avif"

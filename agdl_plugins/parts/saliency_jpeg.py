@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..errors import MissingPartError
-from ..imaging import ycbcr_planes
-from .base_codecs import JpegCodec
-from .jpeg_tables import dct8_matrix, ijg_tables
-from .predictors import predictor_input
+from agdl_plugins.errors import MissingPartError
+from agdl_plugins.imaging import ycbcr_planes
+from agdl_plugins.parts.base_codecs import JpegCodec
+from agdl_plugins.parts.jpeg_tables import dct8_matrix, ijg_tables
+from agdl_plugins.parts.predictors import predictor_input
 
 _C = dct8_matrix()
 
@@ -44,7 +44,7 @@ def saliency_map(rgb: Image.Image, device: str, registry: Any) -> np.ndarray:
 
     Pinned to :data:`SALIENCY_PREDICTOR_VERSION` so that ``jpeg-saliency@2`` writes the same JPEG whichever
     F is the codec's default; the latest ``agdl-f`` is used only where that version is not installed.
-    ``registry`` (the caller's :class:`agdl_plugins.registry.Registry`) provides F and ``device`` runs it:
+    ``registry`` (the caller's :class:`agdl_plugins.parts.registry.Registry`) provides F and ``device`` runs it:
     a part never reaches for the global registry or picks a device itself.
 
     Raises:

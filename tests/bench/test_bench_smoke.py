@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from agdl_plugins.bench import main
-from agdl_plugins.bench.codecs import JpegCodec, ijg_tables
-from agdl_plugins.bench.ratematch import bd_psnr, bd_rate, match_bytes
-from agdl_plugins.bench.report import ROW_COLUMNS
+from agdl_plugins.apps.bench import main
+from agdl_plugins.apps.bench.codecs import JpegCodec, ijg_tables
+from agdl_plugins.apps.bench.ratematch import bd_psnr, bd_rate, match_bytes
+from agdl_plugins.apps.bench.report import ROW_COLUMNS
 
 SMOKE_CODECS = "agdl,agdl-box,jpeg,webp"
 

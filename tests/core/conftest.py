@@ -6,7 +6,7 @@ from skimage import data
 
 from agdl_plugins import hookimpl
 from agdl_plugins.parts.predictors import SobelEdgePredictor
-from agdl_plugins.registry import register_plugin, unregister_plugin
+from agdl_plugins.parts.registry import register_plugin, unregister_plugin
 
 
 @pytest.fixture(scope="session")

@@ -13,8 +13,8 @@ import torch
 from PIL import Image
 
 import agdl_plugins as agdl
-from agdl_plugins import analysis as A
-from agdl_plugins.cli import main
+from agdl_plugins.apps.cli import main
+from agdl_plugins.codec import analysis as A
 from agdl_plugins.parts import predictors as P
 from agdl_plugins.parts import restorers as R
 
@@ -79,9 +79,10 @@ def test_no_refinement_gives_empty_mask(norefine):
 
 
 def test_saliency_is_F_on_the_base_layer(refined):
-    from agdl_plugins.decoder import decode_base, parse
+    from agdl_plugins.codec.decoder import decode_base
+    from agdl_plugins.format.parse import parse
     from agdl_plugins.parts.learned import _network
-    from agdl_plugins.registry import get_registry
+    from agdl_plugins.parts.registry import get_registry
     from kornia_ops import saliency_map
 
     res = agdl.analyze(refined, device="cpu")

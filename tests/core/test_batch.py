@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from agdl_plugins import batch
-from agdl_plugins.cli import main
+from agdl_plugins.apps import batch
+from agdl_plugins.apps.cli import main
 
 
 def _pngs(folder, photo, n=4):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from agdl_plugins.cli import main
+from agdl_plugins.apps.cli import main
 
 
 def _write_pngs(tmp_path, photo, n=3):
@@ -59,7 +59,7 @@ def test_exit_codes(tmp_path, capsys):
 
 
 def _fail_the_write(monkeypatch, how: str) -> None:
-    """Make the CLI's output write (agdl_plugins.batch.atomic_write: temp file + ``os.replace``) fail the way a
+    """Make the CLI's output write (agdl_plugins.apps.batch.atomic_write: temp file + ``os.replace``) fail the way a
     full disk does; patched at the OS level, so any write path the CLI takes meets the failure."""
     if how == "replace":  # the temp file is complete, moving it into place fails
         def replace(src, dst):

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from agdl_plugins.cli import EXIT_OK, EXIT_USAGE, main
+from agdl_plugins.apps.cli import EXIT_OK, EXIT_USAGE, main
 
 FAST = ["--quality", "40", "--critical-fraction", "0"]
 

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 import agdl_plugins as agdl
+from agdl_plugins.apps.metrics import luma, psnr
 from agdl_plugins.errors import CriticalSetMismatchError, MissingPartError
-from agdl_plugins.metrics import luma, psnr
 
 BASELINE = {"predictor": "edge-sobel", "restorer": "identity"}
 
@@ -127,7 +127,7 @@ def test_unknown_part_is_named(photo):
 
 
 def test_file_naming_missing_part_fails_clearly(photo, float_predictor):
-    from agdl_plugins.registry import unregister_plugin
+    from agdl_plugins.parts.registry import unregister_plugin
 
     data = agdl.encode(photo, predictor=float_predictor, restorer="identity")
     unregister_plugin("test-float-plugin")
@@ -135,7 +135,7 @@ def test_file_naming_missing_part_fails_clearly(photo, float_predictor):
         with pytest.raises(MissingPartError, match="test-float"):
             agdl.decode(data, device="cpu")
     finally:
-        from agdl_plugins.registry import register_plugin
+        from agdl_plugins.parts.registry import register_plugin
         from tests.core.conftest import _Plugin
 
         register_plugin(_Plugin(), name="test-float-plugin")

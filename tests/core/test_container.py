@@ -14,12 +14,13 @@ import pytest
 from skimage import data as skdata
 
 import agdl_plugins as agdl
-from agdl_plugins import container as C
-from agdl_plugins._wire import uvarint, zigzag
-from agdl_plugins.critical import mask_crc
-from agdl_plugins.decoder import parse, parsed_layers
+from agdl_plugins.codec.critical import mask_crc
+from agdl_plugins.codec.decoder import parsed_layers
 from agdl_plugins.errors import AgdlFormatError, DecompressionBombError
-from agdl_plugins.header import PART_CODES, Header, crc32_of_zeros, empty_mask_crc
+from agdl_plugins.format import container as C
+from agdl_plugins.format._wire import uvarint, zigzag
+from agdl_plugins.format.header import PART_CODES, Header, crc32_of_zeros, empty_mask_crc
+from agdl_plugins.format.parse import parse
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 V1_RGB = GOLDEN / "baseline_rgb_jpeg.agdl"  # written by the 1.0 writer (edge-sobel + identity: fast)

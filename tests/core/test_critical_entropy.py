@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agdl_plugins.critical import mask_crc, pack_indices, rederive_critical, select_critical, unpack_indices
-from agdl_plugins.entropy import decode_symbols, empirical_entropy_bytes, encode_symbols
+from agdl_plugins.codec.critical import mask_crc, pack_indices, rederive_critical, select_critical, unpack_indices
+from agdl_plugins.codec.entropy import decode_symbols, empirical_entropy_bytes, encode_symbols
 from agdl_plugins.errors import AgdlFormatError
 
 
@@ -85,7 +85,7 @@ def test_entropy_model_tables_are_machine_independent():
 
 
 def test_snap_threshold_grid():
-    from agdl_plugins.critical import snap_threshold
+    from agdl_plugins.codec.critical import snap_threshold
 
     for t in (0.123456789, -0.5, 3.999, 1234.5678, 1e-9):
         s = snap_threshold(t)
@@ -114,8 +114,8 @@ def _rdoq_data(seed: int = 0) -> np.ndarray:
 
 @pytest.mark.parametrize("step", [4.0, 12.0, 30.0])
 def test_rdo_quantiser_picks_between_rounding_and_zero_and_saves_bits(step):
-    from agdl_plugins.entropy import quantise, rdo_quantise
-    from agdl_plugins.rdo import estimated_symbol_bytes
+    from agdl_plugins.codec.entropy import quantise, rdo_quantise
+    from agdl_plugins.codec.rdo import estimated_symbol_bytes
 
     z = _rdoq_data()
     q0, q = quantise(z, step), rdo_quantise(z, step)
@@ -136,7 +136,7 @@ def test_rdo_quantiser_picks_between_rounding_and_zero_and_saves_bits(step):
 
 
 def test_rdo_quantiser_follows_the_weights_and_checks_them():
-    from agdl_plugins.entropy import quantise, quantise_with, rdo_quantise
+    from agdl_plugins.codec.entropy import quantise, quantise_with, rdo_quantise
 
     z = _rdoq_data(1)
     w = np.where(np.arange(z.size) < z.size // 2, 10.0, 0.1)

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import agdl_plugins as agdl
-from agdl_plugins.engine import _starts, cached_model, resolve_device, run_tiled
-from agdl_plugins.registry import get_registry
+from agdl_plugins.parts.engine import _starts, cached_model, resolve_device, run_tiled
+from agdl_plugins.parts.registry import get_registry
 
 
 def test_resolve_device():
@@ -140,7 +140,7 @@ SNIPPET = textwrap.dedent(
 def test_thread_counts_keep_the_contract(tmp_path, photo):
     """Default parts (trained networks): 1 and 2 torch threads derive the identical critical set, and pixels
     within the cross-machine contract (docs/FORMAT.md "Determinism"); the same thread count repeats exactly."""
-    from agdl_plugins.decoder import within_pixel_contract
+    from agdl_plugins.codec.decoder import within_pixel_contract
 
     p = tmp_path / "t.agdl"
     p.write_bytes(agdl.encode(photo, quality=25, critical_fraction=0.05))

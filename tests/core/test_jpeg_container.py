@@ -1,4 +1,4 @@
-"""AGDL inside JPEG (``container="jpeg"``, agdl_plugins/jpeg_container.py, docs/FORMAT.md "AGDL inside JPEG").
+"""AGDL inside JPEG (``container="jpeg"``, agdl_plugins/format/jpeg_container.py, docs/FORMAT.md "AGDL inside JPEG").
 
 A standard baseline JPEG that every decoder opens (checked with Pillow and OpenCV), whose APP11 segments
 carry the rest of the .agdl file: refined pixels equal the .agdl decode of the same encode; metadata sits
@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 from PIL import Image, ImageCms
 
 import agdl_plugins as agdl
-from agdl_plugins import container as C
-from agdl_plugins import jpeg_container as J
-from agdl_plugins.cli import main as cli_main
+from agdl_plugins.apps.cli import main as cli_main
 from agdl_plugins.errors import AgdlFallbackWarning, AgdlFormatError
+from agdl_plugins.format import container as C
+from agdl_plugins.format import jpeg_container as J
 
 FAST = {"quality": 30, "critical_fraction": 0.08, "step": 8.0, "predictor": "edge-sobel", "restorer": "identity"}
 MAX_SECONDS = 2.0
@@ -406,7 +406,7 @@ def test_missing_part_falls_back(jpg_plain):
     """A payload naming a part this reader lacks (a plugin restorer): the JPEG, not an error."""
     payload = b"".join(b[J._SEG.size :] for b in _agdl_bodies(jpg_plain))
     chunks = C.parse_container(payload[J.HASH_BYTES :])
-    from agdl_plugins.header import Header
+    from agdl_plugins.format.header import Header
 
     h = Header.unpack(chunks[0].data)
     h.restorer = "no-such-restorer"
@@ -431,7 +431,7 @@ def test_non_jpeg_bases_are_refused(photo, base):
 
 
 def test_metadata_too_long_for_jpeg_is_refused_before_encoding(photo, monkeypatch):
-    import agdl_plugins.rdo_search as enc
+    import agdl_plugins.codec.rdo_search as enc
 
     monkeypatch.setattr(enc, "encode_image", lambda *a, **k: pytest.fail("encoded before checking metadata"))
     with pytest.raises(ValueError, match="EXIF data is too long"):

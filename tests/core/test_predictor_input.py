@@ -7,7 +7,7 @@ import pytest
 
 from agdl_plugins.parts import learned
 from agdl_plugins.parts.predictors import LearnedPredictor, SobelEdgePredictor, predictor_input
-from agdl_plugins.registry import get_registry
+from agdl_plugins.parts.registry import get_registry
 
 
 def _planes(h: int = 40, w: int = 56) -> np.ndarray:
@@ -118,4 +118,4 @@ def test_analyze_runs_the_saliency_network_once(monkeypatch):
     again = agdl.analyze(f)
     assert calls == {"joint": 1, "saliency": 0}
     assert np.array_equal(again.critical, full.critical) and np.array_equal(again.saliency, full.saliency)
-    assert np.array_equal(again.critical, agdl.decoder.critical_mask(agdl.decoder.parse(f), get_registry()))
+    assert np.array_equal(again.critical, agdl.codec.decoder.critical_mask(agdl.format.parse.parse(f), get_registry()))

@@ -1,4 +1,4 @@
-"""Encoder decisions by measured distortion (agdl_plugins.rdo / rdo_search)."""
+"""Encoder decisions by measured distortion (agdl_plugins.codec.rdo / rdo_search)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import pytest
 from skimage import data
 
 import agdl_plugins as agdl
-from agdl_plugins.metrics import luma, psnr
+from agdl_plugins.apps.metrics import luma, psnr
+from agdl_plugins.codec.rdo import pixel_weights
+from agdl_plugins.codec.rdo_search import _Search
 from agdl_plugins.options import validate_encode_options
-from agdl_plugins.rdo import pixel_weights
-from agdl_plugins.rdo_search import _Search
-from agdl_plugins.registry import get_registry
+from agdl_plugins.parts.registry import get_registry
 
 BASELINE = {"predictor": "edge-sobel", "restorer": "identity"}
 
@@ -153,7 +153,7 @@ def test_pixel_weights_blend():
 
 
 def test_info_shows_the_decision(tmp_path, photo):
-    from agdl_plugins.cli import main
+    from agdl_plugins.apps.cli import main
 
     p = tmp_path / "x.agdl"
     p.write_bytes(agdl.encode(photo, target_bpp=1.0, **BASELINE))

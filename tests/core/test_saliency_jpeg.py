@@ -10,7 +10,7 @@ from PIL import Image
 from skimage import data
 
 import agdl_plugins as agdl
-from agdl_plugins.metrics import luma, psnr
+from agdl_plugins.apps.metrics import luma, psnr
 from agdl_plugins.parts.jpeg_tables import dct8_matrix, ijg_tables
 from agdl_plugins.parts.saliency_jpeg import SaliencyJpegCodec, block_weights, requantise_plane, saliency_map
 
@@ -143,7 +143,7 @@ def test_saliency_shape_mismatch_is_value_error(scene):
 
 def test_network_saliency_and_end_to_end(scene, tmp_path):
     """F's saliency head gives a map in [0, 1]; the part works alone (plain .jpg) and as AGDL's base."""
-    from agdl_plugins.registry import get_registry
+    from agdl_plugins.parts.registry import get_registry
 
     sal = saliency_map(Image.fromarray(scene), "cpu", get_registry())
     assert sal.shape == scene.shape[:2] and sal.dtype == np.float32 and 0 <= sal.min() <= sal.max() <= 1
@@ -158,8 +158,8 @@ def test_network_saliency_and_end_to_end(scene, tmp_path):
 
 def test_saliency_is_pinned_to_the_tuned_predictor(scene):
     """jpeg-saliency@2 was tuned with F v2's map: it keeps using it when a later F is the default."""
+    from agdl_plugins.parts.registry import get_registry
     from agdl_plugins.parts.saliency_jpeg import SALIENCY_PREDICTOR_VERSION
-    from agdl_plugins.registry import get_registry
 
     reg = get_registry()
     assert reg.get("predictor", "agdl-f").version > SALIENCY_PREDICTOR_VERSION == 2
@@ -170,9 +170,9 @@ def test_saliency_is_pinned_to_the_tuned_predictor(scene):
 
 def test_encoder_gives_the_part_its_own_registry_and_device(scene, monkeypatch):
     """Issue 25 item 10: the saliency comes from the registry and device the encode was given, not globals."""
+    from agdl_plugins.codec.rdo_search import encode_image
     from agdl_plugins.options import validate_encode_options
-    from agdl_plugins.rdo_search import encode_image
-    from agdl_plugins.registry import Registry, get_registry
+    from agdl_plugins.parts.registry import Registry, get_registry
 
     calls = []
 
@@ -197,7 +197,7 @@ def test_encoder_gives_the_part_its_own_registry_and_device(scene, monkeypatch):
     class CallersDevice(str):
         """The device string the encoder resolved for this call (a CPU, tagged so the test can tell)."""
 
-    monkeypatch.setattr("agdl_plugins.encoder.resolve_device", lambda d: CallersDevice("cpu"))
+    monkeypatch.setattr("agdl_plugins.codec.encoder.resolve_device", lambda d: CallersDevice("cpu"))
     opts = validate_encode_options(base="jpeg-saliency", quality=30, critical_fraction=0)
     blob = encode_image(Image.fromarray(scene), opts, reg, {})
     assert agdl.read_info(blob).base_codec == "jpeg-saliency"

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 import agdl_plugins as agdl
-from agdl_plugins.decoder import parse, parsed_layers
+from agdl_plugins.codec.decoder import parsed_layers
+from agdl_plugins.format.parse import parse
 
 
 def sha(data: bytes | np.ndarray) -> str:

@@ -27,7 +27,7 @@ import torch
 from digests import decode_digests, layer_digests, sha
 from PIL import Image
 
-from agdl_plugins.decoder import PIXEL_TOLERANCE, PIXEL_TOLERANCE_SHARE
+from agdl_plugins.codec.decoder import PIXEL_TOLERANCE, PIXEL_TOLERANCE_SHARE
 
 HERE = Path(__file__).resolve().parent
 MANIFEST = json.loads((HERE / "manifest.json").read_text())

@@ -12,11 +12,11 @@ from PIL import Image
 from skimage import data
 
 import agdl_plugins as agdl
-from agdl_plugins import container as C
 from agdl_plugins.errors import AgdlFormatError
-from agdl_plugins.header import PART_CODES, Header
+from agdl_plugins.format import container as C
+from agdl_plugins.format.header import PART_CODES, Header
+from agdl_plugins.parts.registry import get_registry
 from agdl_plugins.parts.restorers import LOSSY_RESTORER_ID, bind
-from agdl_plugins.registry import get_registry
 
 WEIGHTS = W.WEIGHTS_DIR / "restorer_webp_avif_v1.safetensors"
 

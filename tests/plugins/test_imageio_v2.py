@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import agdl_plugins
-from agdl_plugins.container import MAGIC
+from agdl_plugins.format.container import MAGIC
 from imageio_plugin.plugin import AgdlPlugin
 
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 import agdl_plugins
 import imageio_plugin
-from agdl_plugins.container import MAGIC
+from agdl_plugins.format.container import MAGIC
 from imageio_plugin.plugin import AgdlPlugin
 
 

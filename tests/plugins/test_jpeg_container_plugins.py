@@ -17,8 +17,8 @@ from PIL import Image
 
 import agdl_plugins
 import pillow_plugin
-from agdl_plugins import jpeg_container as J
 from agdl_plugins.errors import AgdlFallbackWarning
+from agdl_plugins.format import jpeg_container as J
 
 FAST = {"quality": 30, "critical_fraction": 0.08, "step": 8.0, "predictor": "edge-sobel", "restorer": "identity"}
 

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 import agdl_plugins as agdl
-from agdl_plugins.cli import main
-from agdl_plugins.cli_args import flag
+from agdl_plugins.apps.cli import main
+from agdl_plugins.apps.cli_args import flag
 from agdl_plugins.options import ENCODE_OPTION_NAMES, EncodeOptions, options_markdown
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image, UnidentifiedImageError
 
 import agdl_plugins
-from agdl_plugins.container import MAGIC, Chunk, parse_container, write_container
-from agdl_plugins.header import Header
+from agdl_plugins.format.container import MAGIC, Chunk, parse_container, write_container
+from agdl_plugins.format.header import Header
 
 
 def _rebuild(data: bytes, *, header=None, replace: dict[bytes, bytes] | None = None) -> bytes:

@@ -12,7 +12,7 @@ from PIL import Image, ImageOps
 
 import agdl_plugins
 import pillow_plugin
-from agdl_plugins.container import MAGIC
+from agdl_plugins.format.container import MAGIC
 from pillow_plugin import AgdlImagePlugin
 
 

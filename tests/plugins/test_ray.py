@@ -14,7 +14,7 @@ ENC = {"device": "cpu"}  # default networks F and G: the bytes then depend on th
 @pytest.fixture(scope="module")
 def agdl_ray():
     """One local Ray instance for the module, with AGDL's worker setup hook."""
-    import agdl_plugins.ray as agdl_ray
+    import agdl_plugins.apps.ray as agdl_ray
 
     if ray.is_initialized():
         ray.shutdown()
@@ -39,7 +39,7 @@ def _images(rgb_array, n=3):
 
 @pytest.mark.timeout(300)
 def test_cli_engine_ray_writes_the_serial_bytes(tmp_path, rgb_array, agdl_ray, capsys):
-    from agdl_plugins.cli import main
+    from agdl_plugins.apps.cli import main
 
     (tmp_path / "in").mkdir()
     for i, im in enumerate(_images(rgb_array)):

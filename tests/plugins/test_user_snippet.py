@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from agdl_plugins.decoder import within_pixel_contract
+from agdl_plugins.codec.decoder import within_pixel_contract
 
 USER_SNIPPET = """\
 import sys

@@ -104,8 +104,8 @@ GLOBAL_RECEIVERS = {"torch", "torch._C", "warnings", "np.random", "numpy.random"
 GLOBAL_ATTRS = ("torch.backends.", "Image.MAX_IMAGE_PIXELS", "PIL.Image.MAX_IMAGE_PIXELS", "warnings.filters")
 # Functions that run only in processes AGDL owns (pool / Ray workers it starts) or in the `agdl bench`
 # program; everything else in the library runs inside other people's programs.
-OWN_PROCESS = {("agdl_plugins/batch.py", "pin_threads")}
-PROGRAM_DIRS = ("agdl_plugins/bench/", "models/training/")
+OWN_PROCESS = {("agdl_plugins/apps/batch.py", "pin_threads")}
+PROGRAM_DIRS = ("agdl_plugins/apps/bench/", "models/training/")
 
 
 def _dotted(node: ast.AST) -> str:

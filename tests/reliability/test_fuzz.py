@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from skimage import data
 
 import agdl_plugins as agdl
-from agdl_plugins import container as C
 from agdl_plugins.errors import AgdlFormatError
+from agdl_plugins.format import container as C
 
 MAX_SECONDS = 2.0
 V1_SEED = Path(__file__).resolve().parents[1] / "golden" / "baseline_rgb_jpeg.agdl"  # 1.0, edge-sobel + identity

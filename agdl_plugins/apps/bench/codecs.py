@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..parts.jpeg_tables import ijg_tables
+from agdl_plugins.parts.jpeg_tables import ijg_tables
 
 ALL_CODECS = ("agdl", "agdl-norefine", "agdl-identity", "agdl-classical", "agdl-box", "agdl-saliency",
               "jpeg-saliency", "jpeg", "jpegli", "webp", "webp-m6", "avif", "jpeg2000", "jxl")
@@ -84,8 +84,8 @@ class SaliencyJpegCodec(Codec):
     _saliency: tuple[bytes, Any] | None = None
 
     def encode(self, rgb: np.ndarray, knob: float) -> bytes:
-        from ..parts.saliency_jpeg import saliency_map
-        from ..registry import get_registry
+        from agdl_plugins.parts.registry import get_registry
+        from agdl_plugins.parts.saliency_jpeg import saliency_map
 
         img = Image.fromarray(rgb)
         key = hashlib.blake2b(np.ascontiguousarray(rgb).tobytes() + repr(rgb.shape).encode(), digest_size=16).digest()

@@ -19,7 +19,7 @@ def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
 
 def luma(arr: np.ndarray) -> np.ndarray:
     """(H, W) uint8 Y (Pillow BT.601) of an (H, W) or (H, W, 3|4) uint8 array."""
-    from .imaging import luminance
+    from agdl_plugins.imaging import luminance
 
     if arr.ndim == 2:
         return arr

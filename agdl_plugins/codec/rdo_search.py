@@ -18,11 +18,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from .encoder import Analysis, Prepared, analyse, check_parts, default_parts, finish, prepare
-from .imaging import luma_plane, split_alpha, ycbcr_planes
-from .options import EncodeOptions
-from .parts.predictors import predictor_input
-from .rdo import (
+from agdl_plugins.codec.encoder import Analysis, Prepared, analyse, check_parts, default_parts, finish, prepare
+from agdl_plugins.codec.rdo import (
     FRACTIONS,
     STEPS,
     Candidate,
@@ -32,7 +29,10 @@ from .rdo import (
     pixel_weights,
     rounded_8bit,
 )
-from .registry import Registry
+from agdl_plugins.imaging import luma_plane, split_alpha, ycbcr_planes
+from agdl_plugins.options import EncodeOptions
+from agdl_plugins.parts.predictors import predictor_input
+from agdl_plugins.parts.registry import Registry
 
 RATE_TOLERANCE = 0.03
 PROXY_FRACTIONS = (0.03, 0.1, 0.3)
@@ -245,7 +245,7 @@ def _near(fracs: tuple[float, ...], f0: float, reach: float = 2.5) -> tuple[floa
 
 
 def resolve(opts: EncodeOptions) -> str:
-    from .engine import resolve_device
+    from agdl_plugins.parts.engine import resolve_device
 
     return resolve_device(opts.device)
 
@@ -279,7 +279,7 @@ def encode_image(
     """Encode a PIL image (L, RGB, LA, RGBA) with validated options: the encoder's one entry point.
 
     With both ``critical_fraction`` and ``step`` given (or ``critical_fraction=0``) at a fixed ``quality``
-    nothing is left to decide: the file is written as asked (the encoder's steps, :mod:`agdl_plugins.encoder`).
+    nothing is left to decide: the file is written as asked (the encoder's steps, :mod:`agdl_plugins.codec.encoder`).
     Otherwise the free choices (base quality under ``target_bpp``, refinement budget including none, quantiser
     step) minimise the user's distortion (:func:`search`): this module owns the decisions, the encoder the steps.
     """

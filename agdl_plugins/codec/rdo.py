@@ -8,7 +8,7 @@ with ``w`` the salient-region probability of F's saliency head on the *original*
 uniform when the predictor has none). Everything the decoder will output is known exactly to the encoder:
 outside the critical set C the decoded luminance is round(G(base)); on C, with M <= N orthonormal rows and
 the equality projection, it is ``G(base)[C] + H^T (step * q)`` with ``q = Q(H r / step)``, Q the encoder's
-quantiser (plain rounding by default; ``quantiser="rdo"``: :func:`agdl_plugins.entropy.rdo_quantise`). So the
+quantiser (plain rounding by default; ``quantiser="rdo"``: :func:`agdl_plugins.codec.entropy.rdo_quantise`). So the
 distortion of every candidate (base quality, budget N, step) is computed exactly from one G run per base
 quality, without decoding; rates come from the entropy coder's size (estimated from the order-0 entropy
 during the search, exact for the final file). A refinement never raises D (rounding to the nearest multiple
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .critical import select_critical, sorted_scores
-from .parts.sensing import measurement_weights
+from agdl_plugins.codec.critical import select_critical, sorted_scores
+from agdl_plugins.parts.sensing import measurement_weights
 
 FRACTIONS = (0.015, 0.03, 0.06, 0.1, 0.15, 0.2, 0.3, 0.45, 0.6)
 STEPS = tuple(float(6.0 * 2 ** (k / 2)) for k in range(7))  # 6 .. 48 grey levels, factor sqrt(2)
@@ -122,7 +122,7 @@ class QualityEvaluator:
     def evaluate(self, fraction: float, step: float, exact_rate: bool = False) -> Candidate:
         import torch
 
-        from .entropy import encode_symbols, quantise_with
+        from agdl_plugins.codec.entropy import encode_symbols, quantise_with
 
         sel, mask, r, op, z, d_out, side = self._set(fraction)
         if op is None:
@@ -158,7 +158,7 @@ class QualityEvaluator:
 
 
 def _packed(idx: np.ndarray) -> bytes:
-    from .critical import pack_indices
+    from agdl_plugins.codec.critical import pack_indices
 
     return pack_indices(idx)
 

@@ -1,10 +1,10 @@
 """Ray adapter: AGDL batches on a Ray cluster, and Ray Data columns encoded/decoded with AGDL.
 
 Optional (``pip install "agdl[ray]"``); importing :mod:`agdl_plugins` never imports this module. Everything
-here is an adapter over :mod:`agdl_plugins.api` / :mod:`agdl_plugins.batch`, so bytes are those of a serial
+here is an adapter over :mod:`agdl_plugins.api` / :mod:`agdl_plugins.apps.batch`, so bytes are those of a serial
 encode with the same torch thread count::
 
-    import ray, agdl_plugins.ray as agdl_ray
+    import ray, agdl_plugins.apps.ray as agdl_ray
     agdl_ray.init()                                   # ray.init + the AGDL worker setup hook
     ds = ray.data.read_images("s3://bucket/photos/")  # column "image"
     ds = agdl_ray.encode_dataset(ds, quality=30)      # adds column "agdl" (bytes)
@@ -30,7 +30,7 @@ import numpy as np
 import ray
 from ray.data.datasource.file_datasink import RowBasedFileDatasink
 
-from . import batch
+from agdl_plugins.apps import batch
 
 #: ``runtime_env["worker_process_setup_hook"]``: registers AGDL with Pillow in each Ray worker (for
 #: ``Dataset.write_images(file_format="agdl")`` and users' own ``Image.open``). Named, not imported: the Pillow
@@ -132,14 +132,14 @@ class AgdlEncoder:
 
     def __init__(self, column: str = "image", output_column: str = "agdl", threads: int | None = None,
                  **options: Any) -> None:
-        from .options import validate_encode_options
+        from agdl_plugins.options import validate_encode_options
 
         validate_encode_options(**options)
         batch.worker_setup(threads)
         self.column, self.output_column, self.options = column, output_column, options
 
     def __call__(self, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from . import api
+        from agdl_plugins import api
 
         data = [api.encode(np.asarray(img), **self.options) for img in rows[self.column]]
         out = np.empty(len(data), dtype=object)
@@ -156,7 +156,7 @@ class AgdlDecoder:
         self.column, self.output_column, self.options = column, output_column, options
 
     def __call__(self, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from . import api
+        from agdl_plugins import api
 
         images = [api.decode(bytes(b), **self.options).array for b in rows[self.column]]
         return {**rows, self.output_column: _stack(images)}
@@ -205,14 +205,14 @@ class AgdlDatasink(RowBasedFileDatasink):
 
     def __init__(self, path: str, column: str = "image", *, threads: int | None = 1,
                  datasink_kwargs: dict[str, Any] | None = None, **options: Any) -> None:
-        from .options import validate_encode_options
+        from agdl_plugins.options import validate_encode_options
 
         validate_encode_options(**options)
         super().__init__(path, file_format="agdl", **(datasink_kwargs or {}))
         self.column, self.threads, self.options = column, threads, options
 
     def write_row_to_file(self, row: dict[str, Any], file: Any) -> None:
-        from . import api
+        from agdl_plugins import api
 
         batch.pin_threads(self.threads)
         file.write(api.encode(np.asarray(row[self.column]), **self.options))

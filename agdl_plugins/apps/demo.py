@@ -8,8 +8,8 @@ import time
 import numpy as np
 from PIL import Image, ImageDraw
 
-from . import api
-from .metrics import decode_jpeg, jpeg_at_bytes, luma, psnr
+from agdl_plugins import api
+from agdl_plugins.apps.metrics import decode_jpeg, jpeg_at_bytes, luma, psnr
 
 
 def load_photo(path: str | None) -> tuple[np.ndarray, str]:
@@ -22,7 +22,7 @@ def load_photo(path: str | None) -> tuple[np.ndarray, str]:
 
 
 def run(a: argparse.Namespace) -> int:
-    from .cli_args import encode_options
+    from agdl_plugins.apps.cli_args import encode_options
 
     img, name = load_photo(a.image)
     opts = encode_options(a)

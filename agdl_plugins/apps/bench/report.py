@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .ratematch import bd_fit_degree, bd_psnr, bd_rate
+from agdl_plugins.apps.bench.ratematch import bd_fit_degree, bd_psnr, bd_rate
 
 ROW_COLUMNS = [
     "image", "width", "height", "pixels", "grid_shift", "roi_fraction", "point", "point_index", "codec",

@@ -24,7 +24,7 @@ its refinement: :func:`parse_info` warns (:class:`~agdl_plugins.errors.AgdlFallb
 the JPEG as it is, base layer only. A JPEG without AGDL segments is not an AGDL file (``AgdlFormatError``).
 
 The segment writer and parser are pure standard library (no numpy, no torch); :func:`parse_info` hands the
-rebuilt file to :func:`agdl_plugins.decoder.parse`, and a fallback asks Pillow for the JPEG's size and mode.
+rebuilt file to :func:`agdl_plugins.format.parse.parse`, and a fallback asks Pillow for the JPEG's size and mode.
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ import zlib
 from dataclasses import dataclass, field
 from typing import IO
 
-from .container import EXIF, ICC, XMP, Chunk, read_container, write_container
-from .errors import AgdlFallbackWarning, AgdlFormatError, DecompressionBombError, MissingPartError
-from .header import Header
-from .imaging import open_without_pixel_limit
+from agdl_plugins.errors import AgdlFallbackWarning, AgdlFormatError, DecompressionBombError, MissingPartError
+from agdl_plugins.format.container import EXIF, ICC, XMP, Chunk, read_container, write_container
+from agdl_plugins.format.header import Header
+from agdl_plugins.imaging import open_without_pixel_limit
 
 SOI = b"\xff\xd8"
 APP0, APP1, APP2, APP11, APP14 = 0xE0, 0xE1, 0xE2, 0xEB, 0xEE
@@ -345,7 +345,7 @@ def _payload(bodies: list[bytes]) -> bytes:
 
 @dataclass
 class Unwrapped:
-    """The .agdl file a JPEG holds, with facts for :class:`~agdl_plugins.header.AgdlInfo`."""
+    """The .agdl file a JPEG holds, with facts for :class:`~agdl_plugins.format.header.AgdlInfo`."""
 
     agdl: bytes
     split: Split
@@ -390,7 +390,7 @@ def unwrap(data: bytes) -> Unwrapped:
 
 def _check_parts(info) -> None:
     """The parts a full decode will look up, as the decoder does: ``Unusable`` when one is not installed."""
-    from .registry import get_registry
+    from agdl_plugins.parts.registry import get_registry
 
     h = info.header
     need = [("base_codec", h.base_codec, h.base_codec_version), ("restorer", h.restorer, h.restorer_version)]
@@ -410,9 +410,9 @@ def _fallback_info(data: bytes, sp: Split, reason: str, max_pixels: int | None):
     """AgdlInfo for the JPEG as it is: base layer only (identity restorer, no refinement)."""
     from PIL import Image
 
-    from .container import EMPTY_REFN
-    from .decoder import parse
-    from .header import empty_mask_crc
+    from agdl_plugins.format.container import EMPTY_REFN
+    from agdl_plugins.format.header import empty_mask_crc
+    from agdl_plugins.format.parse import parse
 
     try:
         with open_without_pixel_limit(sp.base, "JPEG") as im:  # the limit is checked just below
@@ -437,7 +437,7 @@ def _fallback_info(data: bytes, sp: Split, reason: str, max_pixels: int | None):
 
 
 def parse_info(data: bytes, max_pixels: int | None = None):
-    """:class:`~agdl_plugins.header.AgdlInfo` of an AGDL-in-JPEG file (``container == "jpeg"``).
+    """:class:`~agdl_plugins.format.header.AgdlInfo` of an AGDL-in-JPEG file (``container == "jpeg"``).
 
     Unusable AGDL segments: warns (``AgdlFallbackWarning``) and returns the info of the JPEG as it is, base
     layer only (``fallback`` = the reason), which decodes to what ``decode(..., base_only=True)`` gives.
@@ -445,7 +445,7 @@ def parse_info(data: bytes, max_pixels: int | None = None):
     Raises:
         AgdlFormatError: not a JPEG with AGDL segments, broken JPEG structure. DecompressionBombError.
     """
-    from .decoder import parse
+    from agdl_plugins.format.parse import parse
 
     sp = None
     try:

@@ -1,6 +1,6 @@
 """Batch work: one file's encode/decode job, and a bounded process pool that runs many on one machine.
 
-The CLI's serial loop and every engine (the local pool here, Ray in :mod:`agdl_plugins.ray`) call the same
+The CLI's serial loop and every engine (the local pool here, Ray in :mod:`agdl_plugins.apps.ray`) call the same
 :func:`encode_file` / :func:`decode_file`, so every path writes the same bytes for the same input and
 thread count. A job reads its input and writes its output itself (atomically: temporary file +
 ``os.replace``) and returns a small :class:`Result`: pixels never cross process boundaries, so memory is
@@ -101,9 +101,9 @@ def open_image(src: Path) -> Any:
     the core, with their EXIF/ICC/XMP in ``info``; anything else opened by Pillow."""
     from PIL import Image
 
-    from . import api
-    from .container import accept
-    from .jpeg_container import has_segments, is_jpeg
+    from agdl_plugins import api
+    from agdl_plugins.format.container import accept
+    from agdl_plugins.format.jpeg_container import has_segments, is_jpeg
 
     with open(src, "rb") as f:
         head = f.read(16)
@@ -128,7 +128,7 @@ def _result(src: Path, dst: Path, t0: float, **kw: Any) -> Result:
 
 def encode_file(src: str | Path, dst: str | Path, opts: dict[str, Any]) -> Result:
     """Encode one image file to ``dst`` (``.agdl``; or a plain/AGDL-in-JPEG ``.jpg``) with encoder ``opts``."""
-    from . import api
+    from agdl_plugins import api
 
     src, dst, t0 = Path(src), Path(dst), time.perf_counter()
     try:
@@ -150,7 +150,7 @@ def decode_file(src: str | Path, dst: str | Path, opts: dict[str, Any]) -> Resul
     """Decode one ``.agdl`` (or AGDL-in-JPEG) file to an image file; the format follows ``dst``'s suffix."""
     from PIL import Image
 
-    from . import api
+    from agdl_plugins import api
 
     src, dst, t0 = Path(src), Path(dst), time.perf_counter()
     try:

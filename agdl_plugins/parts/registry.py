@@ -7,8 +7,8 @@ from typing import Any
 
 import pluggy
 
-from . import hookspecs
-from .errors import MissingPartError, UnknownPartError
+from agdl_plugins.errors import MissingPartError, UnknownPartError
+from agdl_plugins.parts import hookspecs
 
 ENTRY_POINT_GROUP = "agdl.plugins"
 KINDS = ("base_codec", "predictor", "restorer", "sensing")
@@ -87,7 +87,7 @@ def get_plugin_manager() -> pluggy.PluginManager:
         if _manager is None:
             pm = pluggy.PluginManager(hookspecs.PROJECT)
             pm.add_hookspecs(hookspecs)
-            from .parts import builtin
+            from agdl_plugins.parts import builtin
 
             pm.register(builtin, name="agdl-builtin")
             pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)

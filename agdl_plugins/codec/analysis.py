@@ -5,7 +5,7 @@ G — the expensive part of a decode — never runs:
 
 * ``saliency``: F's saliency head on the base luminance, (H, W) float32 in [0, 1] (None for predictors
   without one, e.g. the classical ``edge-sobel``);
-* ``critical``: the critical set exactly as the decoder derives it (:func:`agdl_plugins.decoder.critical_mask`);
+* ``critical``: the critical set exactly as the decoder derives it (:func:`agdl_plugins.codec.decoder.critical_mask`);
 * ``boxes``: one :class:`RoiBox` per connected salient region (saliency >= :data:`SALIENT`, 8-connectivity).
 
 The public entry point is :func:`agdl_plugins.analyze` (``api.py``); :func:`analyze_info` works on a parsed file.
@@ -18,9 +18,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .header import AgdlInfo
-from .parts.predictors import predictor_input
-from .registry import Registry
+from agdl_plugins.format.header import AgdlInfo
+from agdl_plugins.parts.predictors import predictor_input
+from agdl_plugins.parts.registry import Registry
 
 #: What :func:`agdl_plugins.analyze` can compute (``outputs=``).
 OUTPUTS = ("saliency", "critical")
@@ -88,8 +88,8 @@ def validate_outputs(outputs: Any) -> tuple[str, ...]:
 def analyze_info(info: AgdlInfo, reg: Registry, *, outputs: tuple[str, ...] = OUTPUTS,
                  device: str = "auto") -> Analysis:
     """:func:`agdl_plugins.analyze` on a parsed file: base layer + F only, never the restorer."""
-    from .decoder import critical_mask, decode_base
-    from .engine import resolve_device
+    from agdl_plugins.codec.decoder import critical_mask, decode_base
+    from agdl_plugins.parts.engine import resolve_device
 
     outputs = validate_outputs(outputs)
     hdr = info.header

@@ -9,9 +9,9 @@ import os
 import sys
 from pathlib import Path
 
-from .batch import atomic_write
-from .cli_args import add_encode_arguments, encode_options
-from .errors import AgdlFormatError
+from agdl_plugins.apps.batch import atomic_write
+from agdl_plugins.apps.cli_args import add_encode_arguments, encode_options
+from agdl_plugins.errors import AgdlFormatError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -108,7 +108,7 @@ def _check_decode_output(pairs: list[tuple[Path, Path]]) -> None:
                              f"use one of {', '.join(writable)}")
 
 
-_atomic_write = atomic_write  # temporary file + os.replace (agdl_plugins.batch)
+_atomic_write = atomic_write  # temporary file + os.replace (agdl_plugins.apps.batch)
 
 
 def _progress(items, desc: str, quiet: bool):
@@ -138,13 +138,13 @@ def _add_batch_options(p: argparse.ArgumentParser) -> None:
 
 def _results(kind: str, a: argparse.Namespace, pairs: list[tuple[Path, Path]], opts: dict):
     """The per-file results of ``kind`` jobs on the engine the options name (serial, process pool, Ray)."""
-    from . import batch
+    from agdl_plugins.apps import batch
 
     if a.workers < 1 or (a.threads is not None and a.threads < 1) or a.gpus_per_worker <= 0:
         raise ValueError("--workers and --threads must be >= 1 and --gpus-per-worker > 0")
     if a.engine == "ray":
         try:
-            from . import ray as agdl_ray
+            from agdl_plugins.apps import ray as agdl_ray
         except ImportError as e:
             raise ValueError(f"--engine ray needs Ray (pip install 'agdl[ray]'): {e}") from e
         local = {} if a.address else {"num_cpus": a.workers if a.workers > 1 else None, "include_dashboard": False}
@@ -187,9 +187,9 @@ def _run(kind: str, a: argparse.Namespace, pairs: list[tuple[Path, Path]], opts:
 
 
 def cmd_encode(a: argparse.Namespace) -> int:
-    from .encoder import check_parts
-    from .options import validate_encode_options
-    from .registry import get_registry
+    from agdl_plugins.codec.encoder import check_parts
+    from agdl_plugins.options import validate_encode_options
+    from agdl_plugins.parts.registry import get_registry
 
     opts = encode_options(a)
     valid = validate_encode_options(**opts)
@@ -203,8 +203,8 @@ def cmd_encode(a: argparse.Namespace) -> int:
 
 
 def cmd_decode(a: argparse.Namespace) -> int:
-    from .engine import resolve_device
-    from .options import validate_projection
+    from agdl_plugins.options import validate_projection
+    from agdl_plugins.parts.engine import resolve_device
 
     resolve_device(a.device)
     validate_projection(a.projection)
@@ -217,7 +217,7 @@ def cmd_decode(a: argparse.Namespace) -> int:
 
 
 def cmd_info(a: argparse.Namespace) -> int:
-    from . import api
+    from agdl_plugins import api
 
     status = EXIT_OK
     files = _expand(a.inputs)
@@ -254,8 +254,8 @@ def cmd_analyze(a: argparse.Namespace) -> int:
     import numpy as np
     from PIL import Image
 
-    from . import api
-    from .engine import resolve_device
+    from agdl_plugins import api
+    from agdl_plugins.parts.engine import resolve_device
 
     resolve_device(a.device)
     files = _expand(a.inputs)
@@ -295,8 +295,8 @@ def cmd_options(a: argparse.Namespace) -> int:
     """Print the encoder options: ``--markdown`` gives docs/OPTIONS.md, else one line each."""
     from dataclasses import fields
 
-    from .cli_args import flag
-    from .options import EncodeOptions, options_markdown
+    from agdl_plugins.apps.cli_args import flag
+    from agdl_plugins.options import EncodeOptions, options_markdown
 
     if a.markdown:
         print(options_markdown(), end="")
@@ -309,7 +309,7 @@ def cmd_options(a: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     if args[:1] == ["bench"]:  # the benchmark has its own parser (options may precede the folder)
-        from .bench import main as bench_main
+        from agdl_plugins.apps.bench import main as bench_main
 
         return int(bench_main(args[1:]) or 0)
     p = argparse.ArgumentParser(prog="agdl", description="AGDL attention-guided dual-layer image codec")
@@ -360,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--image", help="input photo (default: scikit-image's public-domain 'astronaut')")
     m.add_argument("-o", "--output", default="agdl_demo.png", help="side-by-side PNG (default agdl_demo.png)")
     add_encode_arguments(m)
-    m.set_defaults(func=lambda a: __import__("agdl_plugins.demo", fromlist=["run"]).run(a))
+    m.set_defaults(func=lambda a: __import__("agdl_plugins.apps.demo", fromlist=["run"]).run(a))
 
     o = sub.add_parser("options", help="list the encoder options (name, default, meaning)")
     o.add_argument("--markdown", action="store_true", help="as the Markdown table of docs/OPTIONS.md")
@@ -370,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         "bench", help="rate-distortion/speed benchmark (see agdl bench --help)", add_help=False
     )
     b.add_argument("rest", nargs=argparse.REMAINDER)
-    b.set_defaults(func=lambda a: __import__("agdl_plugins.bench", fromlist=["main"]).main(a.rest))
+    b.set_defaults(func=lambda a: __import__("agdl_plugins.apps.bench", fromlist=["main"]).main(a.rest))
 
     a = p.parse_args(args)
     try:

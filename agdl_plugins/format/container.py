@@ -34,9 +34,9 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ._wire import Reader, uvarint, zigzag
-from .errors import AgdlFormatError
-from .header import Header
+from agdl_plugins.errors import AgdlFormatError
+from agdl_plugins.format._wire import Reader, uvarint, zigzag
+from agdl_plugins.format.header import Header
 
 MAGIC = b"\x89AGDL\r\n\x1a\n"
 FORMAT_MAJOR = 2  # written

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import AgdlFormatError, CriticalSetMismatchError
+from agdl_plugins.errors import AgdlFormatError, CriticalSetMismatchError
 
 DEFAULT_GUARD = 1e-3  # relative to max(|tau|, 1); 10x the 1e-4 drift the tests inject
 SNAP_BITS = 15  # float thresholds are stored on a grid of 2**-15 relative (snap_threshold)

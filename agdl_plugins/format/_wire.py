@@ -9,7 +9,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from .errors import AgdlFormatError
+from agdl_plugins.errors import AgdlFormatError
 
 
 def uvarint(value: int) -> bytes:

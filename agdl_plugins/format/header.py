@@ -3,8 +3,8 @@
 One :class:`Header`, two byte layouts:
 
 * ``major=1`` - the 1.0 layout (fixed-width fields, ``str8`` part ids). It is also the *in-memory* form of
-  the HEAD chunk: :func:`agdl_plugins.container.write_container` takes it (``Header.pack()``, as the
-  encoder builds it) and :func:`~agdl_plugins.container.parse_container` returns it for files of every
+  the HEAD chunk: :func:`agdl_plugins.format.container.write_container` takes it (``Header.pack()``, as the
+  encoder builds it) and :func:`~agdl_plugins.format.container.parse_container` returns it for files of every
   version, so encoder and decoder never see the on-disk layout.
 * ``major=2`` - the compact 2.x layout the container stores: varints, part ids as one-byte codes from
   :data:`PART_CODES`, and the fields of an empty refinement (seed, N, M, step, threshold, guard, critical
@@ -20,8 +20,8 @@ import struct
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ._wire import Reader, uvarint
-from .errors import AgdlFormatError
+from agdl_plugins.errors import AgdlFormatError
+from agdl_plugins.format._wire import Reader, uvarint
 
 MODES = ("L", "RGB", "LA", "RGBA")
 MAX_SIDE = 1 << 16  # 65,536 pixels per side
@@ -235,7 +235,7 @@ class AgdlInfo:
     xmp: bytes | None = None
     layer_bytes: dict[str, int] = field(default_factory=dict)
     format_version: str = ""  # "major.minor" of the file, e.g. "2.0"; "1.0" for files of the first format
-    container: str = "agdl"  # "jpeg": AGDL inside a JPEG (agdl_plugins.jpeg_container)
+    container: str = "agdl"  # "jpeg": AGDL inside a JPEG (agdl_plugins.format.jpeg_container)
     fallback: str = ""  # AGDL-in-JPEG whose AGDL segments are unusable: why (the JPEG is decoded as it is)
 
     def __getattr__(self, name: str) -> Any:

@@ -13,8 +13,8 @@ import struct
 
 import numpy as np
 
-from .errors import AgdlFormatError
-from .options import QUANTISERS
+from agdl_plugins.errors import AgdlFormatError
+from agdl_plugins.options import QUANTISERS
 
 _HEAD = ">fii"
 

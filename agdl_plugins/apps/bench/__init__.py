@@ -7,7 +7,7 @@ Usage::
                [--agdl-points q=10,20,30,50 | --bpp 0.3,0.5,0.75,1.0] [--repeats 3] [--device auto]
                [--critical-fraction F] [--measurement-ratio R] [--step S] [--tolerance 0.02]
                [--threads N] [--grid-shift auto|always|never] [--no-dncnn] [--no-rss] [--no-progress]
-    python -m agdl_plugins.bench ...   # the same
+    python -m agdl_plugins.apps.bench ...   # the same
 
 Examples::
 
@@ -28,7 +28,7 @@ What it does, per image (sorted by name; ``--limit`` keeps the first N):
    AGDL variants: ``agdl-norefine`` = critical_fraction 0 (base layer + restorer, all bytes on base quality),
    ``agdl-identity`` = identity restorer, ``agdl-classical`` = edge-sobel predictor (bisected on base
    quality), ``agdl-box`` = AGDL's own bytes decoded with the box projection instead of equality.
-4. Metrics (see :mod:`agdl_plugins.bench.metrics`): total bpp = bytes x 8 / pixels; PSNR on Y (BT.601) and
+4. Metrics (see :mod:`agdl_plugins.apps.bench.metrics`): total bpp = bytes x 8 / pixels; PSNR on Y (BT.601) and
    RGB over the image, in the ROI and on the edge band (dilated Canny of the original Y); SSIM, MS-SSIM
    (NaN below 161 px short side).
 5. Speed: encode (at the matched knob) and decode, median of ``--repeats`` runs each, MP/s and ratio to
@@ -56,8 +56,8 @@ import platform
 import sys
 from pathlib import Path
 
-from ..options import QUANTISERS
-from .codecs import ALL_CODECS
+from agdl_plugins.apps.bench.codecs import ALL_CODECS
+from agdl_plugins.options import QUANTISERS
 
 DEFAULT_POINTS = "q=10,20,30,50"
 QUICK_POINTS = "q=20,40"
@@ -67,7 +67,7 @@ QUICK_IMAGES = 3
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="agdl bench", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="Details: python -c 'import agdl_plugins.bench as b; help(b)'")
+                                epilog="Details: python -c 'import agdl_plugins.apps.bench as b; help(b)'")
     p.add_argument("images", type=Path, help="folder of images")
     m = p.add_mutually_exclusive_group()
     m.add_argument("--masks", type=Path, help="folder of ROI masks, same stems (default IMAGES/../masks)")
@@ -103,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _points(a: argparse.Namespace):
-    from .runner import Point
+    from agdl_plugins.apps.bench.runner import Point
 
     if a.bpp:
         vals = sorted({float(v) for v in a.bpp.split(",") if v.strip()})
@@ -125,10 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # --help (0) or an argparse usage error (2): return it, do not raise
         return int(e.code or 0) if isinstance(e.code, int | None) else 2
     try:
+        from agdl_plugins.apps.bench import report
+        from agdl_plugins.apps.bench.runner import Config, run
         from agdl_plugins.options import validate_encode_options
-
-        from . import report
-        from .runner import Config, run
 
         points = _points(a)
         agdl_options = {"critical_fraction": a.critical_fraction, "measurement_ratio": a.measurement_ratio,

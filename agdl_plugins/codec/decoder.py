@@ -9,18 +9,17 @@ from typing import Any
 
 import numpy as np
 
-from . import container as C
-from .critical import check_mask, rederive_critical, unpack_indices
-from .engine import resolve_device
-from .entropy import decode_symbols
-from .errors import AgdlFormatError, DecompressionBombError
-from .header import AgdlInfo, Header
-from .imaging import add_luma_delta, planes_to_array
-from .options import validate_projection
-from .parts.base_codecs import BaseDecoded
-from .parts.predictors import predictor_input
-from .parts.restorers import bind
-from .registry import Registry
+from agdl_plugins.codec.critical import check_mask, rederive_critical, unpack_indices
+from agdl_plugins.codec.entropy import decode_symbols
+from agdl_plugins.errors import AgdlFormatError
+from agdl_plugins.format.header import AgdlInfo, Header
+from agdl_plugins.imaging import add_luma_delta, planes_to_array
+from agdl_plugins.options import validate_projection
+from agdl_plugins.parts.base_codecs import BaseDecoded
+from agdl_plugins.parts.engine import resolve_device
+from agdl_plugins.parts.predictors import predictor_input
+from agdl_plugins.parts.registry import Registry
+from agdl_plugins.parts.restorers import bind
 
 #: Cross-machine pixel contract (docs/FORMAT.md, "Determinism"). The critical set, every entropy-model table
 #: and the parsed layers are identical on every machine; a network's float output is not (CPU ISA, GPU,
@@ -56,28 +55,6 @@ class DecodedImage:
         from PIL import Image
 
         return Image.fromarray(self.array)
-
-
-def parse(data: bytes, max_pixels: int | None = None) -> AgdlInfo:
-    """Container + header -> :class:`AgdlInfo` (no numpy/torch work, no pixel allocation)."""
-    cont = C.read_container(data)
-    cm = C.chunk_map(cont.chunks)
-    hdr = Header.unpack(cm[b"HEAD"])
-    if max_pixels is not None and hdr.width * hdr.height > max_pixels:
-        raise DecompressionBombError(
-            f"image size ({hdr.width * hdr.height} pixels) exceeds limit of {max_pixels} pixels, "
-            "could be decompression bomb DOS attack."
-        )
-    if b"BASE" not in cm or b"REFN" not in cm:
-        raise AgdlFormatError("corrupt AGDL file: missing BASE or REFN chunk")
-    if hdr.mode in ("LA", "RGBA") and b"ALPH" not in cm:
-        raise AgdlFormatError(f"corrupt AGDL file: mode {hdr.mode} without ALPH chunk")
-    st = cont.stored  # bytes in the file (a 2.x file stores REFN compactly, or not at all when empty)
-    layers = {"base": st[b"BASE"], "refinement": st[b"REFN"], "alpha": st.get(b"ALPH", 0), "total": len(data)}
-    version = f"{cont.version[0]}.{cont.version[1]}"
-    info = AgdlInfo(hdr, cm.get(C.EXIF), cm.get(C.ICC), cm.get(C.XMP), layers, version)
-    info._chunks = cm  # type: ignore[attr-defined]
-    return info
 
 
 def _alpha(info: AgdlInfo) -> np.ndarray | None:

@@ -7,7 +7,7 @@ import argparse
 from dataclasses import MISSING, fields
 from typing import Any
 
-from .options import EncodeOptions
+from agdl_plugins.options import EncodeOptions
 
 
 def flag(name: str) -> str:

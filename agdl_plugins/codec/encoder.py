@@ -15,18 +15,18 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from . import container as C
-from .critical import Selection, mask_crc, pack_indices, select_critical
-from .engine import resolve_device
-from .entropy import encode_symbols, quantise_with
-from .header import Header
-from .imaging import luminance
-from .options import DEFAULT_FRACTION, EncodeOptions
-from .parts.base_codecs import BaseDecoded
-from .parts.predictors import predictor_input
-from .parts.restorers import LossyBaseRestorer, bind
-from .parts.sensing import measurement_weights
-from .registry import Registry
+from agdl_plugins.codec.critical import Selection, mask_crc, pack_indices, select_critical
+from agdl_plugins.codec.entropy import encode_symbols, quantise_with
+from agdl_plugins.format import container as C
+from agdl_plugins.format.header import Header
+from agdl_plugins.imaging import luminance
+from agdl_plugins.options import DEFAULT_FRACTION, EncodeOptions
+from agdl_plugins.parts.base_codecs import BaseDecoded
+from agdl_plugins.parts.engine import resolve_device
+from agdl_plugins.parts.predictors import predictor_input
+from agdl_plugins.parts.registry import Registry
+from agdl_plugins.parts.restorers import LossyBaseRestorer, bind
+from agdl_plugins.parts.sensing import measurement_weights
 
 
 def default_parts(reg: Registry, base: str) -> tuple[str, str]:
@@ -107,7 +107,7 @@ def analyse(color: Image.Image, opts: EncodeOptions, reg: Registry, quality: int
     reg.get("sensing", opts.sensing)
     device = resolve_device(opts.device)
     if getattr(codec, "needs_saliency", False):  # jpeg-saliency: F's map from this registry, on this device
-        from .parts.saliency_jpeg import saliency_map
+        from agdl_plugins.parts.saliency_jpeg import saliency_map
 
         base_bytes = codec.encode(color, quality, saliency_map(color, device, reg))
     else:
@@ -120,7 +120,7 @@ def prepare(color: Image.Image, opts: EncodeOptions, reg: Registry, quality: int
             analysis: Analysis | None = None, weights: np.ndarray | None = None) -> Prepared:
     """Base layer + critical set (``fraction`` of the pixels; default: the options') + residual.
 
-    ``weights``: (H, W) objective pixel weights (:func:`agdl_plugins.rdo.pixel_weights`) the quantiser
+    ``weights``: (H, W) objective pixel weights (:func:`agdl_plugins.codec.rdo.pixel_weights`) the quantiser
     weighs the critical pixels' errors with (pixel-aligned sensing only); None = uniform.
     """
     a = analysis if analysis is not None else analyse(color, opts, reg, quality)

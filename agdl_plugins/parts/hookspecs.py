@@ -27,4 +27,4 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 @hookspec
 def agdl_register_parts(registry: Any) -> None:
-    """Register named, versioned parts with ``registry`` (an :class:`agdl_plugins.registry.Registry`)."""
+    """Register named, versioned parts with ``registry`` (an :class:`agdl_plugins.parts.registry.Registry`)."""

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from . import metrics as M
-from .codecs import AgdlCodec, Codec, build_codecs
-from .ratematch import TOLERANCE, match_bytes
+from agdl_plugins.apps.bench import metrics as M
+from agdl_plugins.apps.bench.codecs import AgdlCodec, Codec, build_codecs
+from agdl_plugins.apps.bench.ratematch import TOLERANCE, match_bytes
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm"}
 GRID_SHIFT = 4  # rows and columns dropped at the top-left of JPEG sources

@@ -50,7 +50,7 @@ def single_thread():
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
-    from agdl_plugins.metrics import luma as _luma
+    from agdl_plugins.apps.metrics import luma as _luma
 
     return _luma(rgb)
 
@@ -203,7 +203,8 @@ def hwm():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 import numpy, PIL.Image, torch, kornia
 import agdl_plugins as agdl
-from agdl_plugins import decoder, registry
+from agdl_plugins.codec import decoder
+from agdl_plugins.parts import registry
 data = open(sys.argv[1], "rb").read()
 registry.get_registry()
 base = hwm()
