@@ -12,6 +12,8 @@ from agdl_plugins.errors import (
     CriticalSetMismatchError,
     DecompressionBombError,
     MissingPartError,
+    RateUnreachableError,
+    UnknownPartError,
 )
 from agdl_plugins.format.container import MAGIC
 from agdl_plugins.format.header import AgdlInfo
@@ -45,6 +47,8 @@ __all__ = [
     "DecompressionBombError",
     "EncodeOptions",
     "MissingPartError",
+    "RateUnreachableError",
+    "UnknownPartError",
     "RoiBox",
     "analyze",
     "decode",

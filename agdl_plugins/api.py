@@ -6,12 +6,15 @@ Pillow, imageio, the CLI and the benchmark are thin adapters over these function
 from __future__ import annotations
 
 import os
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from agdl_plugins.errors import AgdlFormatError
 from agdl_plugins.format.container import MAX_FILE_BYTES
 from agdl_plugins.format.header import AgdlInfo
 from agdl_plugins.options import EncodeOptions, validate_encode_options
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 Source = bytes | bytearray | memoryview | str | os.PathLike | BinaryIO
 
@@ -51,7 +54,7 @@ def read_info(source: Source, *, max_pixels: int | None = None) -> AgdlInfo:
 def encode(
     image: Any,
     *,
-    exif: bytes | None = None,
+    exif: bytes | Image.Exif | None = None,
     icc_profile: bytes | None = None,
     xmp: bytes | str | None = None,
     **options: Any,
@@ -61,7 +64,9 @@ def encode(
     Args:
         image: ``PIL.Image.Image`` (L, RGB, LA, RGBA; 1/RGBX/CMYK/YCbCr converted) or a uint8 array
             (H, W), (H, W, 1), (H, W, 3), (H, W, 4).
-        exif, icc_profile, xmp: metadata stored byte-for-byte (defaults: taken from a PIL image's info).
+        exif, icc_profile, xmp: metadata stored byte-for-byte (``PIL.Image.Exif`` and XMP ``str`` accepted;
+            ``b""`` stores none; ``None``: taken from a PIL image's ``info``, as a file converter keeps them --
+            Pillow's ``save`` passes ``b""`` for EXIF/XMP not given, as Pillow's writers do).
         **options: see :class:`agdl_plugins.options.EncodeOptions` (quality, target_bpp,
             critical_fraction, measurement_ratio, step, base, predictor, restorer, sensing, device, seed).
 
@@ -79,22 +84,14 @@ def encode(
         (48, 32)
     """
     from agdl_plugins.codec.rdo_search import encode_image
-    from agdl_plugins.imaging import as_pil
+    from agdl_plugins.imaging import as_pil, metadata_bytes
     from agdl_plugins.parts.registry import get_registry
 
     opts: EncodeOptions = validate_encode_options(**options)
     im = as_pil(image)
     info = getattr(image, "info", {}) or {}
-    if isinstance(xmp, str):
-        xmp = xmp.encode("utf-8")
-    meta = {
-        "exif": exif if exif is not None else info.get("exif"),
-        "icc_profile": icc_profile if icc_profile is not None else info.get("icc_profile"),
-        "xmp": xmp if xmp is not None else info.get("xmp"),
-    }
-    for k, v in meta.items():
-        if v is not None and not isinstance(v, bytes | bytearray):
-            raise ValueError(f"{k} must be bytes, got {type(v).__name__}")
+    given = {"exif": exif, "icc_profile": icc_profile, "xmp": xmp}
+    meta = {k: metadata_bytes(k, v if v is not None else info.get(k)) for k, v in given.items()}
     if opts.container == "jpeg":
         from agdl_plugins.format.jpeg_container import metadata_segments, wrap
 

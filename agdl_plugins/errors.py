@@ -43,6 +43,17 @@ class UnknownPartError(MissingPartError, ValueError):
         self.available = available
 
 
+class RateUnreachableError(ValueError):
+    """``target_bpp`` is below the smallest file this image can have (base quality 1, no refinement).
+
+    ``smallest_bpp`` is that smallest size in bits per pixel of the pixel layers.
+    """
+
+    def __init__(self, message: str, smallest_bpp: float) -> None:
+        super().__init__(message)
+        self.smallest_bpp = smallest_bpp
+
+
 class CriticalSetMismatchError(AgdlFormatError):
     """The decoder re-derived a critical set whose checksum differs from the encoder's."""
 

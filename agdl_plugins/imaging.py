@@ -144,3 +144,21 @@ def open_without_pixel_limit(payload: bytes, pil_format: str) -> Image.Image:
     if accept is not None and not accept(payload[:16]):
         raise SyntaxError(f"not a {pil_format} stream")
     return factory(io.BytesIO(payload), "")
+
+
+def metadata_bytes(name: str, value: Any) -> bytes | None:
+    """An EXIF / ICC / XMP value as the bytes AGDL stores: ``PIL.Image.Exif`` -> its bytes, an XMP ``str`` ->
+    UTF-8, bytes-like -> bytes; ``None`` stays ``None`` ("not given"), ``b""`` means "store none".
+
+    Raises:
+        ValueError: any other type.
+    """
+    if value is None:
+        return None
+    if name == "exif" and isinstance(value, Image.Exif):
+        value = value.tobytes()
+    if name == "xmp" and isinstance(value, str):
+        value = value.encode("utf-8")
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise ValueError(f"{name} must be bytes, got {type(value).__name__}")
+    return bytes(value)

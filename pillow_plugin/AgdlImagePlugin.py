@@ -137,19 +137,6 @@ class AgdlImageFile(ImageFile.ImageFile):
         self.fp = None
 
 
-def _metadata_bytes(name: str, value: Any) -> bytes:
-    """EXIF/ICC/XMP value from encoderinfo or info -> bytes; ``b""`` means "write none"."""
-    if value is None:
-        return b""
-    if name == "exif" and isinstance(value, Image.Exif):
-        value = value.tobytes()
-    if name == "xmp" and isinstance(value, str):
-        value = value.encode("utf-8")
-    if not isinstance(value, bytes | bytearray | memoryview):
-        raise ValueError(f"{name} must be bytes, got {type(value).__name__}")
-    return bytes(value)
-
-
 #: Options Pillow's own writers take (JPEG, PNG, WebP, AVIF, TIFF, GIF, ...): code that saves one image in several
 #: formats passes them to every writer, and AGDL ignores them as every Pillow writer ignores what it does not
 #: know. Anything else that is close to an AGDL option name is most likely a typo of it: a warning says so.
@@ -192,11 +179,11 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
     # As Pillow's own writers: EXIF and XMP only when passed (exif=, xmp=) -- copying im.info["exif"] would
     # re-apply an orientation the image no longer has after a rotate/transpose; the ICC profile (colours stay
     # right whatever the geometry) from encoderinfo, else im.info, as Pillow's PNG writer does. b"" = none.
-    # Always bytes, so the core never falls back to the converted frame's info on its own.
-    metadata = {
-        name: _metadata_bytes(name, encoderinfo.get(name, im.info.get(name) if name == "icc_profile" else None))
-        for name in METADATA_NAMES
-    }
+    # Never None (b"" = none), so the core never falls back to the converted frame's info on its own; the core
+    # converts Image.Exif / XMP str (agdl_plugins.imaging.metadata_bytes).
+    metadata = {name: encoderinfo.get(name, im.info.get(name) if name == "icc_profile" else None) for name in
+                METADATA_NAMES}
+    metadata = {name: b"" if value is None else value for name, value in metadata.items()}
 
     # The core saves a copy for its base layer, so this save()'s encoderinfo cannot leak into it.
     data = agdl_plugins.encode(frame, **options, **metadata)

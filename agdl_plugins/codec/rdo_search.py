@@ -29,6 +29,7 @@ from agdl_plugins.codec.rdo import (
     pixel_weights,
     rounded_8bit,
 )
+from agdl_plugins.errors import RateUnreachableError
 from agdl_plugins.imaging import luma_plane, split_alpha, ycbcr_planes
 from agdl_plugins.options import EncodeOptions
 from agdl_plugins.parts.predictors import predictor_input
@@ -150,11 +151,11 @@ class _Search:
         target = self.opts.target_bpp * im.width * im.height / 8.0
         smallest = self.fixed_bytes(1)
         if smallest > target * (1 + RATE_TOLERANCE):
-            raise ValueError(
+            bpp = smallest * 8 / (im.width * im.height)
+            raise RateUnreachableError(
                 f"target_bpp={self.opts.target_bpp} is below the smallest size of this image's pixel layers: "
-                f"{smallest * 8 / (im.width * im.height):.3f} bpp (base quality 1, no refinement); raise "
-                "target_bpp (EXIF/ICC/XMP are not counted in the target)"
-            )
+                f"{bpp:.3f} bpp (base quality 1, no refinement); raise target_bpp (EXIF/ICC/XMP are not counted "
+                "in the target)", bpp)
         lo, hi, q_alone = 2, 95, 1
         while lo <= hi:  # largest base quality whose file fits with no refinement
             mid = (lo + hi) // 2

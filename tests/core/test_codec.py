@@ -189,3 +189,9 @@ def test_empty_refinement(photo):
     info = agdl.read_info(data)
     assert info.n_critical == 0 and info.n_measurements == 0
     assert agdl.decode(data).array.shape == photo.shape
+
+
+def test_unreachable_rate_is_a_typed_error(photo):
+    with pytest.raises(agdl.RateUnreachableError) as ei:
+        agdl.encode(photo, target_bpp=0.01)
+    assert isinstance(ei.value, ValueError) and ei.value.smallest_bpp > 0.01

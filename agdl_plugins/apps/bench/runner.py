@@ -16,6 +16,7 @@ from PIL import Image
 from agdl_plugins.apps.bench import metrics as M
 from agdl_plugins.apps.bench.codecs import AgdlCodec, Codec, build_codecs
 from agdl_plugins.apps.bench.ratematch import TOLERANCE, match_bytes
+from agdl_plugins.errors import RateUnreachableError
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm"}
 GRID_SHIFT = 4  # rows and columns dropped at the top-left of JPEG sources
@@ -185,7 +186,7 @@ def run(cfg: Config) -> Result:
             try:
                 ref_data = ref_encode()  # untimed: the first call pays lazy imports and model loading
             except Exception as e:  # this image cannot be coded at this point: skip it there, keep the run
-                unreachable = isinstance(e, ValueError) and "below the smallest size" in str(e)
+                unreachable = isinstance(e, RateUnreachableError)
                 errors += not unreachable
                 msg = f"{pt.label} skipped ({'unreachable rate' if unreachable else 'AGDL failed'}): {e}"
                 img_rec["notes"].append(msg)
