@@ -22,28 +22,25 @@ from typing import IO, Any
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 import agdl_plugins
-from agdl_plugins.errors import AgdlOptionWarning
 from agdl_plugins.format import jpeg_container
 from agdl_plugins.format.container import accept
-from agdl_plugins.imaging import as_pil
+from agdl_plugins.imaging import as_pil, metadata_bytes
 from agdl_plugins.options import ENCODE_OPTION_NAMES
+
+from .options import (
+    ANALYSIS_OPTIONS,
+    DECODE_OPTION_NAMES,
+    DECODE_OPTIONS,
+    JPEG_OPTIONS,
+    METADATA_NAMES,
+    warn_misspelt,
+)
 
 FORMAT = "AGDL"
 FORMAT_DESCRIPTION = "AGDL (base layer + compressed-sensing refinement)"
 MIME = "image/x-agdl"
 EXTENSIONS = (".agdl",)
 
-#: Keyword arguments for :func:`agdl_plugins.decode` used by ``load()``. ``None`` values mean
-#: "the core's default". Change them in place or through ``register_agdl_opener(**options)``.
-DECODE_OPTIONS: dict[str, Any] = {"device": "auto", "projection": None}
-DECODE_OPTION_NAMES = ("device", "projection", "restorer")
-
-#: Opt-in analysis every later ``load()`` adds to ``info`` (``register_agdl_opener(saliency=True)``):
-#: ``info["agdl_saliency"]``, (H, W) float32 in [0, 1] from :func:`agdl_plugins.analyze` (None when the file's
-#: predictor has no saliency head). Off by default: ``load()`` then does exactly what it always did.
-ANALYSIS_OPTIONS: dict[str, bool] = {"saliency": False}
-
-METADATA_NAMES = ("exif", "icc_profile", "xmp")
 
 # Pillow modes -> mode written. L/RGB/LA/RGBA are stored natively (alpha losslessly); the others
 # follow Pillow's JPEG writer (1 -> L, RGBX/YCbCr/CMYK -> RGB) or its alpha-capable writers
@@ -137,38 +134,13 @@ class AgdlImageFile(ImageFile.ImageFile):
         self.fp = None
 
 
-#: Options Pillow's own writers take (JPEG, PNG, WebP, AVIF, TIFF, GIF, ...): code that saves one image in several
-#: formats passes them to every writer, and AGDL ignores them as every Pillow writer ignores what it does not
-#: know. Anything else that is close to an AGDL option name is most likely a typo of it: a warning says so.
-PILLOW_SAVE_KEYS = frozenset({
-    "optimize", "progressive", "dpi", "subsampling", "qtables", "lossless", "method", "speed", "append_images",
-    "save_all", "duration", "loop", "compress_level", "compression", "comment", "keep_rgb", "streamtype", "extra",
-    "bits", "dictionary", "transparency", "exact", "minimize_size", "kmin", "kmax", "allow_mixed", "alpha_quality",
-    "codec", "range", "max_threads", "tile_rows", "tile_cols", "autotiling", "irreversible", "num_resolutions",
-    "quality_mode", "quality_layers", "restart_marker_blocks", "restart_marker_rows", "smooth", "background",
-    "disposal", "include_color_table", "interlace", "palette", "pnginfo", "bitmap_format", "sizes", "format",
-})
-
-
-def _warn_misspelt(encoderinfo: dict[str, Any]) -> None:
-    import difflib
-    import warnings
-
-    known = ENCODE_OPTION_NAMES | set(METADATA_NAMES) | PILLOW_SAVE_KEYS
-    for key in sorted(k for k in encoderinfo if isinstance(k, str) and k not in known):
-        close = difflib.get_close_matches(key, sorted(ENCODE_OPTION_NAMES), n=1, cutoff=0.75)
-        if close:
-            warnings.warn(f"AGDL save: unknown option {key!r} ignored (did you mean {close[0]!r}?)",
-                          AgdlOptionWarning, stacklevel=4)
-
-
 def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
     encoderinfo = im.encoderinfo
     # The core's option names (quality, target_bpp, roi_weight, base, ...: agdl_plugins.EncodeOptions). Other
     # keys in encoderinfo (dpi, optimize, ...) are ignored, as every Pillow writer ignores options it does not
     # know; a key close to an AGDL option name (``qualty``, ``target_bp``) gives an AgdlOptionWarning.
     options = {k: v for k, v in encoderinfo.items() if k in ENCODE_OPTION_NAMES}
-    _warn_misspelt(encoderinfo)
+    warn_misspelt(encoderinfo)
     agdl_plugins.validate_encode_options(**options)
     name = filename.decode() if isinstance(filename, bytes) else str(filename or "")
     if options.get("container") == "jpeg" and name.lower().endswith(EXTENSIONS):
@@ -179,11 +151,11 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
     # As Pillow's own writers: EXIF and XMP only when passed (exif=, xmp=) -- copying im.info["exif"] would
     # re-apply an orientation the image no longer has after a rotate/transpose; the ICC profile (colours stay
     # right whatever the geometry) from encoderinfo, else im.info, as Pillow's PNG writer does. b"" = none.
-    # Never None (b"" = none), so the core never falls back to the converted frame's info on its own; the core
-    # converts Image.Exif / XMP str (agdl_plugins.imaging.metadata_bytes).
-    metadata = {name: encoderinfo.get(name, im.info.get(name) if name == "icc_profile" else None) for name in
-                METADATA_NAMES}
-    metadata = {name: b"" if value is None else value for name, value in metadata.items()}
+    # Never None (b"" = none), so the core never falls back to the converted frame's info on its own; converted
+    # (Image.Exif, XMP str) and checked by the core's one function before the encoder runs.
+    given = {name: encoderinfo.get(name, im.info.get(name) if name == "icc_profile" else None) for name in
+             METADATA_NAMES}
+    metadata = {name: metadata_bytes(name, value) or b"" for name, value in given.items()}
 
     # The core saves a copy for its base layer, so this save()'s encoderinfo cannot leak into it.
     data = agdl_plugins.encode(frame, **options, **metadata)
@@ -213,6 +185,7 @@ def register_agdl_opener(*, jpeg: bool | None = None, saliency: bool | None = No
     Image.register_extensions(FORMAT, list(EXTENSIONS))
     Image.register_mime(FORMAT, MIME)
     if jpeg is not None:
+        JPEG_OPTIONS["refined"] = bool(jpeg)
         _register_jpeg_opener(bool(jpeg))
     if saliency is not None:
         ANALYSIS_OPTIONS["saliency"] = bool(saliency)

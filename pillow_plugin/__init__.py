@@ -10,6 +10,7 @@ Importing the package registers the plugin; :func:`register_agdl_opener` does it
     with Image.open("photo.agdl") as im: ...
 """
 
+from . import options
 from .AgdlImagePlugin import (
     ANALYSIS_OPTIONS,
     DECODE_OPTIONS,
@@ -25,6 +26,7 @@ from .AgdlImagePlugin import (
 __all__ = ["DECODE_OPTIONS", "EXTENSIONS", "FORMAT", "MIME", "AgdlImageFile", "register_agdl_opener"]
 __all__ += ["JPEG_OPENER_ID", "AgdlJpegImageFile"]  # AGDL inside JPEG (register_agdl_opener(jpeg=True))
 __all__ += ["ANALYSIS_OPTIONS"]  # register_agdl_opener(saliency=True)
+__all__ += ["options"]  # every setting of the plugin (pillow_plugin.options)
 __all__ += ["worker_init"]  # spawned workers (torch DataLoader, multiprocessing, Ray)
 
 
