@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import struct
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +11,7 @@ import numpy as np
 from agdl_plugins.codec.critical import check_mask, rederive_critical, unpack_indices
 from agdl_plugins.codec.entropy import decode_symbols
 from agdl_plugins.errors import AgdlFormatError
+from agdl_plugins.format import refn
 from agdl_plugins.format.header import AgdlInfo, Header
 from agdl_plugins.imaging import add_luma_delta, planes_to_array
 from agdl_plugins.options import validate_projection
@@ -171,16 +171,11 @@ def parsed_layers(info: AgdlInfo) -> dict[str, bytes]:
 
 
 def _refn(info: AgdlInfo) -> tuple[np.ndarray, bytes]:
-    refn = info._chunks[b"REFN"]  # type: ignore[attr-defined]
-    if len(refn) < 8:
-        raise AgdlFormatError("corrupt AGDL file: REFN chunk too short")
-    n_exp, len_exp = struct.unpack_from(">II", refn)
     hdr = info.header
-    if n_exp > hdr.n_critical or 8 + len_exp > len(refn):
-        raise AgdlFormatError("corrupt AGDL file: REFN guard-band list does not fit")
-    raw = refn[8 : 8 + len_exp]
-    explicit = unpack_indices(raw, n_exp, hdr.width * hdr.height) if n_exp else np.zeros(0, np.int64)
-    return explicit, refn[8 + len_exp :]
+    r = refn.parse(info._chunks[b"REFN"], hdr.n_critical)  # type: ignore[attr-defined]
+    explicit = unpack_indices(r.explicit, r.n_explicit, hdr.width * hdr.height) if r.n_explicit else np.zeros(
+        0, np.int64)
+    return explicit, r.symbols
 
 
 def critical_mask(

@@ -7,7 +7,6 @@ and codes the measurements for a given step. Rate control (``target_bpp``) reuse
 
 from __future__ import annotations
 
-import struct
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from PIL import Image
 from agdl_plugins.codec.critical import Selection, mask_crc, pack_indices, select_critical
 from agdl_plugins.codec.entropy import encode_symbols, quantise_with
 from agdl_plugins.format import container as C
+from agdl_plugins.format import refn
 from agdl_plugins.format.header import Header
 from agdl_plugins.imaging import luminance
 from agdl_plugins.options import DEFAULT_FRACTION, EncodeOptions
@@ -191,8 +191,8 @@ def finish(
         critical_crc=mask_crc(sel.mask),
     )
     explicit = pack_indices(sel.explicit) if sel.explicit.size else b""
-    refn = struct.pack(">II", sel.explicit.size, len(explicit)) + explicit + encode_symbols(q)
-    chunks = [C.Chunk(b"HEAD", hdr.pack()), C.Chunk(b"BASE", prep.base_bytes), C.Chunk(b"REFN", refn)]
+    layer = refn.pack(sel.explicit.size, explicit, encode_symbols(q))
+    chunks = [C.Chunk(b"HEAD", hdr.pack()), C.Chunk(b"BASE", prep.base_bytes), C.Chunk(b"REFN", layer)]
     if alpha is not None:
         chunks.append(C.Chunk(b"ALPH", zlib.compress(alpha.tobytes(), 9)))
     for ctype, key in ((C.EXIF, "exif"), (C.ICC, "icc_profile"), (C.XMP, "xmp")):

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agdl_plugins.codec.critical import select_critical, sorted_scores
+from agdl_plugins.codec.critical import pack_indices, select_critical, sorted_scores
+from agdl_plugins.format import refn
 from agdl_plugins.parts.sensing import measurement_weights
 
 FRACTIONS = (0.015, 0.03, 0.06, 0.1, 0.15, 0.2, 0.3, 0.45, 0.6)
@@ -115,7 +116,7 @@ class QualityEvaluator:
             op = self.make_op(n, m) if m else None
             z = op(torch.from_numpy(r)).numpy() if m else np.zeros(0)
             d_out = self.d_alone - float(self.err2[mask].sum())
-            side = 8 + (len(_packed(sel.explicit)) if sel.explicit.size else 0)
+            side = refn.side_bytes(pack_indices(sel.explicit) if sel.explicit.size else b"")
             self._sets[fraction] = (sel, mask, r, op, z, d_out, side)
         return self._sets[fraction]
 
@@ -155,12 +156,6 @@ class QualityEvaluator:
             if found is not None:
                 out.append(found)
         return out
-
-
-def _packed(idx: np.ndarray) -> bytes:
-    from agdl_plugins.codec.critical import pack_indices
-
-    return pack_indices(idx)
 
 
 def best_for_lambda(cands: list[Candidate], lam: float) -> Candidate:

@@ -17,7 +17,7 @@ One CRC-32 covers every byte before it, magic and version included. Tags 1..127 
 ancillary (a reader skips an ancillary tag it does not know): 1 BASE, 2 REFN, 3 ALPH, 0x81 eXIf, 0x82 iCCP,
 0x83 xmPP; tag 0 spells the 4-letter type out (critical when upper-case, as in 1.0). An empty refinement
 (no guard-band list, no measurements) is left out and read back as :data:`EMPTY_REFN`; any other REFN is
-stored with varints (:func:`_refn_pack`).
+stored with varints (:func:`agdl_plugins.format.refn.to_stored`).
 
 Format 1.0, still read::
 
@@ -35,7 +35,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from agdl_plugins.errors import AgdlFormatError
-from agdl_plugins.format._wire import Reader, uvarint, zigzag
+from agdl_plugins.format import refn
+from agdl_plugins.format._wire import Reader, uvarint
 from agdl_plugins.format.header import Header
 
 MAGIC = b"\x89AGDL\r\n\x1a\n"
@@ -109,7 +110,7 @@ def write_container(chunks: Iterable[Chunk]) -> bytes:
         if ch.type == b"REFN":
             if data == EMPTY_REFN:
                 continue
-            data = _refn_pack(data)
+            data = refn.to_stored(data)
         tag = TAGS.get(ch.type)
         out += (bytes([tag]) if tag else b"\x00" + ch.type) + uvarint(len(data)) + data
     out += struct.pack(">I", zlib.crc32(out))
@@ -231,7 +232,7 @@ def _parse_v2(data: bytes) -> tuple[list[Chunk], dict[bytes, int]]:
             continue  # an ancillary record from a newer minor version
         if ctype == b"AEND":
             raise AgdlFormatError("corrupt AGDL file: AEND record in a 2.x file")
-        chunk = Chunk(ctype, _refn_unpack(payload) if ctype == b"REFN" else payload)
+        chunk = Chunk(ctype, refn.from_stored(payload) if ctype == b"REFN" else payload)
         _admit(chunk, seen)
         chunks.append(chunk)
         stored.setdefault(ctype, len(payload))
@@ -239,40 +240,6 @@ def _parse_v2(data: bytes) -> tuple[list[Chunk], dict[bytes, int]]:
         chunks.append(Chunk(b"REFN", EMPTY_REFN))
         stored[b"REFN"] = 0
     return chunks, stored
-
-
-def _refn_pack(logical: bytes) -> bytes:
-    """Logical (1.0-layout) REFN -> 2.x record payload::
-
-        n_explicit uvarint | len_explicit uvarint | explicit[len_explicit] | measurements?
-        measurements = scale f32 BE | qmin zigzag varint | qmax zigzag varint | range-coder words (u32 LE)
-
-    (1.0: ``n_explicit u32 | len_explicit u32 | explicit | scale f32 | qmin i32 | qmax i32 | words``; the
-    measurements are absent when M = 0.) The mapping is one-to-one; words and list are copied as they are.
-    """
-    if len(logical) < 8:
-        raise ValueError("cannot write a REFN payload shorter than its 8-byte header")
-    n_exp, len_exp = struct.unpack_from(">II", logical)
-    explicit, meas = logical[8 : 8 + len_exp], logical[8 + len_exp :]
-    if len(explicit) != len_exp or 0 < len(meas) < 12:
-        raise ValueError("cannot write a REFN payload whose guard-band list or measurement header is cut off")
-    out = uvarint(n_exp) + uvarint(len_exp) + explicit
-    if meas:
-        qmin, qmax = struct.unpack_from(">ii", meas, 4)
-        out += meas[:4] + uvarint(zigzag(qmin)) + uvarint(zigzag(qmax)) + meas[12:]
-    return out
-
-
-def _refn_unpack(stored: bytes) -> bytes:
-    """Inverse of :func:`_refn_pack`."""
-    r = Reader(stored, "REFN record")
-    n_exp, len_exp = r.uvarint(32, "guard-band count"), r.uvarint(32, "guard-band length")
-    out = struct.pack(">II", n_exp, len_exp) + r.bytes(len_exp)
-    if r.remaining:
-        scale = r.bytes(4)
-        qmin, qmax = r.svarint(32, "qmin"), r.svarint(32, "qmax")
-        out += scale + struct.pack(">ii", qmin, qmax) + r.rest()
-    return out
 
 
 def chunk_map(chunks: list[Chunk]) -> dict[bytes, bytes]:

@@ -18,6 +18,7 @@ from agdl_plugins.codec.critical import mask_crc
 from agdl_plugins.codec.decoder import parsed_layers
 from agdl_plugins.errors import AgdlFormatError, DecompressionBombError
 from agdl_plugins.format import container as C
+from agdl_plugins.format import refn as refn_layer
 from agdl_plugins.format._wire import uvarint, zigzag
 from agdl_plugins.format.header import PART_CODES, Header, crc32_of_zeros, empty_mask_crc
 from agdl_plugins.format.parse import parse
@@ -273,12 +274,12 @@ def test_metadata_and_layer_sizes(sample):
 
 def test_refn_record_is_compact_and_exact(sample):
     refn = C.chunk_map(C.parse_container(sample))[b"REFN"]
-    stored = C._refn_pack(refn)
-    assert C._refn_unpack(stored) == refn
+    stored = refn_layer.to_stored(refn)
+    assert refn_layer.from_stored(stored) == refn
     assert len(stored) <= len(refn) - 8 and agdl.read_info(sample).layer_bytes["refinement"] == len(stored)
     for logical in (C.EMPTY_REFN, struct.pack(">IIfii", 0, 0, 1.5, -(2**31), 2**31 - 1) + b"abcd",
                     struct.pack(">II", 3, 2) + b"zz" + struct.pack(">fii", float("nan"), 7, -7)):
-        assert C._refn_unpack(C._refn_pack(logical)) == logical
+        assert refn_layer.from_stored(refn_layer.to_stored(logical)) == logical
 
 
 # ---------------------------------------------------------------- 2.x HEAD and varints
@@ -357,7 +358,7 @@ def test_framing_varints_refused_when_malformed(sample):
         with pytest.raises(AgdlFormatError, match=msg):
             agdl.read_info(blob)
     zz = uvarint(zigzag(-5)) + uvarint(zigzag(2**31 - 1))
-    refn = C._refn_unpack(b"\x00\x00" + struct.pack(">f", 2.0) + zz + b"wxyz")
+    refn = refn_layer.from_stored(b"\x00\x00" + struct.pack(">f", 2.0) + zz + b"wxyz")
     assert refn == struct.pack(">IIfii", 0, 0, 2.0, -5, 2**31 - 1) + b"wxyz"
 
 
