@@ -10,6 +10,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -140,18 +141,32 @@ def prepare(color: Image.Image, opts: EncodeOptions, reg: Registry, quality: int
     return Prepared(a.quality, a.base_bytes, a.base, sel, residual, a.predictor, a.restorer, a.codec, w_c)
 
 
-def measure(prep: Prepared, opts: EncodeOptions, reg: Registry, step: float) -> tuple[int, np.ndarray]:
-    """(M, quantised measurements q) of the residual: q = Q(H r / step), Q = ``opts.quantiser``."""
+def sense(part: Any, n: int, ratio: float, seed: int, residual: np.ndarray) -> tuple[Any, np.ndarray]:
+    """Stage E4 for N = ``n`` critical pixels: (operator H, z = H r) with M = round(``ratio`` x N) rows of the
+    sensing ``part`` seeded ``seed``; ``(None, empty)`` when M = 0. ``residual``: (N,) float64, r = y - G(base)
+    on the critical pixels. The encoder and the RDO evaluator (:mod:`agdl_plugins.codec.rdo`) both use it."""
     import torch
 
-    n = prep.selection.n
-    m = int(round(opts.measurement_ratio * n))
+    m = int(round(ratio * n))
     if m == 0:
-        return 0, np.zeros(0, np.int32)
+        return None, np.zeros(0)
+    op = part.make(n, m, seed)
+    return op, op(torch.from_numpy(residual)).numpy()
+
+
+def quantised(quantiser: str, z: np.ndarray, step: float, part: Any, weights: np.ndarray | None) -> np.ndarray:
+    """Quantisation indices q = Q(z / step) with the encoder's ``quantiser``; ``weights`` (N,) are the critical
+    pixels' objective weights (used by pixel-aligned sensing only: :func:`measurement_weights`)."""
+    return quantise_with(quantiser, z, step, measurement_weights(part, weights))
+
+
+def measure(prep: Prepared, opts: EncodeOptions, reg: Registry, step: float) -> tuple[int, np.ndarray]:
+    """(M, quantised measurements q) of the residual: q = Q(H r / step), Q = ``opts.quantiser``."""
     part = reg.get("sensing", opts.sensing)
-    op = part.make(n, m, opts.seed)
-    z = op(torch.from_numpy(prep.residual)).numpy()
-    return m, quantise_with(opts.quantiser, z, step, measurement_weights(part, prep.weights))
+    op, z = sense(part, prep.selection.n, opts.measurement_ratio, opts.seed, prep.residual)
+    if op is None:
+        return 0, np.zeros(0, np.int32)
+    return len(z), quantised(opts.quantiser, z, step, part, prep.weights)
 
 
 def finish(

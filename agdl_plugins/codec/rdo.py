@@ -20,12 +20,13 @@ optimised quantiser only ever picks an index between the rounded one and zero, w
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from agdl_plugins.codec.critical import pack_indices, select_critical, sorted_scores
+from agdl_plugins.codec.encoder import quantised, sense
 from agdl_plugins.format import refn
-from agdl_plugins.parts.sensing import measurement_weights
 
 FRACTIONS = (0.015, 0.03, 0.06, 0.1, 0.15, 0.2, 0.3, 0.45, 0.6)
 STEPS = tuple(float(6.0 * 2 ** (k / 2)) for k in range(7))  # 6 .. 48 grey levels, factor sqrt(2)
@@ -80,18 +81,21 @@ class QualityEvaluator:
         scores: (H, W) predictor scores on the decoded base.
         exact: the predictor's scores are integer-exact (no guard band).
         weights: (H, W) float64 objective weights (:func:`pixel_weights`).
-        make_op: ``(n, m) -> operator`` with ``forward``/``adjoint`` (the file's sensing part and seed).
+        sensing: the file's sensing part (``make(n, m, seed)``; whether the quantiser weighs measurements).
+        seed: the sensing operator's seed.
         measurement_ratio: M / N.
         fixed_bytes: bytes of the file that do not depend on the refinement (base, header, alpha, container).
         quantiser: the encoder's quantiser (:data:`agdl_plugins.options.QUANTISERS`).
-        sensing: the sensing part (whether the quantiser weighs measurements: ``parts.sensing.measurement_weights``).
+
+    Sensing and quantising are the encoder's own steps (:func:`agdl_plugins.codec.encoder.sense`,
+    :func:`~agdl_plugins.codec.encoder.quantised`), so every candidate is measured exactly as the file would be.
     """
 
     def __init__(self, quality: int, y: np.ndarray, ref: np.ndarray, scores: np.ndarray, exact: bool,
-                 weights: np.ndarray, make_op, measurement_ratio: float, fixed_bytes: int,
-                 quantiser: str = "round", sensing: object = None) -> None:
+                 weights: np.ndarray, sensing: Any, seed: int, measurement_ratio: float, fixed_bytes: int,
+                 quantiser: str = "round") -> None:
         self.quality, self.y, self.ref, self.scores, self.exact = quality, y, ref, scores, exact
-        self.weights, self.make_op, self.ratio, self.fixed = weights, make_op, measurement_ratio, fixed_bytes
+        self.weights, self.seed, self.ratio, self.fixed = weights, seed, measurement_ratio, fixed_bytes
         self.quantiser, self.sensing = quantiser, sensing
         self.err2 = weights * (y - rounded_8bit(ref)) ** 2
         self.d_alone = float(self.err2.sum())
@@ -103,18 +107,13 @@ class QualityEvaluator:
 
     def _set(self, fraction: float):
         if fraction not in self._sets:
-            import torch
-
             h, w = self.y.shape
             if self._desc is None:
                 self._desc = sorted_scores(self.scores)
             sel = select_critical(self.scores, int(round(fraction * h * w)), exact=self.exact, desc=self._desc)
             mask = sel.mask
-            n = int(mask.sum())
-            m = int(round(self.ratio * n))
             r = self.y[mask] - self.ref[mask]
-            op = self.make_op(n, m) if m else None
-            z = op(torch.from_numpy(r)).numpy() if m else np.zeros(0)
+            op, z = sense(self.sensing, int(mask.sum()), self.ratio, self.seed, r)
             d_out = self.d_alone - float(self.err2[mask].sum())
             side = refn.side_bytes(pack_indices(sel.explicit) if sel.explicit.size else b"")
             self._sets[fraction] = (sel, mask, r, op, z, d_out, side)
@@ -123,12 +122,12 @@ class QualityEvaluator:
     def evaluate(self, fraction: float, step: float, exact_rate: bool = False) -> Candidate:
         import torch
 
-        from agdl_plugins.codec.entropy import encode_symbols, quantise_with
+        from agdl_plugins.codec.entropy import encode_symbols
 
         sel, mask, r, op, z, d_out, side = self._set(fraction)
         if op is None:
             return self.alone()
-        q = quantise_with(self.quantiser, z, step, measurement_weights(self.sensing, self.weights[mask]))
+        q = quantised(self.quantiser, z, step, self.sensing, self.weights[mask])
         corr = op.adjoint(torch.from_numpy(step * q.astype(np.float64))).numpy()
         out = rounded_8bit(self.ref[mask] + corr)
         d = d_out + float((self.weights[mask] * (self.y[mask] - out) ** 2).sum())

@@ -108,9 +108,8 @@ class _Search:
             ref = a.base.luma.astype(np.float64) if proxy else a.reference()
             sensing = self.reg.get("sensing", self.opts.sensing)
             self.evals[key] = QualityEvaluator(
-                q, self.y, ref, a.scores(), a.predictor.exact, self.weights(),
-                lambda n, m: sensing.make(n, m, self.opts.seed), self.opts.measurement_ratio, self.fixed_bytes(q),
-                self.opts.quantiser, sensing)
+                q, self.y, ref, a.scores(), a.predictor.exact, self.weights(), sensing, self.opts.seed,
+                self.opts.measurement_ratio, self.fixed_bytes(q), self.opts.quantiser)
         return self.evals[key]
 
     def space(self) -> tuple[tuple[float, ...], tuple[float, ...], bool]:
