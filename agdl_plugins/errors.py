@@ -26,6 +26,11 @@ class MissingPartError(AgdlFormatError):
         self.version = version
 
 
+class MissingCodecError(AgdlFormatError):
+    """The file's base layer needs an image codec the running Pillow lacks (e.g. AVIF before Pillow 11.3);
+    the message names what to install."""
+
+
 class UnknownPartError(MissingPartError, ValueError):
     """An encoder option names a part (base codec, predictor, restorer, sensing) that is not installed.
 

@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from agdl_plugins.errors import AgdlOptionWarning
+
 PROJECTIONS = ("equality", "box")
 QUANTISERS = ("round", "rdo")  # the encoder's measurement quantisers (agdl_plugins.codec.entropy.quantise_with)
 CONTAINERS = ("agdl", "jpeg")  # what an encode writes: a .agdl file, or AGDL inside a standard JPEG
@@ -43,7 +45,10 @@ class EncodeOptions:
     roi_weight: float = _opt(DEFAULT_ROI_WEIGHT, "the distortion the encoder minimises, 0..1: roi_weight x "
                              "saliency-weighted MSE (F's saliency on the original) + (1 - roi_weight) x whole-image "
                              "MSE, on the luminance", type=float)
-    base: str = _opt("jpeg", "base codec: jpeg, jpeg-saliency, webp, avif, jpeg2000 (CLI: with -o x.jpg and "
+    base: str = _opt("jpeg", "base codec: jpeg, jpeg-saliency, webp, avif, jpeg2000, or auto (the encoder weighs "
+                     "jpeg, webp and avif on this image at the byte budget -- target_bpp, else what the JPEG base "
+                     "alone takes at quality -- and keeps the best; read_info reports each one's objective) (CLI: "
+                     "with -o x.jpg and "
                      "jpeg/jpeg-saliency only the base layer is written, as a plain JPEG, unless container is "
                      "jpeg)", type=str)
     predictor: str | None = _opt(None, "critical-pixel predictor id (default: trained agdl-f, else edge-sobel)",
@@ -141,6 +146,12 @@ def validate_encode_options(**opts: Any) -> EncodeOptions:
         raise ValueError(f"quantiser must be one of {QUANTISERS}, got {o.quantiser!r}")
     if o.container not in CONTAINERS:
         raise ValueError(f"container must be one of {CONTAINERS}, got {o.container!r}")
+    if o.container == "jpeg" and o.base == "auto":
+        import warnings
+
+        warnings.warn("container='jpeg' needs a JPEG base layer: base='auto' uses 'jpeg'", AgdlOptionWarning,
+                      stacklevel=3)
+        o.base = "jpeg"
     if o.container == "jpeg" and o.base not in ("jpeg", "jpeg-saliency"):
         raise ValueError(
             f"container='jpeg' needs a JPEG base layer (base='jpeg' or 'jpeg-saliency'), got base={o.base!r}"

@@ -18,7 +18,7 @@ from PIL import Image
 from agdl_plugins.codec.critical import Selection, mask_crc, pack_indices, select_critical
 from agdl_plugins.codec.entropy import encode_symbols, quantise_with
 from agdl_plugins.format import container as C
-from agdl_plugins.format import refn
+from agdl_plugins.format import decisions, refn
 from agdl_plugins.format.header import Header
 from agdl_plugins.imaging import luminance
 from agdl_plugins.options import DEFAULT_FRACTION, EncodeOptions
@@ -214,6 +214,8 @@ def finish(
         val = metadata.get(key)
         if val:
             chunks.append(C.Chunk(ctype, bytes(val)))
+    if metadata.get("base_choice"):  # base="auto": the objective of every candidate base (rdo_search)
+        chunks.append(C.Chunk(decisions.BASE_CHOICE, decisions.pack_base_choice(metadata["base_choice"])))
     return C.write_container(chunks)
 
 
@@ -225,7 +227,11 @@ def check_parts(opts: EncodeOptions, reg: Registry) -> str:
             installed part.
         ValueError: ``device`` names a device this machine does not have (e.g. ``cuda`` without CUDA).
     """
-    reg.require("base_codec", opts.base, "base")
+    if opts.base != "auto":  # base="auto": the search picks among the bases this Pillow can use
+        reg.require("base_codec", opts.base, "base")
+        codec = reg.get("base_codec", opts.base)
+        if not codec.available():
+            raise ValueError(f"base={opts.base!r} cannot be written by this Pillow: install {codec.requires}")
     reg.require("sensing", str(opts.sensing), "sensing")
     for kind in ("predictor", "restorer"):
         if getattr(opts, kind) is not None:

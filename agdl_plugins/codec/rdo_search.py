@@ -145,9 +145,34 @@ class _Search:
         return best_for_lambda(cands, self.base_lambda(q, ev))
 
     # --- target rate ---------------------------------------------------------------------------------
+    def target_bytes(self) -> float:
+        return self.opts.target_bpp * self.im.width * self.im.height / 8.0
+
+    def largest_alone(self, target: float) -> int:
+        """The largest base quality whose file fits ``target`` bytes with no refinement (1 if none does)."""
+        lo, hi, q_alone = 2, 95, 1
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            if self.fixed_bytes(mid) <= target:
+                q_alone, lo = mid, mid + 1
+            else:
+                hi = mid - 1
+        return q_alone
+
+    def probe(self, target: float) -> float:
+        """The objective this base reaches at ``target`` bytes, cheaply: G (one run) and the refinement on the
+        proxy grid at the largest base quality that fits alone. What ``base="auto"`` compares bases by."""
+        q = self.largest_alone(target)
+        if self.fixed_bytes(q) > target * (1 + RATE_TOLERANCE):
+            return float("inf")
+        fracs, _, alone = self.space()
+        pf = tuple(f for f in PROXY_FRACTIONS if f in fracs) or fracs
+        c = self.fitting(self.evaluator(q), target, pf, PROXY_STEPS, alone) if pf else None
+        return c.distortion if c is not None else self.evaluator(q).alone().distortion
+
     def to_rate(self) -> tuple[Candidate, float]:
         im = self.im
-        target = self.opts.target_bpp * im.width * im.height / 8.0
+        target = self.target_bytes()
         smallest = self.fixed_bytes(1)
         if smallest > target * (1 + RATE_TOLERANCE):
             bpp = smallest * 8 / (im.width * im.height)
@@ -155,13 +180,7 @@ class _Search:
                 f"target_bpp={self.opts.target_bpp} is below the smallest size of this image's pixel layers: "
                 f"{bpp:.3f} bpp (base quality 1, no refinement); raise target_bpp (EXIF/ICC/XMP are not counted "
                 "in the target)", bpp)
-        lo, hi, q_alone = 2, 95, 1
-        while lo <= hi:  # largest base quality whose file fits with no refinement
-            mid = (lo + hi) // 2
-            if self.fixed_bytes(mid) <= target:
-                q_alone, lo = mid, mid + 1
-            else:
-                hi = mid - 1
+        q_alone = self.largest_alone(target)
         self.q_alone = q_alone
         fracs, steps, alone = self.space()
         if not fracs:  # no refinement asked for: nothing to weigh, no network to run
@@ -251,9 +270,12 @@ def resolve(opts: EncodeOptions) -> str:
 
 
 def search(im: Image.Image, color: Image.Image, alpha: np.ndarray | None, opts: EncodeOptions, reg: Registry,
-           metadata: dict[str, bytes | None]) -> bytes:
-    """Encode ``im`` with the decisions that minimise the user's distortion (see module docstring)."""
-    s = _Search(im, color, alpha, opts, reg)
+           metadata: dict[str, bytes | None], s: _Search | None = None) -> bytes:
+    """Encode ``im`` with the decisions that minimise the user's distortion (see module docstring).
+
+    ``s``: a search already started on this image (its base layers and network runs are reused).
+    """
+    s = s if s is not None else _Search(im, color, alpha, opts, reg)
     if opts.target_bpp is None:
         c = s.at_quality()
         step = c.step if c.fraction else 16.0
@@ -285,8 +307,59 @@ def encode_image(
     """
     check_parts(opts, reg)
     color, alpha = split_alpha(im)
+    if opts.base == AUTO:
+        return encode_auto(im, color, alpha, opts, reg, metadata)
     fixed = opts.critical_fraction is not None and (opts.step is not None or opts.critical_fraction == 0)
     if opts.target_bpp is None and fixed:
         prep = prepare(color, opts, reg, opts.quality)
         return finish(prep, color, alpha, im.mode, opts, reg, opts.step or 16.0, metadata)
     return search(im, color, alpha, opts, reg, metadata)
+
+
+# --- base="auto": the base codec chosen per image by the same objective -----------------------------------------
+
+#: the value of ``base`` that lets the encoder choose
+AUTO = "auto"
+#: the bases ``base="auto"`` weighs, in this order (a tie keeps the earlier one)
+AUTO_BASES = ("jpeg", "webp", "avif")
+
+
+def auto_bases(reg: Registry) -> list[str]:
+    """The bases ``base="auto"`` can use here: registered and readable/writable by the running Pillow."""
+    return [b for b in AUTO_BASES if reg.has("base_codec", b) and reg.get("base_codec", b).available()]
+
+
+def encode_auto(im: Image.Image, color: Image.Image, alpha: np.ndarray | None, opts: EncodeOptions,
+                reg: Registry, metadata: dict[str, bytes | None]) -> bytes:
+    """``base="auto"``: probe every base at the byte budget (:meth:`_Search.probe`: base encodes, one G run and
+    the proxy refinement grid each), then run the full search on the winner only, reusing its probe's work.
+
+    The budget is ``target_bpp``'s; without it, the bytes the JPEG base alone takes at ``quality`` (so
+    ``quality`` keeps meaning "about this many bytes"). The objective per base is written in the file
+    (``agdl_base_choice`` in ``read_info``: weighted MSE per pixel).
+    """
+    from dataclasses import replace
+
+    bases = auto_bases(reg)
+    if not bases:
+        raise ValueError(f"base='auto' found none of {AUTO_BASES} usable in this Pillow")
+    px = im.width * im.height
+    if opts.target_bpp is None:
+        jpeg = _Search(im, color, alpha, replace(opts, base="jpeg"), reg)
+        budget = jpeg.fixed_bytes(opts.quality) * 8.0 / px
+    else:
+        budget = opts.target_bpp
+    searches = {b: _Search(im, color, alpha, replace(opts, base=b, target_bpp=budget), reg) for b in bases}
+    first = searches[bases[0]]
+    for s in searches.values():  # one saliency run for all: the objective's weights do not depend on the base
+        s._weights = first.weights()
+    target = first.target_bytes()
+    objective = {b: s.probe(target) for b, s in searches.items()}
+    best = min(bases, key=lambda b: objective[b])
+    chosen = searches[best]
+    note = {b: (d / px if np.isfinite(d) else None) for b, d in objective.items()}
+    return search(im, color, alpha, chosen.opts, reg, {**metadata, BASE_CHOICE_KEY: note}, s=chosen)
+
+
+#: ``metadata`` key under which the search hands :func:`agdl_plugins.codec.encoder.finish` the base choice
+BASE_CHOICE_KEY = "base_choice"

@@ -237,6 +237,9 @@ class AgdlInfo:
     format_version: str = ""  # "major.minor" of the file, e.g. "2.0"; "1.0" for files of the first format
     container: str = "agdl"  # "jpeg": AGDL inside a JPEG (agdl_plugins.format.jpeg_container)
     fallback: str = ""  # AGDL-in-JPEG whose AGDL segments are unusable: why (the JPEG is decoded as it is)
+    #: base="auto": the encoder's objective (weighted MSE per pixel) for each candidate base, None if the base
+    #: could not meet the budget; the file's base has the lowest (agdl_plugins.format.decisions)
+    base_choice: dict[str, float | None] | None = None
 
     def __getattr__(self, name: str) -> Any:
         # expose header fields directly: info.width, info.base_codec, ...
@@ -260,6 +263,8 @@ class AgdlInfo:
             d["agdl_container"] = self.container
         if self.fallback:
             d["agdl_fallback"] = self.fallback
+        if self.base_choice is not None:
+            d["agdl_base_choice"] = dict(self.base_choice)
         for key in ("exif", "icc_profile", "xmp"):
             val = getattr(self, key)
             if val is not None:

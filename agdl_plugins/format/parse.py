@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from agdl_plugins.errors import AgdlFormatError, DecompressionBombError
 from agdl_plugins.format import container as C
+from agdl_plugins.format import decisions
 from agdl_plugins.format.header import AgdlInfo, Header
 
 
@@ -28,6 +29,8 @@ def parse(data: bytes, max_pixels: int | None = None) -> AgdlInfo:
     st = cont.stored  # bytes in the file (a 2.x file stores REFN compactly, or not at all when empty)
     layers = {"base": st[b"BASE"], "refinement": st[b"REFN"], "alpha": st.get(b"ALPH", 0), "total": len(data)}
     version = f"{cont.version[0]}.{cont.version[1]}"
-    info = AgdlInfo(hdr, cm.get(C.EXIF), cm.get(C.ICC), cm.get(C.XMP), layers, version)
+    choice = cm.get(decisions.BASE_CHOICE)
+    info = AgdlInfo(hdr, cm.get(C.EXIF), cm.get(C.ICC), cm.get(C.XMP), layers, version,
+                    base_choice=None if choice is None else decisions.unpack_base_choice(choice))
     info._chunks = cm  # type: ignore[attr-defined]
     return info

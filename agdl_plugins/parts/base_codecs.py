@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from agdl_plugins.errors import AgdlFormatError
+from agdl_plugins.errors import AgdlFormatError, MissingCodecError
 from agdl_plugins.imaging import luma_plane, open_without_pixel_limit
 
 
@@ -47,6 +47,27 @@ class PillowBaseCodec:
     version = 1
     pil_format = "PNG"
     magic: tuple[bytes, ...] = ()
+    #: PIL.features name of the library this format needs (None: built into every Pillow)
+    feature: str | None = None
+    #: what to install when the running Pillow lacks it
+    requires = "a Pillow built with this codec"
+
+    def available(self) -> bool:
+        """Whether the running Pillow can both write and read this base layer."""
+        from PIL import features
+
+        Image.init()
+        if self.pil_format not in Image.OPEN or self.pil_format not in Image.SAVE:
+            return False
+        return self.feature is None or bool(features.check(self.feature))
+
+    def _require(self) -> None:
+        if not self.available():
+            from PIL import __version__
+
+            raise MissingCodecError(
+                f"this AGDL file's base layer is {self.pil_format}, which this Pillow ({__version__}) cannot "
+                f"decode: install {self.requires}")
 
     def save_kwargs(self, quality: int) -> dict:
         raise NotImplementedError
@@ -59,6 +80,7 @@ class PillowBaseCodec:
         return buf.getvalue()
 
     def _open(self, payload: bytes) -> Image.Image:
+        self._require()
         if self.magic and not any(payload.startswith(m) for m in self.magic):
             raise AgdlFormatError(f"corrupt AGDL file: base layer is not a {self.pil_format} stream")
         try:
@@ -148,6 +170,8 @@ class WebpCodec(PillowBaseCodec):
     version = 1
     pil_format = "WEBP"
     magic = (b"RIFF",)
+    feature = "webp"
+    requires = "a Pillow built with libwebp (the PyPI wheels are)"
 
     def save_kwargs(self, quality: int) -> dict:
         return {"quality": int(quality), "method": 6}
@@ -157,11 +181,14 @@ class AvifCodec(PillowBaseCodec):
     id = "avif"
     version = 1
     pil_format = "AVIF"
+    feature = "avif"
+    requires = "Pillow >= 11.3 (its PyPI wheels read and write AVIF), or the pillow-avif-plugin package"
 
     def save_kwargs(self, quality: int) -> dict:
         return {"quality": int(quality), "speed": 6}
 
     def _open(self, payload: bytes) -> Image.Image:
+        self._require()
         if payload[4:8] != b"ftyp":
             raise AgdlFormatError("corrupt AGDL file: base layer is not an AVIF stream")
         return super()._open(payload)
@@ -174,6 +201,8 @@ class Jpeg2000Codec(PillowBaseCodec):
     version = 1
     pil_format = "JPEG2000"
     magic = (b"\xff\x4f\xff\x51", b"\x00\x00\x00\x0cjP  ")
+    feature = "jpg_2000"
+    requires = "a Pillow built with OpenJPEG (the PyPI wheels are)"
 
     def save_kwargs(self, quality: int) -> dict:
         return {"quality_mode": "dB", "quality_layers": [20.0 + 0.3 * int(quality)], "irreversible": True}

@@ -1,0 +1,74 @@
+"""base="auto" (issue 28): the encoder weighs JPEG, WebP and AVIF on each image and says why it chose."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage import data
+
+import agdl_plugins as agdl
+from agdl_plugins.errors import AgdlOptionWarning, MissingCodecError
+from agdl_plugins.format import decisions
+from agdl_plugins.parts.base_codecs import AvifCodec
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    return np.ascontiguousarray(data.astronaut()[120:216, 140:268])
+
+
+@pytest.fixture(scope="module")
+def auto_file(photo) -> bytes:
+    return agdl.encode(photo, base="auto", target_bpp=0.8)
+
+
+def test_auto_keeps_the_base_with_the_lowest_objective(auto_file, photo) -> None:
+    info = agdl.read_info(auto_file)
+    choice = info.base_choice
+    assert set(choice) == {"jpeg", "webp", "avif"}
+    finite = {b: v for b, v in choice.items() if v is not None}
+    assert info.base_codec == min(finite, key=finite.get)
+    assert info.as_dict()["agdl_base_choice"] == choice
+    size_bpp = 8 * info.layer_bytes["total"] / photo.shape[0] / photo.shape[1]
+    assert abs(size_bpp - 0.8) / 0.8 < 0.05
+    assert agdl.decode(auto_file).array.shape == photo.shape
+
+
+def test_auto_is_no_worse_on_the_objective_than_the_jpeg_base(auto_file, photo) -> None:
+    """The file's base reached the lowest probe objective; the JPEG-base file is the old default."""
+    choice = agdl.read_info(auto_file).base_choice
+    assert min(v for v in choice.values() if v is not None) <= choice["jpeg"]
+
+
+def test_auto_without_a_rate_spends_the_jpeg_base_bytes(photo) -> None:
+    blob = agdl.encode(photo, base="auto", quality=30)
+    assert agdl.read_info(blob).base_choice is not None
+    jpeg_alone = agdl.encode(photo, base="jpeg", quality=30, critical_fraction=0)
+    assert len(blob) <= len(jpeg_alone) * 1.05
+
+
+def test_container_jpeg_keeps_jpeg_and_says_so(photo) -> None:
+    with pytest.warns(AgdlOptionWarning, match="base='auto' uses 'jpeg'"):
+        blob = agdl.encode(photo, base="auto", container="jpeg", quality=30, critical_fraction=0)
+    assert agdl.read_info(blob).base_codec == "jpeg"
+
+
+def test_a_base_this_pillow_lacks_is_skipped_and_named_on_decode(photo, monkeypatch) -> None:
+    avif = agdl.encode(photo, base="avif", quality=40, critical_fraction=0)
+    monkeypatch.setattr(AvifCodec, "available", lambda self: False)
+    blob = agdl.encode(photo, base="auto", target_bpp=0.8)
+    assert "avif" not in agdl.read_info(blob).base_choice
+    with pytest.raises(ValueError, match="install Pillow >= 11.3"):
+        agdl.encode(photo, base="avif", quality=40)
+    with pytest.raises(MissingCodecError, match="AVIF.*install Pillow >= 11.3"):
+        agdl.decode(avif)
+
+
+def test_base_choice_record_round_trip_and_corruption() -> None:
+    note = {"jpeg": 1.5, "webp": 0.25, "avif": None}
+    assert decisions.unpack_base_choice(decisions.pack_base_choice(note)) == note
+    payload = decisions.pack_base_choice(note)
+    with pytest.raises(agdl.AgdlFormatError):
+        decisions.unpack_base_choice(payload[:-2])
+    with pytest.raises(agdl.AgdlFormatError):
+        decisions.unpack_base_choice(payload + b"x")
