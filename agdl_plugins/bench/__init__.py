@@ -6,7 +6,7 @@ Usage::
                [--codecs agdl,agdl-norefine,agdl-identity,agdl-classical,agdl-box,jpeg,jpegli,webp,avif,jpeg2000,jxl]
                [--agdl-points q=10,20,30,50 | --bpp 0.3,0.5,0.75,1.0] [--repeats 3] [--device auto]
                [--critical-fraction F] [--measurement-ratio R] [--step S] [--tolerance 0.02]
-               [--threads N] [--grid-shift auto|always|never] [--no-dncnn] [--no-rss] [--no-progress]
+               [--threads N] [--grid-shift auto|always|never] [--no-dncnn] [--no-rss] [--no-progress] [--html]
     python -m agdl_plugins.bench ...   # the same
 
 Examples::
@@ -104,6 +104,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-dncnn", dest="dncnn", action="store_false", help="skip the DnCNN-17 yardstick")
     p.add_argument("--no-rss", dest="rss", action="store_false", help="skip the decode peak-RSS subprocess")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.add_argument("--html", action="store_true",
+                   help="also write OUT/index.html: the plots and side-by-side crops of the best and worst image")
     return p
 
 
@@ -208,6 +210,13 @@ def main(argv: list[str] | None = None) -> int:
         notes.append(why)
     text = report.format_report(meta, agg, bd, speed, res.images, notes)
     files = report.write_files(a.out, meta, res.rows, agg, bd, speed, res.images, notes, text)
+    if a.html:
+        from .html import bench_page
+
+        files.append(bench_page(a.out, meta, res.rows, plots, text, images=a.images, masks=masks,
+                                grid_shift=a.grid_shift, points=points,
+                                agdl_options={k: v for k, v in agdl_options.items() if v is not None},
+                                device=a.device))
     print(text)
     print("\nwrote " + ", ".join(str(p) for p in files + plots))
     return 1 if res.errors else 0
