@@ -176,8 +176,10 @@ background:#000a;color:#fff;padding:1px 5px;line-height:1.4} .stack .la{left:4px
 .ovl-stack{position:relative;line-height:0} .ovl-stack img{width:100%;display:block}
 .ovl-stack .ol,.ovl-stack .orig{position:absolute;left:0;top:0;image-rendering:pixelated}
 .ovl-stack .roi,.ovl-stack .box{opacity:.9} .ovl-stack .crit{opacity:.55}
-.top{display:flex;gap:18px;flex-wrap:wrap;align-items:flex-start} .small{font-size:12px;max-width:520px}
+.top{display:flex;gap:18px;flex-wrap:wrap;align-items:flex-start} .top>div:first-child{max-width:600px}
+.small{font-size:12px;max-width:520px}
 #selftest{font-size:12px;color:#555}
+.plots{display:flex;flex-wrap:wrap;gap:8px} .plots img{width:calc(50% - 8px);min-width:360px}
 """
 
 JS = r"""
@@ -351,8 +353,9 @@ def bench_page(out: Path, meta: dict, rows: list[dict], plots: list[Path], repor
     metric = "roi_psnr_y" if meta["has_masks"] else "psnr_y"
     label = "ROI PSNR-Y" if meta["has_masks"] else "PSNR-Y"
     intro = [f"<p>Command: <code>{html.escape(meta['command'])}</code></p>"]
-    intro += [f"<img class='plot' alt='{html.escape(p.stem)}' src='{png_file_uri(p)}' style='max-width:100%'>"
-              for p in plots if p.name != "rd_all.png"]
+    intro.append("<div class='plots'>" + "".join(f"<img class='plot' alt='{html.escape(p.stem)}' "
+                                                 f"src='{png_file_uri(p)}'>" for p in plots
+                                                 if p.name != "rd_all.png") + "</div>")
     intro.append(f"<details><summary>report tables</summary><pre>{html.escape(report_text)}</pre></details>")
     sections: list[tuple[Comparison, str]] = []
     bw = best_and_worst(rows, metric)

@@ -55,17 +55,17 @@ def aggregate(rows: list[dict], codecs: list[str], points: list[str]) -> list[di
             ok = [r for r in rs if not r["error"]]
             a: dict[str, Any] = {"point": p, "codec": c, "n_images": len(ok), "n_errors": len(rs) - len(ok)}
             for m in MEAN_METRICS:
-                a[m] = _nanmean([r[m] for r in ok])
+                a[m] = _nanmean([r.get(m) for r in ok])  # runs before a metric existed: NaN
             a["rate_misses"] = sum(1 for r in ok if not r["rate_ok"])
             a["max_rate_error"] = max((abs(r["bytes_ratio"] - 1) for r in ok), default=float("nan"))
             mp = sum(r["pixels"] for r in ok) / 1e6
             for k in ("enc", "dec"):
-                t = sum(r[f"{k}_ms"] for r in ok) / 1000
-                a[f"{k}_ms_median"] = float(np.median([r[f"{k}_ms"] for r in ok])) if ok else float("nan")
+                t = sum(_f(r[f"{k}_ms"]) for r in ok) / 1000
+                a[f"{k}_ms_median"] = float(np.median([_f(r[f"{k}_ms"]) for r in ok])) if ok else float("nan")
                 a[f"{k}_mps"] = mp / t if t > 0 else float("nan")
                 both = [r for r in ok if r["image"] in jpeg]
-                tj = sum(jpeg[r["image"]][f"{k}_ms"] for r in both)
-                a[f"{k}_vs_jpeg"] = sum(r[f"{k}_ms"] for r in both) / tj if both and tj > 0 else float("nan")
+                tj = sum(_f(jpeg[r["image"]][f"{k}_ms"]) for r in both)
+                a[f"{k}_vs_jpeg"] = sum(_f(r[f"{k}_ms"]) for r in both) / tj if both and tj > 0 else float("nan")
             out.append(a)
     return out
 
@@ -79,12 +79,12 @@ def speed_summary(rows: list[dict], codecs: list[str]) -> list[dict]:
         mp = sum(r["pixels"] for r in ok) / 1e6
         s: dict[str, Any] = {"codec": c, "n": len(ok)}
         for k in ("enc", "dec"):
-            t = sum(r[f"{k}_ms"] for r in ok) / 1000
-            s[f"{k}_ms_median"] = float(np.median([r[f"{k}_ms"] for r in ok])) if ok else float("nan")
+            t = sum(_f(r[f"{k}_ms"]) for r in ok) / 1000
+            s[f"{k}_ms_median"] = float(np.median([_f(r[f"{k}_ms"]) for r in ok])) if ok else float("nan")
             s[f"{k}_mps"] = mp / t if t > 0 else float("nan")
             both = [r for r in ok if (r["image"], r["point"]) in jrows]
-            tj = sum(jrows[(r["image"], r["point"])][f"{k}_ms"] for r in both)
-            s[f"{k}_vs_jpeg"] = sum(r[f"{k}_ms"] for r in both) / tj if both and tj > 0 else float("nan")
+            tj = sum(_f(jrows[(r["image"], r["point"])][f"{k}_ms"]) for r in both)
+            s[f"{k}_vs_jpeg"] = sum(_f(r[f"{k}_ms"]) for r in both) / tj if both and tj > 0 else float("nan")
         out.append(s)
     return out
 
