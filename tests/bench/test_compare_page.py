@@ -160,3 +160,14 @@ def test_browser_check_sees_a_broken_image_and_a_broken_toggle(compare_page, tmp
                    .replace("s.value=(+s.value>=100)?0:100;", "s.value=s.value;", 1))
     res = browser_check(bad)
     assert res["images_ok"] == res["images"] - 1 and not res["toggles_ok"], res
+
+
+def test_compare_usage_errors(tmp_path):
+    img = tmp_path / "x.png"
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(img)
+    assert cli_main(["compare", str(tmp_path / "missing.png"), "-o", str(tmp_path / "o")]) == 1
+    assert cli_main(["compare", str(img), "--roi", str(tmp_path / "nomask.png"), "-o", str(tmp_path / "o")]) == 1
+    assert cli_main(["compare", str(img), "--bpp", "0.5", "--quality", "30", "-o", str(tmp_path / "o")]) == 2
+    assert cli_main(["compare", str(img), "--peers", "jpeg,agdl-norefine", "--quality", "30",
+                     "-o", str(tmp_path / "o")]) == 2
+    assert not (tmp_path / "o").exists()
