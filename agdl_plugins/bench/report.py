@@ -178,11 +178,14 @@ def format_report(meta: dict, agg: list[dict], bd: list[dict], speed: list[dict]
         body = [[b["codec"]] + [x for m in ms for x in (_fmt(b[f"bd_rate_{m}"]), _fmt(b[f"bd_psnr_{m}"], 3))]
                 for b in bd]
         s.append(_table(hdr, body))
-    s.append("\n== Speed over all points (median of repeats per image; MP/s = total MP / total time) ==")
-    hdr = ["codec", "enc ms (median)", "dec ms (median)", "enc MP/s", "dec MP/s", "enc xJPEG", "dec xJPEG"]
-    body = [[x["codec"], _fmt(x["enc_ms_median"], 1), _fmt(x["dec_ms_median"], 1), _fmt(x["enc_mps"]),
-             _fmt(x["dec_mps"]), _fmt(x["enc_vs_jpeg"]), _fmt(x["dec_vs_jpeg"])] for x in speed]
-    s.append(_table(hdr, body))
+    if meta["repeats"] == 0:
+        s.append("\n== Speed: not measured (--repeats 0) ==")
+    else:
+        s.append("\n== Speed over all points (median of repeats per image; MP/s = total MP / total time) ==")
+        hdr = ["codec", "enc ms (median)", "dec ms (median)", "enc MP/s", "dec MP/s", "enc xJPEG", "dec xJPEG"]
+        body = [[x["codec"], _fmt(x["enc_ms_median"], 1), _fmt(x["dec_ms_median"], 1), _fmt(x["enc_mps"]),
+                 _fmt(x["dec_mps"]), _fmt(x["enc_vs_jpeg"]), _fmt(x["dec_vs_jpeg"])] for x in speed]
+        s.append(_table(hdr, body))
     seen = set()
     for im in images:
         key = (im["width"], im["height"])

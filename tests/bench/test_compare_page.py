@@ -141,6 +141,7 @@ def test_bench_html_and_no_timing(tmp_path):
     doc = json.loads((out / "results.json").read_text())
     assert all(r["enc_ms"] is None and r["ms_ssim"] > 0 for r in doc["rows"])  # --repeats 0: no timing
     assert any("timing skipped" in n for n in doc["notes"])
+    assert "Speed: not measured (--repeats 0)" in (out / "report.txt").read_text()
     bd = {b["codec"]: b for b in doc["bd"]}
     assert "bd_psnr_ms_ssim_db" in bd["agdl"]
     page = (out / "index.html").read_text()
