@@ -34,10 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     for p in points:
         print(f"{p}: " + "  ".join(f"{x['codec']} {x['psnr_y']:.2f}/{x['roi_psnr_y']:.2f}"
                                    for x in agg if x["point"] == p) + "   (PSNR-Y / ROI-Y, mean dB)")
-    print(f"BD vs {a.anchor}: codec, BD-PSNR-Y dB, BD-PSNR ROI-Y dB, BD-rate PSNR-Y %, BD-rate ROI-Y %")
+    print(f"BD vs {a.anchor}: codec, BD-PSNR-Y dB, BD-PSNR ROI-Y dB, BD-rate PSNR-Y %, BD-rate ROI-Y %; "
+          "BD-MS-SSIM dB, BD-ROI-MS-SSIM dB, BD-rate MS-SSIM %, BD-rate ROI MS-SSIM % (MS-SSIM in dB, NaN in "
+          "runs made before it was measured)")
     for b in bd_table(agg, codecs, a.anchor):
         print(f"  {b['codec']:14s} {b['bd_psnr_psnr_y']:+.3f}  {b['bd_psnr_roi_psnr_y']:+.3f}  "
-              f"{b['bd_rate_psnr_y']:+.2f}  {b['bd_rate_roi_psnr_y']:+.2f}")
+              f"{b['bd_rate_psnr_y']:+.2f}  {b['bd_rate_roi_psnr_y']:+.2f};  {b['bd_psnr_ms_ssim_db']:+.3f}  "
+              f"{b['bd_psnr_roi_ms_ssim_db']:+.3f}  {b['bd_rate_ms_ssim_db']:+.2f}  {b['bd_rate_roi_ms_ssim_db']:+.2f}")
     return 0
 
 

@@ -64,3 +64,10 @@ for b in webp avif; do peer=$b; [ $b = webp ] && peer=webp-m6,webp; anchor=$b; [
     .venv/bin/python scripts/rebd.py bench_out/${b}_$1/results.json --anchor $anchor --common
   done
 done
+# 20. MS-SSIM (whole image and ROI) and BD-MS-SSIM vs JPEG, WebP and AVIF (issue 32), DUTS-TE first 100;
+#     the compare page of docs/compare.md
+$A bench "$D/duts-te/images" --limit 100 --bpp 0.3,0.5,0.75,1.0 --codecs agdl,jpeg,webp,avif --threads 1 \
+    --repeats 0 --no-dncnn --no-rss --no-progress --out bench_out/msssim_duts-te
+for anchor in webp avif; do .venv/bin/python scripts/rebd.py bench_out/msssim_duts-te/results.json --anchor $anchor; done
+$A compare "$D/duts-te/images/ILSVRC2012_test_00001149.jpg" --roi "$D/duts-te/masks/ILSVRC2012_test_00001149.png" \
+    --bpp 0.5 -o bench_out/compare_1149 --screenshot

@@ -1,4 +1,4 @@
-"""The ``agdl`` command line: encode, decode, info, analyze, demo (and bench, see ``agdl bench --help``)."""
+"""The ``agdl`` command line: encode, decode, info, analyze, demo, compare (and bench, see ``agdl bench --help``)."""
 
 from __future__ import annotations
 
@@ -306,6 +306,38 @@ def cmd_options(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_compare(a: argparse.Namespace) -> int:
+    """AGDL and its peers at AGDL's bytes on one image: DIR/index.html (agdl_plugins.apps.bench.html)."""
+    from agdl_plugins.apps.bench.compare import compare_image
+    from agdl_plugins.apps.bench.html import browser_check, write_page
+    from agdl_plugins.apps.bench.runner import load_image
+
+    src = Path(a.image)
+    if not src.is_file():
+        raise FileNotFoundError(f"{src} is not a file")
+    if a.roi is not None and not Path(a.roi).is_file():
+        raise FileNotFoundError(f"--roi {a.roi} is not a file")
+    if a.bpp is not None and a.quality is not None:
+        raise ValueError("give --bpp or --quality, not both")
+    bpp = a.bpp if a.bpp is not None or a.quality is not None else 0.5
+    rgb, roi, facts = load_image(src, Path(a.roi) if a.roi else None, a.grid_shift)
+    peers = [p.strip() for p in a.peers.split(",") if p.strip()]
+    c = compare_image(rgb, roi, bpp=bpp, quality=a.quality, peers=peers, device=a.device, name=src.name)
+    c.notes[:0] = facts["notes"] + ([f"grid shift: the first {facts['grid_shift']} rows and columns dropped (JPEG "
+                                     "source, as agdl bench does)"] if facts["grid_shift"] else [])
+    out = Path(a.output)
+    page = write_page(out, [(c, f"{src.name} at {c.rate}")], f"AGDL vs {', '.join(peers)}: {src.name}")
+    print(f"{src} -> {page}")
+    for e in c.entries[1:]:
+        m = e.metrics
+        print(f"  {e.name:6s} {e.nbytes:8d} B  {m['bpp']:.3f} bpp  PSNR-Y {m['psnr_y']:.2f}  ROI-Y "
+              f"{m['roi_psnr_y']:.2f}  MS-SSIM {m['ms_ssim']:.4f}  ROI MS-SSIM {m['roi_ms_ssim']:.4f}")
+    if a.screenshot:
+        res = browser_check(page, out / "screenshot.png")
+        print(f"  {out / 'screenshot.png'}: {res['selftest']}")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     if args[:1] == ["bench"]:  # the benchmark has its own parser (options may precede the folder)
@@ -365,6 +397,26 @@ def main(argv: list[str] | None = None) -> int:
     o = sub.add_parser("options", help="list the encoder options (name, default, meaning)")
     o.add_argument("--markdown", action="store_true", help="as the Markdown table of docs/OPTIONS.md")
     o.set_defaults(func=cmd_options)
+
+    c = sub.add_parser(
+        "compare", help="AGDL next to JPEG/WebP/AVIF at AGDL's bytes on one image: a self-contained HTML page",
+        description="Encodes IMAGE with AGDL (rate control to --bpp, or base --quality), bisects each peer to "
+        "AGDL's bytes as agdl bench does, and writes DIR/index.html: crops of the ROI and of the background "
+        "(chosen automatically), the whole image, AGDL's critical pixels and ROI as overlays, bytes / PSNR / "
+        "ROI-PSNR / MS-SSIM under each, and a viewer to flick between two codecs. No network fetches.",
+    )
+    c.add_argument("image", help="input image")
+    c.add_argument("-o", "--output", required=True, help="output folder (index.html is written there)")
+    c.add_argument("--bpp", type=float, help="AGDL target bits per pixel (default 0.5)")
+    c.add_argument("--quality", type=int, help="AGDL base quality instead of --bpp")
+    c.add_argument("--roi", help="ROI mask (white = ROI, >= 128), same size as the image: ROI metrics, ROI crop")
+    c.add_argument("--peers", default="jpeg,webp,avif", help="codecs matched to AGDL's bytes (default jpeg,webp,avif)")
+    c.add_argument("--grid-shift", choices=["auto", "always", "never"], default="auto",
+                   help="drop 4 rows/cols at the top-left: auto = JPEG sources only (as agdl bench)")
+    c.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    c.add_argument("--screenshot", action="store_true",
+                   help="also render the page in headless Chromium: DIR/screenshot.png and a self-check")
+    c.set_defaults(func=cmd_compare)
 
     b = sub.add_parser(
         "bench", help="rate-distortion/speed benchmark (see agdl bench --help)", add_help=False

@@ -64,7 +64,8 @@ def test_csv_json_columns_and_rows(quick_run):
     assert set(doc) >= {"meta", "notes", "aggregate", "bd", "speed", "images", "rows"}
     assert doc["meta"]["has_masks"] and doc["meta"]["n_images"] == 3 and doc["meta"]["points"] == ["q20", "q40"]
     for r in doc["rows"]:
-        for k in ("bpp", "psnr_y", "psnr_rgb", "roi_psnr_y", "edge_psnr_y", "ssim", "ms_ssim", "enc_ms", "dec_ms"):
+        for k in ("bpp", "psnr_y", "psnr_rgb", "roi_psnr_y", "edge_psnr_y", "ssim", "ms_ssim", "roi_ms_ssim",
+                  "ms_ssim_db", "roi_ms_ssim_db", "enc_ms", "dec_ms"):
             assert isinstance(r[k], float) and math.isfinite(r[k]), (r["codec"], k, r[k])
         assert r["bpp"] == pytest.approx(8 * r["bytes"] / r["pixels"])
     assert all("dncnn_ms" in im and "peak_rss_mb" in im for im in doc["images"])

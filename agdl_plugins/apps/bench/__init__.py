@@ -6,7 +6,7 @@ Usage::
                [--codecs agdl,agdl-norefine,agdl-identity,agdl-classical,agdl-box,jpeg,jpegli,webp,avif,jpeg2000,jxl]
                [--agdl-points q=10,20,30,50 | --bpp 0.3,0.5,0.75,1.0] [--repeats 3] [--device auto]
                [--critical-fraction F] [--measurement-ratio R] [--step S] [--tolerance 0.02]
-               [--threads N] [--grid-shift auto|always|never] [--no-dncnn] [--no-rss] [--no-progress]
+               [--threads N] [--grid-shift auto|always|never] [--no-dncnn] [--no-rss] [--no-progress] [--html]
     python -m agdl_plugins.apps.bench ...   # the same
 
 Examples::
@@ -30,20 +30,24 @@ What it does, per image (sorted by name; ``--limit`` keeps the first N):
    quality), ``agdl-box`` = AGDL's own bytes decoded with the box projection instead of equality.
 4. Metrics (see :mod:`agdl_plugins.apps.bench.metrics`): total bpp = bytes x 8 / pixels; PSNR on Y (BT.601) and
    RGB over the image, in the ROI and on the edge band (dilated Canny of the original Y); SSIM, MS-SSIM
-   (NaN below 161 px short side).
+   over the image and in the ROI (computed with torch alone; NaN below 161 px short side, which the report
+   counts).
 5. Speed: encode (at the matched knob) and decode, median of ``--repeats`` runs each, MP/s and ratio to
    JPEG on the same image and point; the bisection's encodes and one untimed decode warm up each codec.
+   ``--repeats 0`` skips timing (half the encodes and decodes of AGDL; speed columns empty).
    Yardsticks: forward time of DnCNN-17 (64 channels, random weights, 1-channel input, inference mode) on
    the image size, and peak RSS of an AGDL decode in a fresh process (both once per image size).
 
 BD-rate and BD-PSNR (Bjøntegaard: cubic fit in log-rate, integrated over the overlapping range; degree n-1
-with fewer than 4 points) of every codec against JPEG, on the mean curves over the images, for PSNR-Y and
-ROI-PSNR-Y.
+with fewer than 4 points) of every codec against JPEG, on the mean curves over the images, for PSNR-Y,
+ROI-PSNR-Y, MS-SSIM (dB) and ROI MS-SSIM (dB) (BD-MS-SSIM = the mean MS-SSIM-dB gain at equal rate).
 
 Outputs in ``--out`` (default ``bench_out/``): ``rows.csv`` (one row per image x point x codec),
 ``aggregate.csv``, ``results.json`` (meta, notes, aggregate, bd, speed, images, rows), ``report.txt`` (the
 stdout tables) and RD plots ``rd1_roi_psnr_y.png`` (with masks), ``rd*_psnr_y.png``, ``rd*_ms_ssim_db.png``,
-``rd_all.png``. Missing peers (pyjpegli, pillow-jxl-plugin) or matplotlib are skipped with a note.
+``rd*_roi_ms_ssim_db.png``, ``rd_all.png``; with ``--html``, ``index.html``: the plots and side-by-side
+crops of the run's best and worst image for AGDL (:mod:`agdl_plugins.apps.bench.html`). Missing peers
+(pyjpegli, pillow-jxl-plugin) or matplotlib are skipped with a note.
 ``--quick``: 3 images, points q=20,40, 1 repeat (explicit options win). Same inputs give the same numbers
 except times. Exit code 0, 1 when a codec failed on some image (outputs still written), 2 on usage errors.
 """
@@ -79,7 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     r = p.add_mutually_exclusive_group()
     r.add_argument("--agdl-points", dest="points", help=f"AGDL base qualities, e.g. {DEFAULT_POINTS}")
     r.add_argument("--bpp", help="AGDL target bits per pixel, e.g. 0.3,0.5,0.75,1.0")
-    p.add_argument("--repeats", type=int, help="timing repeats, median taken (default 3, --quick 1)")
+    p.add_argument("--repeats", type=int,
+                   help="timing repeats, median taken (default 3, --quick 1; 0 = no timing, quality only)")
     p.add_argument("--device", default="auto", help="AGDL device: auto | cpu | cuda[:N]")
     p.add_argument("--critical-fraction", dest="critical_fraction", type=float, help="AGDL option")
     p.add_argument("--measurement-ratio", dest="measurement_ratio", type=float, help="AGDL option")
@@ -99,6 +104,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-dncnn", dest="dncnn", action="store_false", help="skip the DnCNN-17 yardstick")
     p.add_argument("--no-rss", dest="rss", action="store_false", help="skip the decode peak-RSS subprocess")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.add_argument("--html", action="store_true",
+                   help="also write OUT/index.html: the plots and side-by-side crops of the best and worst image")
     return p
 
 
@@ -147,8 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         if limit is not None and limit < 1:
             raise ValueError("--limit must be >= 1")
         repeats = a.repeats if a.repeats is not None else (1 if a.quick else 3)
-        if repeats < 1:
-            raise ValueError("--repeats must be >= 1")
+        if repeats < 0:
+            raise ValueError("--repeats must be >= 0")
         if not 0 < a.tolerance < 1:
             raise ValueError("--tolerance must be in (0, 1)")
         codecs = [c.strip() for c in a.codecs.split(",") if c.strip()]
@@ -191,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(labels) < 4:
         notes.append(f"BD fit with {len(labels)} points: polynomial degree {max(0, min(3, len(labels) - 1))} "
                      "(the standard cubic needs 4)")
+    notes += report.ms_ssim_notes(res.images, res.rows)
     nan_bd = [b["codec"] for b in bd if any(v != v for k, v in b.items() if k.startswith("bd_rate_psnr"))]
     if nan_bd:
         notes.append(f"BD-rate undefined for {', '.join(nan_bd)}: its PSNR-Y range does not overlap JPEG's "
@@ -201,6 +209,13 @@ def main(argv: list[str] | None = None) -> int:
         notes.append(why)
     text = report.format_report(meta, agg, bd, speed, res.images, notes)
     files = report.write_files(a.out, meta, res.rows, agg, bd, speed, res.images, notes, text)
+    if a.html:
+        from agdl_plugins.apps.bench.html import bench_page
+
+        files.append(bench_page(a.out, meta, res.rows, plots, text, images=a.images, masks=masks,
+                                grid_shift=a.grid_shift, points=points,
+                                agdl_options={k: v for k, v in agdl_options.items() if v is not None},
+                                device=a.device))
     print(text)
     print("\nwrote " + ", ".join(str(p) for p in files + plots))
     return 1 if res.errors else 0

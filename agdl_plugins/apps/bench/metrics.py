@@ -1,12 +1,21 @@
-"""Quality metrics (library implementations), the DnCNN-17 cost yardstick and AGDL decode peak RSS.
+"""Quality metrics, the DnCNN-17 cost yardstick and AGDL decode peak RSS.
 
 - PSNR: ``kornia.metrics.psnr`` (float64) on the selected pixels: luminance Y (Pillow BT.601, as the codec
   core measures it) and RGB, over the whole image, inside the ROI (mask >= 128) and on the edge band
   (Canny of the original Y by ``kornia.filters.canny`` with its defaults, dilated by 1 pixel = 3x3).
-- SSIM / MS-SSIM on RGB (0..255): ``pytorch_msssim`` (11x11 Gaussian window, sigma 1.5, the 5 standard
-  scales and weights). MS-SSIM needs a short side > 160 px for its 4 downsamplings; smaller images get NaN
-  (no non-standard reduced-scale variant). Without pytorch-msssim, SSIM falls back to
-  ``kornia.metrics.ssim`` (same window, 'same' padding) and MS-SSIM is NaN.
+- SSIM / MS-SSIM on RGB (0..255), computed here with torch alone (:func:`ms_ssim`, no optional dependency,
+  so every install reports the same numbers): the definition of Wang et al. 2003 as ``pytorch_msssim``
+  implements it (11x11 Gaussian window, sigma 1.5, valid filtering, K = (0.01, 0.03), 2x2 average pooling
+  between the 5 scales, weights 0.0448, 0.2856, 0.3001, 0.2363, 0.1333, per channel then averaged over
+  R, G, B); a test checks it against ``pytorch_msssim`` where that is installed. MS-SSIM needs a short
+  side >= 161 px for its 4 downsamplings; smaller images get NaN (no non-standard reduced-scale variant)
+  and the report says how many. SSIM = the first scale's full SSIM.
+- ROI MS-SSIM: the same five scales, but each scale's SSIM / contrast-structure map is averaged with
+  weights = the fraction of each 11x11 Gaussian window that lies inside the ROI (the mask, 2x2-average-
+  pooled along with the images, filtered by the same window) instead of uniformly. Pixels outside the ROI
+  contribute only through windows that straddle its border; a whole-image mask gives plain MS-SSIM. NaN
+  without a mask or with an empty ROI.
+- ``*_db``: -10 log10(1 - MS-SSIM), the scale of the plots and of BD-MS-SSIM.
 
 Metrics run on one torch thread (untimed; identical numbers whatever the machine's thread count, and on a
 busy 2-core machine many small ops are far faster single-threaded than with spinning OpenMP workers).
@@ -27,14 +36,104 @@ from dataclasses import dataclass
 import numpy as np
 
 MS_SSIM_MIN_SIDE = 161
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+SSIM_WINDOW, SSIM_SIGMA, SSIM_K = 11, 1.5, (0.01, 0.03)
 
 
 def ssim_backend() -> str:
-    try:
-        import pytorch_msssim  # noqa: F401
-    except ImportError:
-        return "kornia"
-    return "pytorch_msssim"
+    """Where SSIM / MS-SSIM come from (one implementation on every install)."""
+    return "agdl_plugins.apps.bench.metrics.ms_ssim (torch)"
+
+
+def _gauss_window(dtype):
+    """The (11,) Gaussian window (sigma 1.5, sums to 1)."""
+    import torch
+
+    c = torch.arange(SSIM_WINDOW, dtype=torch.float32) - SSIM_WINDOW // 2
+    g = torch.exp(-(c**2) / (2 * SSIM_SIGMA**2))
+    return (g / g.sum()).to(dtype)
+
+
+def _blur(x, g):
+    """Separable valid Gaussian filter of (N, C, H, W) ``x`` by the 1-D window ``g``, per channel:
+    (N, C, H - 10, W - 10)."""
+    import torch.nn.functional as F
+
+    c = x.shape[1]
+    x = F.conv2d(x, g.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+    return F.conv2d(x, g.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+
+
+def _ssim_maps(x, y, g, data_range: float):
+    """(SSIM map, contrast-structure map), each (N, C, H - 10, W - 10), of (N, C, H, W) images."""
+    c1, c2 = (SSIM_K[0] * data_range) ** 2, (SSIM_K[1] * data_range) ** 2
+    mu1, mu2 = _blur(x, g), _blur(y, g)
+    s11 = _blur(x * x, g) - mu1 * mu1
+    s22 = _blur(y * y, g) - mu2 * mu2
+    s12 = _blur(x * y, g) - mu1 * mu2
+    cs = (2 * s12 + c2) / (s11 + s22 + c2)
+    return ((2 * mu1 * mu2 + c1) / (mu1 * mu1 + mu2 * mu2 + c1)) * cs, cs
+
+
+def ms_ssim(x, y, data_range: float = 255.0, mask=None) -> tuple[float, float]:
+    """(SSIM, MS-SSIM) of two images, optionally averaged over an ROI (see the module docstring).
+
+    Args:
+        x, y: torch (1, C, H, W) float tensors on one scale (0..``data_range``).
+        mask: None (whole image) or a torch (1, 1, H, W) float tensor in [0, 1]: each scale's maps are
+            averaged with the weights ``blur(mask)`` (the share of each window inside the ROI).
+
+    Returns:
+        (SSIM at full scale, MS-SSIM over 5 scales); NaN where undefined: MS-SSIM when min(H, W) < 161,
+        both when min(H, W) < 11 or the mask is empty.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    if x.shape != y.shape or x.dim() != 4:
+        raise ValueError(f"ms_ssim needs two (N, C, H, W) tensors of one shape, got {tuple(x.shape)}, "
+                         f"{tuple(y.shape)}")
+    if mask is not None and tuple(mask.shape[-2:]) != tuple(x.shape[-2:]):
+        raise ValueError(f"mask {tuple(mask.shape)} does not match the images {tuple(x.shape)}")
+    nan = float("nan")
+    if min(x.shape[-2:]) < SSIM_WINDOW:
+        return nan, nan
+    g = _gauss_window(x.dtype)
+    vals = []
+    first = nan
+    for i in range(len(MS_SSIM_WEIGHTS)):
+        smap, cs = _ssim_maps(x, y, g, data_range)
+        if mask is None:
+            s_c, cs_c = smap.flatten(2).mean(-1), cs.flatten(2).mean(-1)  # (N, C)
+        else:
+            w = _blur(mask, g)
+            tot = w.sum()
+            if not tot > 0:
+                return nan, nan
+            s_c = (smap * w).flatten(2).sum(-1) / tot
+            cs_c = (cs * w).flatten(2).sum(-1) / tot
+        if i == 0:
+            first = float(s_c.mean())
+            if min(x.shape[-2:]) < MS_SSIM_MIN_SIDE:
+                return first, nan
+        if i == len(MS_SSIM_WEIGHTS) - 1:
+            vals.append(torch.relu(s_c))
+            break
+        vals.append(torch.relu(cs_c))
+        pad = [s % 2 for s in x.shape[2:]]
+        x, y = F.avg_pool2d(x, 2, padding=pad), F.avg_pool2d(y, 2, padding=pad)
+        if mask is not None:
+            mask = F.avg_pool2d(mask, 2, padding=pad)
+    stack = torch.stack(vals, 0)  # (scales, N, C)
+    ms = torch.prod(stack ** x.new_tensor(MS_SSIM_WEIGHTS).view(-1, 1, 1), 0)
+    return first, float(ms.mean())
+
+
+def ms_ssim_db(m: float) -> float:
+    """-10 log10(1 - MS-SSIM); NaN for NaN, inf for 1."""
+    if not np.isfinite(m):
+        return float("nan")
+    return float("inf") if m >= 1 else float(-10 * np.log10(1 - m))
 
 
 @contextmanager
@@ -129,23 +228,15 @@ def _quality(ref: Reference, dec: np.ndarray) -> dict[str, float]:
         "edge_psnr_rgb": _psnr(ref.rgb, dec, ref.edge),
     }
     d = torch.from_numpy(np.array(dec.transpose(2, 0, 1), np.float32))[None]
-    x = ref.rgb_t
     with torch.inference_mode():
-        if ssim_backend() == "pytorch_msssim":
-            from pytorch_msssim import ms_ssim, ssim
-
-            out["ssim"] = float(ssim(x, d, data_range=255, size_average=True))
-            if min(ref.rgb.shape[:2]) >= MS_SSIM_MIN_SIDE:
-                out["ms_ssim"] = float(ms_ssim(x, d, data_range=255, size_average=True))
-            else:
-                out["ms_ssim"] = float("nan")
+        out["ssim"], out["ms_ssim"] = ms_ssim(ref.rgb_t, d)
+        if ref.roi is not None and ref.roi.any():
+            m = torch.from_numpy(ref.roi.astype(np.float32))[None, None]
+            out["roi_ms_ssim"] = ms_ssim(ref.rgb_t, d, mask=m)[1]
         else:
-            from kornia.metrics import ssim
-
-            out["ssim"] = float(ssim(x, d, 11, max_val=255.0).mean())
-            out["ms_ssim"] = float("nan")
-    m = out["ms_ssim"]
-    out["ms_ssim_db"] = float(-10 * np.log10(1 - m)) if np.isfinite(m) and m < 1 else float("nan")
+            out["roi_ms_ssim"] = float("nan")
+    out["ms_ssim_db"] = ms_ssim_db(out["ms_ssim"])
+    out["roi_ms_ssim_db"] = ms_ssim_db(out["roi_ms_ssim"])
     return out
 
 

@@ -16,14 +16,17 @@ ROW_COLUMNS = [
     "image", "width", "height", "pixels", "grid_shift", "roi_fraction", "point", "point_index", "codec",
     "knob_name", "knob", "target_bytes", "bytes", "bytes_ratio", "rate_ok", "match_evals", "bpp",
     "psnr_y", "psnr_rgb", "roi_psnr_y", "roi_psnr_rgb", "edge_psnr_y", "edge_psnr_rgb", "ssim", "ms_ssim",
-    "ms_ssim_db", "enc_ms", "dec_ms", "enc_mps", "dec_mps", "enc_vs_jpeg", "dec_vs_jpeg", "dncnn_ms",
+    "ms_ssim_db", "roi_ms_ssim", "roi_ms_ssim_db", "enc_ms", "dec_ms", "enc_mps", "dec_mps", "enc_vs_jpeg",
+    "dec_vs_jpeg", "dncnn_ms",
     "agdl_quality", "agdl_step", "agdl_predictor", "agdl_restorer", "agdl_n_critical", "agdl_n_measurements",
     "agdl_base_bytes", "agdl_refinement_bytes", "error",
 ]
 MEAN_METRICS = ("bpp", "bytes_ratio", "psnr_y", "psnr_rgb", "roi_psnr_y", "roi_psnr_rgb", "edge_psnr_y",
-                "edge_psnr_rgb", "ssim", "ms_ssim", "ms_ssim_db")
-BD_METRICS = ("psnr_y", "roi_psnr_y")
-PLOT_METRICS = (("roi_psnr_y", "ROI PSNR-Y (dB)"), ("psnr_y", "PSNR-Y (dB)"), ("ms_ssim_db", "MS-SSIM (dB)"))
+                "edge_psnr_rgb", "ssim", "ms_ssim", "ms_ssim_db", "roi_ms_ssim", "roi_ms_ssim_db")
+BD_METRICS = ("psnr_y", "roi_psnr_y", "ms_ssim_db", "roi_ms_ssim_db")
+ROI_METRICS = ("roi_psnr_y", "roi_ms_ssim_db")
+PLOT_METRICS = (("roi_psnr_y", "ROI PSNR-Y (dB)"), ("psnr_y", "PSNR-Y (dB)"), ("ms_ssim_db", "MS-SSIM (dB)"),
+                ("roi_ms_ssim_db", "ROI MS-SSIM (dB)"))
 
 
 def _f(x: Any) -> float:
@@ -52,17 +55,17 @@ def aggregate(rows: list[dict], codecs: list[str], points: list[str]) -> list[di
             ok = [r for r in rs if not r["error"]]
             a: dict[str, Any] = {"point": p, "codec": c, "n_images": len(ok), "n_errors": len(rs) - len(ok)}
             for m in MEAN_METRICS:
-                a[m] = _nanmean([r[m] for r in ok])
+                a[m] = _nanmean([r.get(m) for r in ok])  # runs before a metric existed: NaN
             a["rate_misses"] = sum(1 for r in ok if not r["rate_ok"])
             a["max_rate_error"] = max((abs(r["bytes_ratio"] - 1) for r in ok), default=float("nan"))
             mp = sum(r["pixels"] for r in ok) / 1e6
             for k in ("enc", "dec"):
-                t = sum(r[f"{k}_ms"] for r in ok) / 1000
-                a[f"{k}_ms_median"] = float(np.median([r[f"{k}_ms"] for r in ok])) if ok else float("nan")
+                t = sum(_f(r[f"{k}_ms"]) for r in ok) / 1000
+                a[f"{k}_ms_median"] = float(np.median([_f(r[f"{k}_ms"]) for r in ok])) if ok else float("nan")
                 a[f"{k}_mps"] = mp / t if t > 0 else float("nan")
                 both = [r for r in ok if r["image"] in jpeg]
-                tj = sum(jpeg[r["image"]][f"{k}_ms"] for r in both)
-                a[f"{k}_vs_jpeg"] = sum(r[f"{k}_ms"] for r in both) / tj if both and tj > 0 else float("nan")
+                tj = sum(_f(jpeg[r["image"]][f"{k}_ms"]) for r in both)
+                a[f"{k}_vs_jpeg"] = sum(_f(r[f"{k}_ms"]) for r in both) / tj if both and tj > 0 else float("nan")
             out.append(a)
     return out
 
@@ -76,12 +79,12 @@ def speed_summary(rows: list[dict], codecs: list[str]) -> list[dict]:
         mp = sum(r["pixels"] for r in ok) / 1e6
         s: dict[str, Any] = {"codec": c, "n": len(ok)}
         for k in ("enc", "dec"):
-            t = sum(r[f"{k}_ms"] for r in ok) / 1000
-            s[f"{k}_ms_median"] = float(np.median([r[f"{k}_ms"] for r in ok])) if ok else float("nan")
+            t = sum(_f(r[f"{k}_ms"]) for r in ok) / 1000
+            s[f"{k}_ms_median"] = float(np.median([_f(r[f"{k}_ms"]) for r in ok])) if ok else float("nan")
             s[f"{k}_mps"] = mp / t if t > 0 else float("nan")
             both = [r for r in ok if (r["image"], r["point"]) in jrows]
-            tj = sum(jrows[(r["image"], r["point"])][f"{k}_ms"] for r in both)
-            s[f"{k}_vs_jpeg"] = sum(r[f"{k}_ms"] for r in both) / tj if both and tj > 0 else float("nan")
+            tj = sum(_f(jrows[(r["image"], r["point"])][f"{k}_ms"]) for r in both)
+            s[f"{k}_vs_jpeg"] = sum(_f(r[f"{k}_ms"]) for r in both) / tj if both and tj > 0 else float("nan")
         out.append(s)
     return out
 
@@ -104,6 +107,22 @@ def bd_table(agg: list[dict], codecs: list[str], anchor: str = "jpeg") -> list[d
             row[f"bd_psnr_{m}"] = bd_psnr(ra, da, rt, dt)
         row["fit_degree"] = bd_fit_degree(len({a["point"] for a in agg}))
         out.append(row)
+    return out
+
+
+def ms_ssim_notes(images: list[dict], rows: list[dict]) -> list[str]:
+    """Say, instead of a bare "-", where MS-SSIM was not computed and why (short side < 161 px)."""
+    from agdl_plugins.apps.bench.metrics import MS_SSIM_MIN_SIDE
+
+    small = [im["image"] for im in images if min(im["width"], im["height"]) < MS_SSIM_MIN_SIDE]
+    out = []
+    if small:
+        out.append(f"MS-SSIM: not computed on {len(small)} of {len(images)} images (short side < "
+                   f"{MS_SSIM_MIN_SIDE} px, the minimum of its 5 scales): {', '.join(small[:5])}"
+                   + (" ..." if len(small) > 5 else ""))
+    ok = [r for r in rows if not r["error"]]
+    if ok and not small and not any(math.isfinite(_f(r.get("ms_ssim"))) for r in ok):
+        out.append("MS-SSIM: not computed")
     return out
 
 
@@ -137,29 +156,36 @@ def format_report(meta: dict, agg: list[dict], bd: list[dict], speed: list[dict]
     for p in meta["points"]:
         s.append(f"\n== {p}: every codec matched to the bytes of AGDL (default parts) on each image ==")
         hdr = ["codec", "bpp", "bytes%", "miss", "PSNR-Y", "PSNR-RGB"] + (["ROI-Y"] if has_roi else []) + [
-            "Edge-Y", "SSIM", "MS-SSIM", "enc MP/s", "dec MP/s", "enc xJPEG", "dec xJPEG"]
+            "Edge-Y", "SSIM", "MS-SSIM", "MS-SSIM dB"] + (["ROI MS-SSIM dB"] if has_roi else []) + [
+            "enc MP/s", "dec MP/s", "enc xJPEG", "dec xJPEG"]
         body = []
         for a in (a for a in agg if a["point"] == p):
             body.append([a["codec"], _fmt(a["bpp"], 3), _fmt(100 * (a["bytes_ratio"] - 1), 1),
                          f"{a['rate_misses']}/{a['n_images']}", _fmt(a["psnr_y"]), _fmt(a["psnr_rgb"])]
                         + ([_fmt(a["roi_psnr_y"])] if has_roi else [])
                         + [_fmt(a["edge_psnr_y"]), _fmt(a["ssim"], 4), _fmt(a["ms_ssim"], 4),
-                           _fmt(a["enc_mps"]), _fmt(a["dec_mps"]), _fmt(a["enc_vs_jpeg"]), _fmt(a["dec_vs_jpeg"])])
+                           _fmt(a["ms_ssim_db"])] + ([_fmt(a["roi_ms_ssim_db"])] if has_roi else [])
+                        + [_fmt(a["enc_mps"]), _fmt(a["dec_mps"]), _fmt(a["enc_vs_jpeg"]), _fmt(a["dec_vs_jpeg"])])
         s.append(_table(hdr, body))
     if bd:
         s.append(f"\n== Bjøntegaard vs {bd[0]['anchor']} over the swept range (polynomial degree "
                  f"{bd[0]['fit_degree']}, mean curves; BD-rate < 0 = fewer bytes) ==")
-        hdr = ["codec", "BD-rate PSNR-Y %", "BD-PSNR-Y dB"] + (
-            ["BD-rate ROI-Y %", "BD-PSNR ROI-Y dB"] if has_roi else [])
-        body = [[b["codec"], _fmt(b["bd_rate_psnr_y"]), _fmt(b["bd_psnr_psnr_y"], 3)]
-                + ([_fmt(b["bd_rate_roi_psnr_y"]), _fmt(b["bd_psnr_roi_psnr_y"], 3)] if has_roi else [])
+        names = {"psnr_y": ("BD-rate PSNR-Y %", "BD-PSNR-Y dB"), "roi_psnr_y": ("BD-rate ROI-Y %", "BD-PSNR ROI-Y dB"),
+                 "ms_ssim_db": ("BD-rate MS-SSIM %", "BD-MS-SSIM dB"),
+                 "roi_ms_ssim_db": ("BD-rate ROI MS-SSIM %", "BD-ROI-MS-SSIM dB")}
+        ms = [m for m in BD_METRICS if has_roi or m not in ROI_METRICS]
+        hdr = ["codec"] + [h for m in ms for h in names[m]]
+        body = [[b["codec"]] + [x for m in ms for x in (_fmt(b[f"bd_rate_{m}"]), _fmt(b[f"bd_psnr_{m}"], 3))]
                 for b in bd]
         s.append(_table(hdr, body))
-    s.append("\n== Speed over all points (median of repeats per image; MP/s = total MP / total time) ==")
-    hdr = ["codec", "enc ms (median)", "dec ms (median)", "enc MP/s", "dec MP/s", "enc xJPEG", "dec xJPEG"]
-    body = [[x["codec"], _fmt(x["enc_ms_median"], 1), _fmt(x["dec_ms_median"], 1), _fmt(x["enc_mps"]),
-             _fmt(x["dec_mps"]), _fmt(x["enc_vs_jpeg"]), _fmt(x["dec_vs_jpeg"])] for x in speed]
-    s.append(_table(hdr, body))
+    if meta["repeats"] == 0:
+        s.append("\n== Speed: not measured (--repeats 0) ==")
+    else:
+        s.append("\n== Speed over all points (median of repeats per image; MP/s = total MP / total time) ==")
+        hdr = ["codec", "enc ms (median)", "dec ms (median)", "enc MP/s", "dec MP/s", "enc xJPEG", "dec xJPEG"]
+        body = [[x["codec"], _fmt(x["enc_ms_median"], 1), _fmt(x["dec_ms_median"], 1), _fmt(x["enc_mps"]),
+                 _fmt(x["dec_mps"]), _fmt(x["enc_vs_jpeg"]), _fmt(x["dec_vs_jpeg"])] for x in speed]
+        s.append(_table(hdr, body))
     seen = set()
     for im in images:
         key = (im["width"], im["height"])
@@ -221,7 +247,8 @@ def write_files(out: Path, meta: dict, rows: list[dict], agg: list[dict], bd: li
 
 
 def plot(out: Path, meta: dict, agg: list[dict], codecs: list[str]) -> tuple[list[Path], str | None]:
-    """RD curves (ROI-PSNR first when masks exist, then PSNR-Y, MS-SSIM): one PNG each plus a combined one."""
+    """RD curves (ROI-PSNR first when masks exist, then PSNR-Y, MS-SSIM, ROI MS-SSIM): one PNG each plus a
+    combined one."""
     try:
         import matplotlib
 
@@ -229,7 +256,7 @@ def plot(out: Path, meta: dict, agg: list[dict], codecs: list[str]) -> tuple[lis
         import matplotlib.pyplot as plt
     except ImportError:
         return [], "plots skipped: matplotlib not installed (pip install matplotlib)"
-    metrics = [(m, lab) for m, lab in PLOT_METRICS if m != "roi_psnr_y" or meta["has_masks"]]
+    metrics = [(m, lab) for m, lab in PLOT_METRICS if m not in ROI_METRICS or meta["has_masks"]]
     metrics = [(m, lab) for m, lab in metrics if any(np.isfinite(_f(a[m])) for a in agg)]
     paths = []
     title = f"{Path(meta['images']).parent.name or meta['images']} ({meta['n_images']} images)"

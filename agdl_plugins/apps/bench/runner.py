@@ -15,7 +15,7 @@ from PIL import Image
 
 from agdl_plugins.apps.bench import metrics as M
 from agdl_plugins.apps.bench.codecs import AgdlCodec, Codec, build_codecs
-from agdl_plugins.apps.bench.ratematch import TOLERANCE, match_bytes
+from agdl_plugins.apps.bench.ratematch import TOLERANCE, Match, match_bytes
 from agdl_plugins.errors import RateUnreachableError
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm"}
@@ -100,6 +100,10 @@ def load_image(path: Path, mask_path: Path | None, grid_shift: str) -> tuple[np.
 
 
 def _median_ms(fn, repeats: int) -> float:
+    """Median wall time in ms of ``repeats`` calls of ``fn``; NaN without calling it when ``repeats`` is 0
+    (timing skipped: ``--repeats 0``)."""
+    if repeats == 0:
+        return float("nan")
     times = []
     for _ in range(max(1, repeats)):
         t = time.perf_counter()
@@ -110,7 +114,7 @@ def _median_ms(fn, repeats: int) -> float:
 
 def _nan_row_metrics() -> dict[str, float]:
     keys = ("psnr_y", "psnr_rgb", "roi_psnr_y", "roi_psnr_rgb", "edge_psnr_y", "edge_psnr_rgb", "ssim",
-            "ms_ssim", "ms_ssim_db")
+            "ms_ssim", "ms_ssim_db", "roi_ms_ssim", "roi_ms_ssim_db")
     return {k: float("nan") for k in keys}
 
 
@@ -128,13 +132,24 @@ def _uses_auto_budget(codec: Codec) -> bool:
     return isinstance(codec, AgdlCodec) and codec.options.get("critical_fraction") is None
 
 
+def match_peer(codec: Codec, rgb: np.ndarray, target: int, ref_quality: int | None,
+               tolerance: float = TOLERANCE) -> Match:
+    """``codec`` bisected on its knob to ``target`` bytes on the (H, W, 3) uint8 image ``rgb`` (the rate
+    matching of every peer row; ``ref_quality`` = the AGDL file's base quality, a first guess for some)."""
+    h, w = rgb.shape[:2]
+    return match_bytes(lambda k: codec.encode(rgb, k), target, codec.lo, codec.hi, integer=codec.integer,
+                       log=codec.log, guess=codec.guess(target, h * w, ref_quality), tolerance=tolerance)
+
+
 def run(cfg: Config) -> Result:
     files = list_images(cfg.images, cfg.limit)
     agdl_opts = {k: v for k, v in cfg.agdl_options.items() if v is not None}
     codecs, notes = build_codecs(cfg.codecs, agdl_opts, cfg.device)
     if cfg.masks is None:
         notes.append("no masks: ROI-PSNR not measured")
-    notes.append(f"SSIM/MS-SSIM backend: {M.ssim_backend()}")
+    notes.append(f"SSIM/MS-SSIM: {M.ssim_backend()}")
+    if cfg.repeats == 0:
+        notes.append("timing skipped (--repeats 0): speed columns are not measured")
     ref_codec = codecs[0]
     assert isinstance(ref_codec, AgdlCodec) and ref_codec.name == "agdl"
 
@@ -220,9 +235,7 @@ def run(cfg: Config) -> Result:
                         ok = abs(ratio - 1) <= cfg.tolerance
                         enc_ms = _median_ms(peer, cfg.repeats)
                     else:
-                        m = match_bytes(lambda k, c=codec, x=rgb: c.encode(x, k), target, codec.lo, codec.hi,
-                                        integer=codec.integer, log=codec.log,
-                                        guess=codec.guess(target, px, ref_q), tolerance=cfg.tolerance)
+                        m = match_peer(codec, rgb, target, ref_q, cfg.tolerance)
                         data, knob, ratio, ok, evals = m.data, m.knob, m.ratio, m.ok, m.evals
                         enc_ms = _median_ms(lambda c=codec, k=knob, x=rgb: c.encode(x, k), cfg.repeats)
                     dec = codec.decode(data)  # untimed: warm-up + the image the metrics see
