@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from agdl_plugins.codec.critical import select_critical, sorted_scores
-from agdl_plugins.parts.sensing import measurement_weights
+from agdl_plugins.parts import protocols as P
 
 FRACTIONS = (0.015, 0.03, 0.06, 0.1, 0.15, 0.2, 0.3, 0.45, 0.6)
 STEPS = tuple(float(6.0 * 2 ** (k / 2)) for k in range(7))  # 6 .. 48 grey levels, factor sqrt(2)
@@ -79,16 +79,18 @@ class QualityEvaluator:
         scores: (H, W) predictor scores on the decoded base.
         exact: the predictor's scores are integer-exact (no guard band).
         weights: (H, W) float64 objective weights (:func:`pixel_weights`).
-        make_op: ``(n, m) -> operator`` with ``forward``/``adjoint`` (the file's sensing part and seed).
+        make_op: ``(n, m) -> operator`` with ``forward``/``adjoint`` (the file's sensing part and seed;
+            e.g. :func:`agdl_plugins.parts.protocols.make_operator`).
         measurement_ratio: M / N.
         fixed_bytes: bytes of the file that do not depend on the refinement (base, header, alpha, container).
         quantiser: the encoder's quantiser (:data:`agdl_plugins.options.QUANTISERS`).
-        sensing: the sensing part (whether the quantiser weighs measurements: ``parts.sensing.measurement_weights``).
+        sensing: the sensing part (whether the quantiser weighs measurements: ``parts.protocols.measurement_weights``;
+            its measurements are checked by ``parts.protocols.measure``).
     """
 
     def __init__(self, quality: int, y: np.ndarray, ref: np.ndarray, scores: np.ndarray, exact: bool,
                  weights: np.ndarray, make_op, measurement_ratio: float, fixed_bytes: int,
-                 quantiser: str = "round", sensing: object = None) -> None:
+                 quantiser: str = "round", sensing: P.Sensing | None = None) -> None:
         self.quality, self.y, self.ref, self.scores, self.exact = quality, y, ref, scores, exact
         self.weights, self.make_op, self.ratio, self.fixed = weights, make_op, measurement_ratio, fixed_bytes
         self.quantiser, self.sensing = quantiser, sensing
@@ -113,11 +115,15 @@ class QualityEvaluator:
             m = int(round(self.ratio * n))
             r = self.y[mask] - self.ref[mask]
             op = self.make_op(n, m) if m else None
-            z = op(torch.from_numpy(r)).numpy() if m else np.zeros(0)
+            z = self._measure(op, torch.from_numpy(r)).numpy() if m else np.zeros(0)
             d_out = self.d_alone - float(self.err2[mask].sum())
             side = 8 + (len(_packed(sel.explicit)) if sel.explicit.size else 0)
             self._sets[fraction] = (sel, mask, r, op, z, d_out, side)
         return self._sets[fraction]
+
+    def _measure(self, op, c):
+        """``op(c)``, checked as the sensing part's output when the part is known."""
+        return op(c) if self.sensing is None else P.measure(self.sensing, op, c)
 
     def evaluate(self, fraction: float, step: float, exact_rate: bool = False) -> Candidate:
         import torch
@@ -127,7 +133,8 @@ class QualityEvaluator:
         sel, mask, r, op, z, d_out, side = self._set(fraction)
         if op is None:
             return self.alone()
-        q = quantise_with(self.quantiser, z, step, measurement_weights(self.sensing, self.weights[mask]))
+        q = quantise_with(self.quantiser, z, step,
+                          None if self.sensing is None else P.measurement_weights(self.sensing, self.weights[mask]))
         corr = op.adjoint(torch.from_numpy(step * q.astype(np.float64))).numpy()
         out = rounded_8bit(self.ref[mask] + corr)
         d = d_out + float((self.weights[mask] * (self.y[mask] - out) ** 2).sum())
