@@ -12,6 +12,7 @@ from agdl_plugins.errors import (
     CriticalSetMismatchError,
     DecompressionBombError,
     MissingPartError,
+    PartOutputError,
 )
 from agdl_plugins.format.container import MAGIC
 from agdl_plugins.format.header import AgdlInfo
@@ -45,6 +46,7 @@ __all__ = [
     "DecompressionBombError",
     "EncodeOptions",
     "MissingPartError",
+    "PartOutputError",
     "RoiBox",
     "analyze",
     "decode",

@@ -254,7 +254,8 @@ def decode_base(codec: BaseCodec, payload: bytes, mode: str, size: tuple[int, in
     """``codec.decode(payload, mode, size)``, checked: a :class:`BaseDecoded` of the header's size and mode."""
     out = codec.decode(payload, mode, size)
     if not isinstance(out, BaseDecoded):
-        raise _fail("base_codec", codec, f"a {type(out).__name__} from decode(), expected a BaseDecoded")
+        raise _fail("base_codec", codec,
+                    f"an object of type {type(out).__name__} from decode(), expected a BaseDecoded")
     w, h = size
     check_array("base_codec", codec, "base planes", out.planes, (h, w) if mode == "L" else (h, w, 3),
                 dtype_kinds="u")
