@@ -12,6 +12,7 @@ from agdl_plugins.errors import (
     CriticalSetMismatchError,
     DecompressionBombError,
     MissingPartError,
+    PartOutputError,
     RateUnreachableError,
     UnknownPartError,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "DecompressionBombError",
     "EncodeOptions",
     "MissingPartError",
+    "PartOutputError",
     "RateUnreachableError",
     "UnknownPartError",
     "RoiBox",

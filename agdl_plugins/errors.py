@@ -79,3 +79,24 @@ class AgdlConversionWarning(UserWarning):
 
 class AgdlOptionWarning(UserWarning):
     """A keyword given to Pillow's ``save`` looks like a misspelt AGDL option and was ignored."""
+
+
+class PartOutputError(AgdlFormatError):
+    """A codec part (base codec, predictor, restorer or sensing operator; typically a plugin's) returned an output
+    that breaks its interface (:mod:`agdl_plugins.parts.protocols`): wrong type, shape or dtype, NaN/inf, out of
+    range. The encode or decode stops here instead of writing or showing a wrong image.
+
+    An :class:`AgdlFormatError` (``OSError``) like :class:`MissingPartError`: the file cannot be coded with the
+    parts installed here. Attributes: ``kind`` ("predictor", ...), ``part`` ("id@version"), ``problem``.
+    """
+
+    def __init__(self, kind: str, part: str, problem: str) -> None:
+        super().__init__(f"the {kind} part {part} returned {problem}; the image cannot be coded with this part "
+                         f"(a broken or incompatible plugin?)")
+        self.kind = kind
+        self.part = part
+        self.problem = problem
+
+
+class PartInterfaceError(TypeError):
+    """A plugin registered a part that lacks members its kind's protocol declares (``scores``, ``restore``, ...)."""

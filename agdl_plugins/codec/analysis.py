@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from agdl_plugins.format.header import AgdlInfo
-from agdl_plugins.parts.predictors import predictor_input
+from agdl_plugins.parts import protocols as P
 from agdl_plugins.parts.registry import Registry
 
 #: What :func:`agdl_plugins.analyze` can compute (``outputs=``).
@@ -102,20 +102,15 @@ def analyze_info(info: AgdlInfo, reg: Registry, *, outputs: tuple[str, ...] = OU
     saliency = boxes = scores = None
     if "saliency" in outputs:
         part = reg.get("predictor", hdr.predictor, hdr.predictor_version)
-        planes = predictor_input(part, base.planes)
-        both = getattr(part, "scores_and_saliency", None)
-        head = getattr(part, "saliency", None)
-        if "critical" in outputs and hdr.n_critical and callable(both):  # one network run for both outputs
-            scores, sal = both(planes, base.qtable, dev)
+        if "critical" in outputs and hdr.n_critical:  # one network run for both outputs where F allows it
+            scores, sal = P.predict_scores_and_saliency(part, base.planes, base.qtable, dev)
         else:
-            sal = head(planes, dev) if callable(head) else None
+            sal = P.predict_saliency(part, base.planes, dev)
         if sal is None:
             notes.append(f"no saliency: the file's predictor {hdr.predictor}@{hdr.predictor_version} has no "
                          "saliency head (the default predictor, agdl-f v2 or later, has one)")
-        else:
-            saliency = np.clip(np.asarray(sal, dtype=np.float32), 0.0, 1.0)
-            if saliency.shape != (hdr.height, hdr.width):
-                raise ValueError(f"predictor {hdr.predictor} returned saliency of shape {saliency.shape}")
+        else:  # checked: (H, W) float in [0, 1]
+            saliency = np.asarray(sal, dtype=np.float32)
             boxes = roi_boxes(saliency)
     critical = None
     if "critical" in outputs:

@@ -15,11 +15,10 @@ from agdl_plugins.format import refn
 from agdl_plugins.format.header import AgdlInfo, Header
 from agdl_plugins.imaging import add_luma_delta, planes_to_array
 from agdl_plugins.options import validate_projection
+from agdl_plugins.parts import protocols as P
 from agdl_plugins.parts.base_codecs import BaseDecoded
 from agdl_plugins.parts.engine import resolve_device
-from agdl_plugins.parts.predictors import predictor_input
 from agdl_plugins.parts.registry import Registry
-from agdl_plugins.parts.restorers import bind
 
 #: Cross-machine pixel contract (docs/FORMAT.md, "Determinism"). The critical set, every entropy-model table
 #: and the parsed layers are identical on every machine; a network's float output is not (CPU ISA, GPU,
@@ -76,13 +75,14 @@ def decode_base(info: AgdlInfo, reg: Registry) -> BaseDecoded:
     hdr = info.header
     codec = reg.get("base_codec", hdr.base_codec, hdr.base_codec_version)
     color_mode = "L" if hdr.mode in ("L", "LA") else "RGB"
-    return codec.decode(info._chunks[b"BASE"], color_mode, (hdr.width, hdr.height))  # type: ignore[attr-defined]
+    payload = info._chunks[b"BASE"]  # type: ignore[attr-defined]
+    return P.decode_base(codec, payload, color_mode, (hdr.width, hdr.height))
 
 
-def _bound(part: Any, hdr: Header) -> Any:
+def _bound(part: P.Restorer, hdr: Header) -> P.Restorer:
     """The restorer part bound to the file's base codec and quality (parts conditioned on them need both)."""
     try:
-        return bind(part, hdr.base_codec, hdr.quality)
+        return P.bind(part, hdr.base_codec, hdr.quality)
     except ValueError as e:
         raise AgdlFormatError(f"corrupt AGDL file: {e}") from e
 
@@ -116,24 +116,25 @@ def decode_info(
         dev = resolve_device(device)
         ref_part = _bound(reg.get("restorer", hdr.restorer, hdr.restorer_version), hdr)
         out_part = _bound(reg.get("restorer", restorer), hdr) if restorer else ref_part
-        y_ref = ref_part.restore(base.luma, base.qtable, dev).astype(np.float64)
+        y_ref = P.restore(ref_part, base.luma, base.qtable, dev)
         if restorer_hook is not None:
             y_ref = np.asarray(restorer_hook(y_ref), dtype=np.float64)
         y_g = (
             y_ref
             if out_part is ref_part
-            else out_part.restore(base.luma, base.qtable, dev).astype(np.float64)
+            else P.restore(out_part, base.luma, base.qtable, dev)
         )
         if hdr.n_critical:
             explicit, sym = _refn(info)  # parsed once per decode
             mask = _critical_mask(info, base, reg, dev, score_hook, explicit)
             if hdr.n_measurements:
-                op, y_target = _targets(info, reg, mask, y_ref, sym)
+                sensing, op, y_target = _targets(info, reg, mask, y_ref, sym)
                 for i in range(iterations):
                     if i:
                         y_in = np.clip(y_g, 0, 255).astype(np.float32)
-                        y_g = out_part.restore(y_in, base.qtable, dev).astype(np.float64)
-                    y_g = _project(hdr.step, mask, y_g, op, y_target, projection, diag if diagnostics else None)
+                        y_g = P.restore(out_part, y_in, base.qtable, dev)
+                    y_g = _project(hdr.step, mask, y_g, sensing, op, y_target, projection,
+                                   diag if diagnostics else None)
         out_y = np.clip(np.round(y_g), 0, 255).astype(np.uint8)
         if diagnostics:
             diag["critical_mask"] = mask if hdr.n_critical else np.zeros(out_y.shape, bool)
@@ -209,7 +210,7 @@ def _critical_mask(
     hdr = info.header
     if scores is None:
         predictor = reg.get("predictor", hdr.predictor, hdr.predictor_version)
-        scores = predictor.scores(predictor_input(predictor, base.planes), base.qtable, dev)
+        scores = P.predict_scores(predictor, base.planes, base.qtable, dev)
     if score_hook is not None:
         scores = score_hook(scores)
     mask = rederive_critical(scores, hdr.threshold, hdr.guard, explicit)
@@ -218,35 +219,35 @@ def _critical_mask(
 
 
 def _targets(info: AgdlInfo, reg: Registry, mask: np.ndarray, y_ref: np.ndarray, sym: bytes):
-    """(sensing operator, target measurements y = H c_ref + step * q), built once per decode."""
+    """(sensing part, its operator, target measurements y = H c_ref + step * q), built once per decode."""
     import torch
 
     hdr = info.header
     q = decode_symbols(sym, hdr.n_measurements)
     part = reg.get("sensing", hdr.sensing, hdr.sensing_version)
     try:
-        op = part.make(hdr.n_critical, hdr.n_measurements, hdr.seed)
+        op = P.make_operator(part, hdr.n_critical, hdr.n_measurements, hdr.seed)
     except ValueError as e:  # e.g. identity sensing with M != N: a header no encoder of this part writes
         raise AgdlFormatError(f"corrupt AGDL file: sensing operator {hdr.sensing} refuses the header ({e})") from e
-    y_target = op(torch.from_numpy(y_ref[mask])) + hdr.step * torch.from_numpy(q.astype(np.float64))
-    return op, y_target
+    y_target = P.measure(part, op, torch.from_numpy(y_ref[mask])) + hdr.step * torch.from_numpy(q.astype(np.float64))
+    return part, op, y_target
 
 
-def _project(step: float, mask, y_g, op, y_target, projection: str, diag: dict | None) -> np.ndarray:
-    """Stage D2/D3: correct the critical pixels of ``y_g`` so that H c = y (equality) or |H c - y| <= step/2."""
+def _project(step: float, mask: np.ndarray, y_g: np.ndarray, part: P.Sensing, op, y_target, projection: str,
+             diag: dict | None) -> np.ndarray:
+    """Stage D2/D3: correct the critical pixels of ``y_g`` (H, W) float64 so that H c = y (equality) or
+    |H c - y| <= step/2 (box), through :func:`kornia_ops.cs_project_image` (gather in raster order, project,
+    scatter back). Returns a new (H, W) float64 array."""
     import torch
 
-    from kornia_ops import cs_project_box, cs_project_equality
+    from kornia_ops import cs_project_image
 
-    c_g = torch.from_numpy(y_g[mask])
-    if projection == "equality":
-        c_hat = cs_project_equality(c_g, y_target, op)
-    else:
-        c_hat = cs_project_box(c_g, y_target, op, step)
-    out = y_g.copy()
-    out[mask] = c_hat.numpy()
+    image = torch.from_numpy(y_g.copy())[None, None]  # (1, 1, H, W); a copy: y_g may be read-only
+    out_t = cs_project_image(image, torch.from_numpy(mask)[None, None], [y_target], op, mode=projection, step=step)
+    out = out_t[0, 0].numpy()
+    c_hat = P.check_projected(part, out[mask])
     if diag is not None:
-        diag["constraint_max_abs_float"] = float((op(c_hat) - y_target).abs().max())
+        diag["constraint_max_abs_float"] = float((op(torch.from_numpy(c_hat)) - y_target).abs().max())
     return out
 
 

@@ -22,12 +22,11 @@ from agdl_plugins.format import decisions, refn
 from agdl_plugins.format.header import Header
 from agdl_plugins.imaging import luminance
 from agdl_plugins.options import DEFAULT_FRACTION, EncodeOptions
+from agdl_plugins.parts import protocols as P
 from agdl_plugins.parts.base_codecs import BaseDecoded
 from agdl_plugins.parts.engine import resolve_device
-from agdl_plugins.parts.predictors import predictor_input
 from agdl_plugins.parts.registry import Registry
-from agdl_plugins.parts.restorers import LossyBaseRestorer, bind
-from agdl_plugins.parts.sensing import measurement_weights
+from agdl_plugins.parts.restorers import LossyBaseRestorer
 
 
 def default_parts(reg: Registry, base: str) -> tuple[str, str]:
@@ -51,9 +50,9 @@ class Prepared:
     base: BaseDecoded
     selection: Selection
     residual: np.ndarray  # (N,) float64: original - restorer reference, on the critical set, raster order
-    predictor: object
-    restorer: object
-    codec: object
+    predictor: P.Predictor
+    restorer: P.Restorer
+    codec: P.BaseCodec
     weights: np.ndarray | None = None  # (N,) the objective's pixel weights on the critical set, or None
 
 
@@ -64,31 +63,30 @@ class Analysis:
     quality: int
     base_bytes: bytes
     base: BaseDecoded
-    predictor: object
-    restorer: object
-    codec: object
+    predictor: P.Predictor
+    restorer: P.Restorer
+    codec: P.BaseCodec
     device: str
     #: set by the RDO search: ``keep(G's output, base luma) -> bool`` judges the restorer on this base the first
     #: time its output is computed; when it says no, the file names ``plain`` (identity) instead
     keep_restorer: Callable[[np.ndarray, np.ndarray], bool] | None = None
-    plain: object | None = None
+    plain: P.Restorer | None = None
     _scores: np.ndarray | None = None
     _ref: np.ndarray | None = None
 
     def scores(self) -> np.ndarray:
         if self._scores is None:
-            planes = predictor_input(self.predictor, self.base.planes)
-            self._scores = self.predictor.scores(planes, self.base.qtable, self.device)
+            self._scores = P.predict_scores(self.predictor, self.base.planes, self.base.qtable, self.device)
         return self._scores
 
     def reference(self) -> np.ndarray:
         """(H, W) float64: what the decoder's restorer outputs on this base (before the refinement)."""
         if self._ref is None:
-            ref = self.restorer.restore(self.base.luma, self.base.qtable, self.device).astype(np.float64)
+            ref = P.restore(self.restorer, self.base.luma, self.base.qtable, self.device)
             if self.keep_restorer is not None and self.plain is not None and not self.keep_restorer(
                     ref, self.base.luma):
                 self.restorer = self.plain
-                ref = self.plain.restore(self.base.luma, self.base.qtable, self.device).astype(np.float64)
+                ref = P.restore(self.plain, self.base.luma, self.base.qtable, self.device)
             self.keep_restorer = None
             self._ref = ref
         return self._ref
@@ -104,16 +102,16 @@ def analyse(color: Image.Image, opts: EncodeOptions, reg: Registry, quality: int
     pred_default, rest_default = default_parts(reg, opts.base)
     codec = reg.get("base_codec", opts.base)
     predictor = reg.get("predictor", opts.predictor or pred_default)
-    restorer = bind(reg.get("restorer", opts.restorer or rest_default), codec.id, int(quality))
+    restorer = P.bind(reg.get("restorer", opts.restorer or rest_default), codec.id, int(quality))
     reg.get("sensing", opts.sensing)
     device = resolve_device(opts.device)
-    if getattr(codec, "needs_saliency", False):  # jpeg-saliency: F's map from this registry, on this device
+    if P.wants_saliency(codec):  # jpeg-saliency: F's map from this registry, on this device
         from agdl_plugins.parts.saliency_jpeg import saliency_map
 
-        base_bytes = codec.encode(color, quality, saliency_map(color, device, reg))
+        base_bytes = codec.encode(color, quality, saliency_map(color, device, reg))  # type: ignore[call-arg]
     else:
         base_bytes = codec.encode(color, quality)
-    base = codec.decode(base_bytes, color.mode, color.size)
+    base = P.decode_base(codec, base_bytes, color.mode, color.size)
     return Analysis(quality, base_bytes, base, predictor, restorer, codec, device)
 
 
@@ -141,23 +139,26 @@ def prepare(color: Image.Image, opts: EncodeOptions, reg: Registry, quality: int
     return Prepared(a.quality, a.base_bytes, a.base, sel, residual, a.predictor, a.restorer, a.codec, w_c)
 
 
-def sense(part: Any, n: int, ratio: float, seed: int, residual: np.ndarray) -> tuple[Any, np.ndarray]:
+def sense(part: P.Sensing, n: int, ratio: float, seed: int, residual: np.ndarray) -> tuple[Any, np.ndarray]:
     """Stage E4 for N = ``n`` critical pixels: (operator H, z = H r) with M = round(``ratio`` x N) rows of the
     sensing ``part`` seeded ``seed``; ``(None, empty)`` when M = 0. ``residual``: (N,) float64, r = y - G(base)
-    on the critical pixels. The encoder and the RDO evaluator (:mod:`agdl_plugins.codec.rdo`) both use it."""
+    on the critical pixels. The encoder and the RDO evaluator (:mod:`agdl_plugins.codec.rdo`) both use it; the
+    part's operator and measurements pass its boundary checks (:mod:`agdl_plugins.parts.protocols`)."""
     import torch
 
     m = int(round(ratio * n))
     if m == 0:
         return None, np.zeros(0)
-    op = part.make(n, m, seed)
-    return op, op(torch.from_numpy(residual)).numpy()
+    op = P.make_operator(part, n, m, seed)
+    return op, P.measure(part, op, torch.from_numpy(residual)).numpy()
 
 
-def quantised(quantiser: str, z: np.ndarray, step: float, part: Any, weights: np.ndarray | None) -> np.ndarray:
+def quantised(quantiser: str, z: np.ndarray, step: float, part: P.Sensing, weights: np.ndarray | None
+              ) -> np.ndarray:
     """Quantisation indices q = Q(z / step) with the encoder's ``quantiser``; ``weights`` (N,) are the critical
-    pixels' objective weights (used by pixel-aligned sensing only: :func:`measurement_weights`)."""
-    return quantise_with(quantiser, z, step, measurement_weights(part, weights))
+    pixels' objective weights (used by pixel-aligned sensing only: :func:`~agdl_plugins.parts.protocols.
+    measurement_weights`)."""
+    return quantise_with(quantiser, z, step, P.measurement_weights(part, weights))
 
 
 def measure(prep: Prepared, opts: EncodeOptions, reg: Registry, step: float) -> tuple[int, np.ndarray]:

@@ -32,7 +32,7 @@ from agdl_plugins.codec.rdo import (
 from agdl_plugins.errors import RateUnreachableError
 from agdl_plugins.imaging import luma_plane, split_alpha, ycbcr_planes
 from agdl_plugins.options import EncodeOptions
-from agdl_plugins.parts.predictors import predictor_input
+from agdl_plugins.parts import protocols as P
 from agdl_plugins.parts.registry import Registry
 
 RATE_TOLERANCE = 0.03
@@ -96,8 +96,7 @@ class _Search:
     def weights(self) -> np.ndarray:
         if self._weights is None:
             pred = self.reg.get("predictor", self.opts.predictor or default_parts(self.reg, self.opts.base)[0])
-            sal_fn = getattr(pred, "saliency", None)
-            sal = sal_fn(predictor_input(pred, self.planes), resolve(self.opts)) if sal_fn is not None else None
+            sal = P.predict_saliency(pred, self.planes, resolve(self.opts))
             self._weights = pixel_weights(sal, self.y.shape, self.opts.roi_weight)
         return self._weights
 
@@ -211,7 +210,7 @@ class _Search:
         """A refinement-free file more than RATE_TOLERANCE under ``target`` (the base's integer quality steps
         are coarse at low rates): bisect a fractional base quality in (q, q + 1) whose file fits within the
         tolerance, for base codecs that take one (JPEG). Only base bytes move; no network runs."""
-        if not getattr(self.analysis(q).codec, "fractional_quality", False) or q >= 100:
+        if not P.fractional_quality(self.analysis(q).codec) or q >= 100:
             return q
         if self.fixed_bytes(q) >= target * (1 - RATE_TOLERANCE):
             return q

@@ -10,8 +10,9 @@ A plugin module (or object) implements::
         registry.add_sensing(MySensing())         # .id, .version, make(n, m, seed)
 
 and is found through the entry-point group ``agdl.plugins`` (third party) or registered explicitly
-(built-ins). Parts are looked up by the (id, version) recorded in the bitstream, never by
-"whichever plugin answers first".
+(built-ins). What each kind of part must have, and the optional abilities it may have, are the protocols of
+:mod:`agdl_plugins.parts.protocols`; its outputs are checked there where the codec receives them. Parts are
+looked up by the (id, version) recorded in the bitstream, never by "whichever plugin answers first".
 """
 
 from __future__ import annotations

@@ -71,15 +71,17 @@ def run_saliency(part_id: str, version: int, planes: np.ndarray, device: str) ->
     """Salient-region probability (H, W) float32 in [0, 1] from predictor ``version``'s saliency head.
 
     ``planes`` as in :func:`run_network`. None when that predictor has no saliency head (F v1 predicts
-    edge pixels only).
+    edge pixels only). The map is :func:`kornia_ops.saliency_map` of the network's whole-image input.
     """
     import torch
+
+    from kornia_ops import saliency_map
 
     net = _network("predictor", part_id, version, device)
     if not hasattr(net, "saliency_logits"):
         return None
     with torch.inference_mode():
-        return torch.sigmoid(net.saliency_logits(_whole_input(net, planes, device)))[0, 0].float().cpu().numpy()
+        return saliency_map(_whole_input(net, planes, device), net)[0, 0].float().cpu().numpy()
 
 
 def run_scores_and_saliency(part_id: str, version: int, planes: np.ndarray, qtable: np.ndarray | None,

@@ -1,23 +1,22 @@
 """Stage E2 of Algorithm 1: per-pixel critical scores computed from the decoded base layer.
 
-A predictor has ``id``, ``version``, ``exact`` (True when its scores are integers computed the same
-on every machine, so no guard band is needed) and ``scores(luma, qtable, device) -> (H, W) float64``.
-A predictor with ``colour = True`` is given the base layer's (H, W, 3) Y, Cb, Cr planes instead of the
-(H, W) luminance when the image has colour (:func:`predictor_input`; F v3's saliency U-Net sees colour).
+A predictor (:class:`agdl_plugins.parts.protocols.Predictor`) has ``id``, ``version``, ``exact`` (True when
+its scores are integers computed the same on every machine, so no guard band is needed) and
+``scores(luma, qtable, device) -> (H, W) float64``. A predictor with ``colour = True``
+(:class:`~agdl_plugins.parts.protocols.ColourInput`) is given the base layer's (H, W, 3) Y, Cb, Cr planes
+instead of the (H, W) luminance when the image has colour (:func:`predictor_input`; F v3's saliency U-Net
+sees colour). The pipeline runs a predictor through :func:`agdl_plugins.parts.protocols.predict_scores` /
+``predict_saliency``, which pass it its input and check its output.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from agdl_plugins.imaging import luma_plane
 from agdl_plugins.parts.learned import run_network, run_saliency, run_scores_and_saliency
+from agdl_plugins.parts.protocols import predictor_input
 
-
-def predictor_input(predictor, planes: np.ndarray) -> np.ndarray:
-    """What ``predictor.scores`` / ``.saliency`` read from a base layer's ``planes`` ((H, W) grey or
-    (H, W, 3) YCbCr uint8): all planes for a ``colour`` predictor, else the (H, W) luminance."""
-    return planes if getattr(predictor, "colour", False) else luma_plane(planes)
+__all__ = ["LearnedPredictor", "SobelEdgePredictor", "predictor_input"]
 
 
 def _index_hash(h: int, w: int) -> np.ndarray:

@@ -3,42 +3,59 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Literal, overload
 
 import pluggy
 
 from agdl_plugins.errors import MissingPartError, UnknownPartError
 from agdl_plugins.parts import hookspecs
+from agdl_plugins.parts.protocols import BaseCodec, Kind, Predictor, Restorer, Sensing, check_part
 
 ENTRY_POINT_GROUP = "agdl.plugins"
 KINDS = ("base_codec", "predictor", "restorer", "sensing")
 
 
 class Registry:
-    """Holds every registered part. Each part has ``id: str`` and ``version: int``."""
+    """Holds every registered part, by kind: :class:`~agdl_plugins.parts.protocols.BaseCodec`,
+    :class:`~agdl_plugins.parts.protocols.Predictor`, :class:`~agdl_plugins.parts.protocols.Restorer`,
+    :class:`~agdl_plugins.parts.protocols.Sensing` (each has ``id: str`` and ``version: int``)."""
 
     def __init__(self) -> None:
         self._parts: dict[str, dict[tuple[str, int], Any]] = {k: {} for k in KINDS}
 
-    def _add(self, kind: str, part: Any) -> None:
+    def _add(self, kind: Kind, part: Any) -> None:
+        check_part(kind, part)
         key = (str(part.id), int(part.version))
         if key in self._parts[kind] and self._parts[kind][key] is not part:
             raise ValueError(f"{kind} part {key[0]!r} v{key[1]} registered twice")
         self._parts[kind][key] = part
 
-    def add_base_codec(self, part: Any) -> None:
+    def add_base_codec(self, part: BaseCodec) -> None:
+        """Register a base codec. Raises PartInterfaceError (a ``TypeError``) when it lacks a member."""
         self._add("base_codec", part)
 
-    def add_predictor(self, part: Any) -> None:
+    def add_predictor(self, part: Predictor) -> None:
+        """Register a predictor. Raises PartInterfaceError (a ``TypeError``) when it lacks a member."""
         self._add("predictor", part)
 
-    def add_restorer(self, part: Any) -> None:
+    def add_restorer(self, part: Restorer) -> None:
+        """Register a restorer. Raises PartInterfaceError (a ``TypeError``) when it lacks a member."""
         self._add("restorer", part)
 
-    def add_sensing(self, part: Any) -> None:
+    def add_sensing(self, part: Sensing) -> None:
+        """Register a sensing part. Raises PartInterfaceError (a ``TypeError``) when it lacks a member."""
         self._add("sensing", part)
 
-    def get(self, kind: str, part_id: str, version: int | None = None) -> Any:
+    @overload
+    def get(self, kind: Literal["base_codec"], part_id: str, version: int | None = None) -> BaseCodec: ...
+    @overload
+    def get(self, kind: Literal["predictor"], part_id: str, version: int | None = None) -> Predictor: ...
+    @overload
+    def get(self, kind: Literal["restorer"], part_id: str, version: int | None = None) -> Restorer: ...
+    @overload
+    def get(self, kind: Literal["sensing"], part_id: str, version: int | None = None) -> Sensing: ...
+
+    def get(self, kind: Kind, part_id: str, version: int | None = None) -> Any:
         """Part by id and version (latest version when ``version`` is None).
 
         Raises:

@@ -1,9 +1,11 @@
 """Stage D1 of Algorithm 1: the restorer G removes base-layer artefacts from the luminance.
 
-A restorer has ``id``, ``version`` and ``restore(luma, qtable, device) -> (H, W) float32`` in grey
-levels (0..255, not rounded). A restorer that conditions on the base layer's codec and quality also has
-``for_base(codec_id, quality) -> restorer``: encoder and decoder run the part through :func:`bind` with the
-HEAD's base codec id and quality, so the conditioning needs nothing the file does not already store.
+A restorer (:class:`agdl_plugins.parts.protocols.Restorer`) has ``id``, ``version`` and
+``restore(luma, qtable, device) -> (H, W) float32`` in grey levels (0..255, not rounded). A restorer that
+conditions on the base layer's codec and quality also has ``for_base(codec_id, quality) -> restorer``
+(:class:`~agdl_plugins.parts.protocols.BaseConditioned`): encoder and decoder run the part through
+:func:`bind` with the HEAD's base codec id and quality, so the conditioning needs nothing the file does not
+already store. The pipeline runs a restorer through :func:`agdl_plugins.parts.protocols.restore` (checked).
 """
 
 from __future__ import annotations
@@ -11,18 +13,12 @@ from __future__ import annotations
 import numpy as np
 
 from agdl_plugins.parts.learned import run_network
+from agdl_plugins.parts.protocols import bind
+
+__all__ = ["LOSSY_RESTORER_ID", "IdentityRestorer", "LearnedRestorer", "LossyBaseRestorer", "bind"]
 
 #: id of the WebP/AVIF restorer (weights ``models/weights/restorer_webp_avif_vN.safetensors``)
 LOSSY_RESTORER_ID = "agdl-g-webp-avif"
-
-
-def bind(part, codec_id: str, quality: int):
-    """``part`` as it runs for a file whose base layer is ``codec_id`` at ``quality`` (HEAD fields).
-
-    Parts without ``for_base`` (identity, the JPEG-table-conditioned ``agdl-g``, plugins) are returned as is.
-    """
-    for_base = getattr(part, "for_base", None)
-    return part if for_base is None else for_base(codec_id, int(quality))
 
 
 class IdentityRestorer:

@@ -29,7 +29,7 @@ from agdl_plugins.errors import MissingPartError
 from agdl_plugins.imaging import ycbcr_planes
 from agdl_plugins.parts.base_codecs import JpegCodec
 from agdl_plugins.parts.jpeg_tables import dct8_matrix, ijg_tables
-from agdl_plugins.parts.predictors import predictor_input
+from agdl_plugins.parts.protocols import predict_saliency
 
 _C = dct8_matrix()
 
@@ -55,7 +55,7 @@ def saliency_map(rgb: Image.Image, device: str, registry: Any) -> np.ndarray:
     except MissingPartError:
         pred = registry.get("predictor", "agdl-f")
     planes = ycbcr_planes(rgb if rgb.mode in ("L", "RGB") else rgb.convert("RGB"))
-    sal = pred.saliency(predictor_input(pred, planes), device) if hasattr(pred, "saliency") else None
+    sal = predict_saliency(pred, planes, device)
     if sal is None:
         raise ValueError(f"jpeg-saliency needs a predictor with a saliency head; agdl-f@{pred.version} has none")
     return sal.astype(np.float32)

@@ -1,19 +1,16 @@
 """Sensing operators by id: ``make(n, m, seed)`` returns a ``kornia_ops`` operator (H: R^n -> R^m).
 
-``pixel_aligned``: measurement i is critical pixel i's own value (so the encoder's quantiser may weigh its
-error with that pixel's objective weight); False for operators that mix pixels.
+A sensing part is a :class:`agdl_plugins.parts.protocols.Sensing`. ``pixel_aligned``
+(:class:`~agdl_plugins.parts.protocols.PixelAligned`): measurement i is critical pixel i's own value (so the
+encoder's quantiser may weigh its error with that pixel's objective weight); False for operators that mix
+pixels (:func:`measurement_weights`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from agdl_plugins.parts.protocols import measurement_weights
 
-
-def measurement_weights(part: Any, weights_on_c: Any) -> Any:
-    """The quantiser's (M,) per-measurement weights: the critical pixels' own objective weights (N,) when the
-    sensing part keeps each measurement on its pixel (``pixel_aligned``, e.g. identity), else None (uniform: a
-    mixing operator spreads every pixel over every measurement). Plugin parts without the attribute mix."""
-    return weights_on_c if getattr(part, "pixel_aligned", False) else None
+__all__ = ["GaussianSensingPart", "IdentitySensingPart", "StructuredSensingPart", "measurement_weights"]
 
 
 class StructuredSensingPart:
