@@ -67,3 +67,13 @@ def test_cli_help_lists_every_option(capsys) -> None:
     out = capsys.readouterr().out
     for f in fields(EncodeOptions):
         assert flag(f.name) in out
+
+
+def test_bench_takes_every_option_but_its_rate_points(capsys) -> None:
+    from agdl_plugins.apps.bench import RATE_OPTIONS
+    from agdl_plugins.apps.bench import main as bench_main
+
+    assert bench_main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for f in fields(EncodeOptions):
+        assert (flag(f.name) in out) == (f.name not in RATE_OPTIONS), f.name

@@ -61,7 +61,9 @@ import sys
 from pathlib import Path
 
 from agdl_plugins.apps.bench.codecs import ALL_CODECS
-from agdl_plugins.options import QUANTISERS
+from agdl_plugins.apps.cli_args import add_encode_arguments, encode_options
+
+RATE_OPTIONS = ("quality", "target_bpp")  # the bench's rate points set these (--agdl-points, --bpp)
 
 DEFAULT_POINTS = "q=10,20,30,50"
 QUICK_POINTS = "q=20,40"
@@ -85,17 +87,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--bpp", help="AGDL target bits per pixel, e.g. 0.3,0.5,0.75,1.0")
     p.add_argument("--repeats", type=int,
                    help="timing repeats, median taken (default 3, --quick 1; 0 = no timing, quality only)")
-    p.add_argument("--device", default="auto", help="AGDL device: auto | cpu | cuda[:N]")
-    p.add_argument("--critical-fraction", dest="critical_fraction", type=float, help="AGDL option")
-    p.add_argument("--measurement-ratio", dest="measurement_ratio", type=float, help="AGDL option")
-    p.add_argument("--step", type=float, help="AGDL option: measurement quantiser step")
-    p.add_argument("--roi-weight", dest="roi_weight", type=float,
-                   help="AGDL option: ROI share of the distortion the encoder minimises (default: the encoder's)")
-    p.add_argument("--quantiser", choices=QUANTISERS,
-                   help="AGDL option: measurement quantiser (default: the encoder's, round)")
-    p.add_argument("--predictor", help="AGDL option: predictor id for 'agdl' (e.g. edge-sobel = baseline)")
-    p.add_argument("--restorer", help="AGDL option: restorer id for 'agdl' (e.g. identity = baseline)")
-    p.add_argument("--base", help="AGDL option: base codec for the agdl variants (jpeg, webp, avif, jpeg2000)")
+    # every encoder option but the rate points' (quality, target_bpp), generated from EncodeOptions
+    add_encode_arguments(p, exclude=RATE_OPTIONS)
     p.add_argument("--anchor", default="jpeg", help="BD-rate/BD-PSNR anchor codec (default jpeg; e.g. avif)")
     p.add_argument("--threads", type=int, help="torch threads for AGDL and DnCNN (default: torch's, = cores)")
     p.add_argument("--tolerance", type=float, default=0.02, help="rate-match tolerance (default 0.02)")
@@ -137,10 +130,9 @@ def main(argv: list[str] | None = None) -> int:
         from agdl_plugins.options import validate_encode_options
 
         points = _points(a)
-        agdl_options = {"critical_fraction": a.critical_fraction, "measurement_ratio": a.measurement_ratio,
-                        "step": a.step, "predictor": a.predictor, "restorer": a.restorer,
-                        "roi_weight": a.roi_weight, "base": a.base, "quantiser": a.quantiser}
-        validate_encode_options(**{k: v for k, v in agdl_options.items() if v is not None}, device=a.device)
+        agdl_options = encode_options(a, exclude=RATE_OPTIONS + ("device",))
+        a.device = a.device or "auto"
+        validate_encode_options(**agdl_options, device=a.device)
         if a.no_masks:
             masks = None
         elif a.masks is not None:
