@@ -16,6 +16,8 @@ from agdl_plugins.options import EncodeOptions, validate_encode_options
 if TYPE_CHECKING:
     from PIL import Image
 
+    from agdl_plugins.format.parse import Parsed
+
 Source = bytes | bytearray | memoryview | str | os.PathLike | BinaryIO
 
 
@@ -48,7 +50,7 @@ def read_info(source: Source, *, max_pixels: int | None = None) -> AgdlInfo:
     Raises:
         AgdlFormatError: corrupt, truncated or unsupported data.
     """
-    return _parse(_read_source(source), max_pixels)
+    return _parse(_read_source(source), max_pixels).info
 
 
 def encode(
@@ -130,13 +132,13 @@ def decode(
     """
     if isinstance(iterations, bool) or not isinstance(iterations, int) or not 1 <= iterations <= 8:
         raise ValueError(f"iterations must be an int in [1, 8], got {iterations!r}")
-    from agdl_plugins.codec.decoder import decode_info
+    from agdl_plugins.codec.decoder import decode_parsed
     from agdl_plugins.parts.registry import get_registry
 
     limit = _default_max_pixels() if max_pixels == -1 else max_pixels
-    info = _parse(_read_source(source), limit)
-    return decode_info(
-        info,
+    parsed = _parse(_read_source(source), limit)
+    return decode_parsed(
+        parsed,
         get_registry(),
         device=device,
         projection=projection,
@@ -149,17 +151,17 @@ def decode(
     )
 
 
-def _parse(data: bytes, max_pixels: int | None) -> AgdlInfo:
-    """A .agdl file, or a JPEG carrying AGDL APP11 segments (``container="jpeg"``: jpeg_container.parse_info)."""
+def _parse(data: bytes, max_pixels: int | None) -> Parsed:
+    """A .agdl file, or a JPEG carrying AGDL APP11 segments (``container="jpeg"``: jpeg_container.parse_file)."""
     from agdl_plugins.format.jpeg_container import is_jpeg
 
     if is_jpeg(data):
-        from agdl_plugins.format.jpeg_container import parse_info
+        from agdl_plugins.format.jpeg_container import parse_file as parse_jpeg
 
-        return parse_info(data, max_pixels)
-    from agdl_plugins.format.parse import parse
+        return parse_jpeg(data, max_pixels)
+    from agdl_plugins.format.parse import parse_file
 
-    return parse(data, max_pixels)
+    return parse_file(data, max_pixels)
 
 
 def decode_base_preview(source: Source, *, max_pixels: int | None = -1):
@@ -194,13 +196,13 @@ def analyze(
         AgdlFormatError: corrupt data, a part that is not installed, a critical set that does not match the
             file. ValueError: bad ``outputs`` or ``device``.
     """
-    from agdl_plugins.codec.analysis import analyze_info, validate_outputs
+    from agdl_plugins.codec.analysis import analyze_parsed, validate_outputs
     from agdl_plugins.parts.registry import get_registry
 
     outputs = validate_outputs(outputs)
     limit = _default_max_pixels() if max_pixels == -1 else max_pixels
-    info = _parse(_read_source(source), limit)
-    return analyze_info(info, get_registry(), outputs=outputs, device=device)
+    parsed = _parse(_read_source(source), limit)
+    return analyze_parsed(parsed, get_registry(), outputs=outputs, device=device)
 
 
 def encode_base_layer(image: Any, *, base: str = "jpeg-saliency", quality: int = 30) -> bytes:

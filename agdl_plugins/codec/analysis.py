@@ -8,7 +8,7 @@ G — the expensive part of a decode — never runs:
 * ``critical``: the critical set exactly as the decoder derives it (:func:`agdl_plugins.codec.decoder.critical_mask`);
 * ``boxes``: one :class:`RoiBox` per connected salient region (saliency >= :data:`SALIENT`, 8-connectivity).
 
-The public entry point is :func:`agdl_plugins.analyze` (``api.py``); :func:`analyze_info` works on a parsed file.
+The public entry point is :func:`agdl_plugins.analyze` (``api.py``); :func:`analyze_parsed` works on a parsed file.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from agdl_plugins.format.header import AgdlInfo
+from agdl_plugins.format.parse import Parsed
 from agdl_plugins.parts import protocols as P
 from agdl_plugins.parts.registry import Registry
 
@@ -85,18 +86,18 @@ def validate_outputs(outputs: Any) -> tuple[str, ...]:
     return out
 
 
-def analyze_info(info: AgdlInfo, reg: Registry, *, outputs: tuple[str, ...] = OUTPUTS,
+def analyze_parsed(pf: Parsed, reg: Registry, *, outputs: tuple[str, ...] = OUTPUTS,
                  device: str = "auto") -> Analysis:
     """:func:`agdl_plugins.analyze` on a parsed file: base layer + F only, never the restorer."""
     from agdl_plugins.codec.decoder import critical_mask, decode_base
     from agdl_plugins.parts.engine import resolve_device
 
     outputs = validate_outputs(outputs)
-    hdr = info.header
+    hdr = pf.header
     dev = resolve_device(device)
-    base = decode_base(info, reg)
+    base = decode_base(pf, reg)
     notes: list[str] = []
-    fallback = getattr(info, "fallback", "")  # AGDL-in-JPEG whose AGDL segments are unusable
+    fallback = pf.info.fallback  # AGDL-in-JPEG whose AGDL segments are unusable
     if fallback:
         notes.append(f"AGDL segments unusable ({fallback}): analysed the JPEG as it is")
     saliency = boxes = scores = None
@@ -114,10 +115,10 @@ def analyze_info(info: AgdlInfo, reg: Registry, *, outputs: tuple[str, ...] = OU
             boxes = roi_boxes(saliency)
     critical = None
     if "critical" in outputs:
-        critical = critical_mask(info, reg, base, device=dev, scores=scores)
+        critical = critical_mask(pf, reg, base, device=dev, scores=scores)
         if not hdr.n_critical:
             notes.append("no refinement layer: the critical set is empty")
-    return Analysis(saliency, critical, boxes, info, notes)
+    return Analysis(saliency, critical, boxes, pf.info, notes)
 
 
 # -- connected salient regions ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from agdl_plugins.codec.entropy import decode_symbols
 from agdl_plugins.errors import AgdlFormatError
 from agdl_plugins.format import refn
 from agdl_plugins.format.header import AgdlInfo, Header
+from agdl_plugins.format.parse import Parsed
 from agdl_plugins.imaging import add_luma_delta, planes_to_array
 from agdl_plugins.options import validate_projection
 from agdl_plugins.parts import protocols as P
@@ -56,11 +57,11 @@ class DecodedImage:
         return Image.fromarray(self.array)
 
 
-def _alpha(info: AgdlInfo) -> np.ndarray | None:
-    raw = info._chunks.get(b"ALPH")  # type: ignore[attr-defined]
-    if info.mode not in ("LA", "RGBA"):
+def _alpha(pf: Parsed) -> np.ndarray | None:
+    raw = pf.payloads.get(b"ALPH")
+    if pf.info.mode not in ("LA", "RGBA"):
         return None
-    n = info.width * info.height
+    n = pf.info.width * pf.info.height
     try:
         d = zlib.decompressobj()
         plane = d.decompress(raw, n + 1)
@@ -68,14 +69,14 @@ def _alpha(info: AgdlInfo) -> np.ndarray | None:
         raise AgdlFormatError(f"corrupt AGDL file: alpha layer ({e})") from e
     if len(plane) != n:
         raise AgdlFormatError("corrupt AGDL file: alpha layer has the wrong size")
-    return np.frombuffer(plane, np.uint8).reshape(info.height, info.width)
+    return np.frombuffer(plane, np.uint8).reshape(pf.info.height, pf.info.width)
 
 
-def decode_base(info: AgdlInfo, reg: Registry) -> BaseDecoded:
-    hdr = info.header
+def decode_base(pf: Parsed, reg: Registry) -> BaseDecoded:
+    hdr = pf.header
     codec = reg.get("base_codec", hdr.base_codec, hdr.base_codec_version)
     color_mode = "L" if hdr.mode in ("L", "LA") else "RGB"
-    payload = info._chunks[b"BASE"]  # type: ignore[attr-defined]
+    payload = pf.payloads[b"BASE"]
     return P.decode_base(codec, payload, color_mode, (hdr.width, hdr.height))
 
 
@@ -87,8 +88,8 @@ def _bound(part: P.Restorer, hdr: Header) -> P.Restorer:
         raise AgdlFormatError(f"corrupt AGDL file: {e}") from e
 
 
-def decode_info(
-    info: AgdlInfo,
+def decode_parsed(
+    pf: Parsed,
     reg: Registry,
     *,
     device: str = "auto",
@@ -107,8 +108,8 @@ def decode_info(
     projected again (G <-> R alternation), ``iterations`` times in all.
     """
     projection = validate_projection(projection)
-    hdr = info.header
-    base = decode_base(info, reg)
+    hdr = pf.header
+    base = decode_base(pf, reg)
     diag: dict[str, Any] = {}
     if base_only:
         out_y = base.luma
@@ -125,10 +126,10 @@ def decode_info(
             else P.restore(out_part, base.luma, base.qtable, dev)
         )
         if hdr.n_critical:
-            explicit, sym = _refn(info)  # parsed once per decode
-            mask = _critical_mask(info, base, reg, dev, score_hook, explicit)
+            explicit, sym = _refn(pf)  # parsed once per decode
+            mask = _critical_mask(pf, base, reg, dev, score_hook, explicit)
             if hdr.n_measurements:
-                sensing, op, y_target = _targets(info, reg, mask, y_ref, sym)
+                sensing, op, y_target = _targets(pf, reg, mask, y_ref, sym)
                 for i in range(iterations):
                     if i:
                         y_in = np.clip(y_g, 0, 255).astype(np.float32)
@@ -142,48 +143,48 @@ def decode_info(
         if diagnostics and hdr.n_measurements:
             _constraint_after_rounding(hdr.step, mask, out_y, op, y_target, diag)
     if base.rgb is not None:  # RGB-decoded base (WebP/AVIF/JPEG 2000): correct luminance in RGB
-        arr, mode = add_luma_delta(base.rgb, base.luma, out_y, _alpha(info))
-        return DecodedImage(arr, mode, info, diag)
+        arr, mode = add_luma_delta(base.rgb, base.luma, out_y, _alpha(pf))
+        return DecodedImage(arr, mode, pf.info, diag)
     planes = base.planes.copy()
     if planes.ndim == 2:
         planes = out_y
     else:
         planes[..., 0] = out_y
-    arr, mode = planes_to_array(planes, _alpha(info))
-    return DecodedImage(arr, mode, info, diag)
+    arr, mode = planes_to_array(planes, _alpha(pf))
+    return DecodedImage(arr, mode, pf.info, diag)
 
 
-def parsed_layers(info: AgdlInfo) -> dict[str, bytes]:
+def parsed_layers(pf: Parsed) -> dict[str, bytes]:
     """The file's layers as the decoder reads them, before any network runs (machine-independent).
 
     ``base``: base-layer bytes; ``explicit``: the guard-band list (int64 raster indices); ``symbols``: the
     entropy-decoded measurement indices (int32); ``alpha``: the alpha plane (uint8) or empty.
     """
-    hdr = info.header
-    explicit, sym = _refn(info) if hdr.n_critical else (np.zeros(0, np.int64), b"")
+    hdr = pf.header
+    explicit, sym = _refn(pf) if hdr.n_critical else (np.zeros(0, np.int64), b"")
     q = decode_symbols(sym, hdr.n_measurements) if hdr.n_critical else np.zeros(0, np.int32)
-    alpha = _alpha(info)
+    alpha = _alpha(pf)
     return {
-        "base": bytes(info._chunks[b"BASE"]),  # type: ignore[attr-defined]
+        "base": bytes(pf.payloads[b"BASE"]),
         "explicit": explicit.astype("<i8").tobytes(),
         "symbols": q.astype("<i4").tobytes(),
         "alpha": b"" if alpha is None else alpha.tobytes(),
     }
 
 
-def _refn(info: AgdlInfo) -> tuple[np.ndarray, bytes]:
-    hdr = info.header
-    r = refn.parse(info._chunks[b"REFN"], hdr.n_critical)  # type: ignore[attr-defined]
+def _refn(pf: Parsed) -> tuple[np.ndarray, bytes]:
+    hdr = pf.header
+    r = refn.parse(pf.payloads[b"REFN"], hdr.n_critical)
     explicit = unpack_indices(r.explicit, r.n_explicit, hdr.width * hdr.height) if r.n_explicit else np.zeros(
         0, np.int64)
     return explicit, r.symbols
 
 
 def critical_mask(
-    info: AgdlInfo, reg: Registry, base: BaseDecoded | None = None, *, device: str = "auto", score_hook: Any = None,
+    pf: Parsed, reg: Registry, base: BaseDecoded | None = None, *, device: str = "auto", score_hook: Any = None,
     scores: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The critical set (H, W) bool exactly as :func:`decode_info` derives it, without running the restorer.
+    """The critical set (H, W) bool exactly as :func:`decode_parsed` derives it, without running the restorer.
 
     Same path as the decoder (``_refn`` + ``_critical_mask``: predictor F on the decoded base luminance, guard
     band, CRC check); all False when the file has no refinement. ``base``: the decoded base layer, when the
@@ -194,20 +195,20 @@ def critical_mask(
     Raises:
         CriticalSetMismatchError: the re-derived set does not match the file's CRC. AgdlFormatError.
     """
-    hdr = info.header
+    hdr = pf.header
     if not hdr.n_critical:
         return np.zeros((hdr.height, hdr.width), bool)
     if base is None:
-        base = decode_base(info, reg)
-    explicit, _ = _refn(info)
-    return _critical_mask(info, base, reg, resolve_device(device), score_hook, explicit, scores)
+        base = decode_base(pf, reg)
+    explicit, _ = _refn(pf)
+    return _critical_mask(pf, base, reg, resolve_device(device), score_hook, explicit, scores)
 
 
 def _critical_mask(
-    info: AgdlInfo, base: BaseDecoded, reg: Registry, dev: str, score_hook: Any, explicit: np.ndarray,
+    pf: Parsed, base: BaseDecoded, reg: Registry, dev: str, score_hook: Any, explicit: np.ndarray,
     scores: np.ndarray | None = None,
 ) -> np.ndarray:
-    hdr = info.header
+    hdr = pf.header
     if scores is None:
         predictor = reg.get("predictor", hdr.predictor, hdr.predictor_version)
         scores = P.predict_scores(predictor, base.planes, base.qtable, dev)
@@ -218,11 +219,11 @@ def _critical_mask(
     return mask
 
 
-def _targets(info: AgdlInfo, reg: Registry, mask: np.ndarray, y_ref: np.ndarray, sym: bytes):
+def _targets(pf: Parsed, reg: Registry, mask: np.ndarray, y_ref: np.ndarray, sym: bytes):
     """(sensing part, its operator, target measurements y = H c_ref + step * q), built once per decode."""
     import torch
 
-    hdr = info.header
+    hdr = pf.header
     q = decode_symbols(sym, hdr.n_measurements)
     part = reg.get("sensing", hdr.sensing, hdr.sensing_version)
     try:

@@ -23,8 +23,8 @@ edited pixels), a payload this reader cannot read or whose parts are not install
 its refinement: :func:`parse_info` warns (:class:`~agdl_plugins.errors.AgdlFallbackWarning`) and describes
 the JPEG as it is, base layer only. A JPEG without AGDL segments is not an AGDL file (``AgdlFormatError``).
 
-The segment writer and parser are pure standard library (no numpy, no torch); :func:`parse_info` hands the
-rebuilt file to :func:`agdl_plugins.format.parse.parse`, and a fallback asks Pillow for the JPEG's size and mode.
+The segment writer and parser are pure standard library (no numpy, no torch); :func:`parse_file` hands the
+rebuilt file to :func:`agdl_plugins.format.parse.parse_file`, and a fallback asks Pillow for the JPEG's size and mode.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ from typing import IO
 
 from agdl_plugins.errors import AgdlFallbackWarning, AgdlFormatError, DecompressionBombError, MissingPartError
 from agdl_plugins.format.container import EXIF, ICC, XMP, Chunk, read_container, write_container
-from agdl_plugins.format.header import Header
+from agdl_plugins.format.header import AgdlInfo, Header
+from agdl_plugins.format.parse import Parsed
 from agdl_plugins.imaging import open_without_pixel_limit
 
 SOI = b"\xff\xd8"
@@ -406,13 +407,12 @@ def _check_parts(info) -> None:
             raise Unusable(str(e)) from e
 
 
-def _fallback_info(data: bytes, sp: Split, reason: str, max_pixels: int | None):
-    """AgdlInfo for the JPEG as it is: base layer only (identity restorer, no refinement)."""
+def _fallback(data: bytes, sp: Split, reason: str, max_pixels: int | None) -> Parsed:
+    """The JPEG as it is, as an AGDL file with no refinement: base layer only, identity restorer."""
     from PIL import Image
 
     from agdl_plugins.format.container import EMPTY_REFN
     from agdl_plugins.format.header import empty_mask_crc
-    from agdl_plugins.format.parse import parse
 
     try:
         with open_without_pixel_limit(sp.base, "JPEG") as im:  # the limit is checked just below
@@ -425,34 +425,37 @@ def _fallback_info(data: bytes, sp: Split, reason: str, max_pixels: int | None):
         )
     if mode not in ("L", "RGB"):
         raise AgdlFormatError(f"{reason}; and the JPEG (mode {mode}) cannot be decoded as an AGDL base layer")
-    hdr = Header(w, h, mode, 0, "jpeg", 1, "edge-sobel", 1, "identity", 1, "identity", 1, 0, 0, 0, 16.0,
-                 float("inf"), 0.0, empty_mask_crc(w, h))
-    meta = [Chunk(t, v) for t, v in ((EXIF, sp.exif), (ICC, sp.icc), (XMP, sp.xmp)) if v]
-    chunks = [Chunk(b"HEAD", hdr.pack()), Chunk(b"BASE", sp.base), Chunk(b"REFN", EMPTY_REFN), *meta]
-    info = parse(write_container(chunks), None)
-    info.layer_bytes["total"] = len(data)
-    info.format_version = ""
-    info.container, info.fallback = "jpeg", reason
-    return info
+    hdr = Header(width=w, height=h, mode=mode, quality=0, base_codec="jpeg", base_codec_version=1,
+                 predictor="edge-sobel", predictor_version=1, restorer="identity", restorer_version=1,
+                 sensing="identity", sensing_version=1, seed=0, n_critical=0, n_measurements=0, step=16.0,
+                 threshold=float("inf"), guard=0.0, critical_crc=empty_mask_crc(w, h))
+    layers = {"base": len(sp.base), "refinement": 0, "alpha": 0, "total": len(data)}
+    info = AgdlInfo(hdr, sp.exif, sp.icc, sp.xmp, layers, "", container="jpeg", fallback=reason)
+    return Parsed(info, {b"BASE": sp.base, b"REFN": EMPTY_REFN})
 
 
-def parse_info(data: bytes, max_pixels: int | None = None):
-    """:class:`~agdl_plugins.format.header.AgdlInfo` of an AGDL-in-JPEG file (``container == "jpeg"``).
+def parse_info(data: bytes, max_pixels: int | None = None) -> AgdlInfo:
+    """:class:`~agdl_plugins.format.header.AgdlInfo` of an AGDL-in-JPEG file (``container == "jpeg"``)."""
+    return parse_file(data, max_pixels).info
 
-    Unusable AGDL segments: warns (``AgdlFallbackWarning``) and returns the info of the JPEG as it is, base
-    layer only (``fallback`` = the reason), which decodes to what ``decode(..., base_only=True)`` gives.
+
+def parse_file(data: bytes, max_pixels: int | None = None) -> Parsed:
+    """An AGDL-in-JPEG file (``container == "jpeg"``) parsed: its info and layers' payloads.
+
+    Unusable AGDL segments: warns (``AgdlFallbackWarning``) and returns the JPEG as it is, base layer only
+    (``info.fallback`` = the reason), which decodes to what ``decode(..., base_only=True)`` gives.
 
     Raises:
         AgdlFormatError: not a JPEG with AGDL segments, broken JPEG structure. DecompressionBombError.
     """
-    from agdl_plugins.format.parse import parse
+    from agdl_plugins.format import parse
 
     sp = None
     try:
         un = unwrap(data)
         sp = un.split
-        info = parse(un.agdl, max_pixels)
-        _check_parts(info)
+        pf = parse.parse_file(un.agdl, max_pixels)
+        _check_parts(pf.info)
     except DecompressionBombError:
         raise
     except Unusable as e:
@@ -462,9 +465,9 @@ def parse_info(data: bytes, max_pixels: int | None = None):
             raise
         reason = f"AGDL payload unusable ({e})"
     else:
-        info.layer_bytes["total"] = len(data)
-        info.container = "jpeg"
-        return info
+        pf.info.layer_bytes["total"] = len(data)
+        pf.info.container = "jpeg"
+        return pf
     warnings.warn(f"{reason}: decoding the JPEG as it is (base layer only, no AGDL refinement)",
                   AgdlFallbackWarning, stacklevel=4)  # the caller of agdl.decode / read_info
-    return _fallback_info(data, sp if sp is not None else split(data), reason, max_pixels)
+    return _fallback(data, sp if sp is not None else split(data), reason, max_pixels)

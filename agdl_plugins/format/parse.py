@@ -6,14 +6,40 @@ reader need before deciding to decode.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 from agdl_plugins.errors import AgdlFormatError, DecompressionBombError
 from agdl_plugins.format import container as C
 from agdl_plugins.format import decisions
 from agdl_plugins.format.header import AgdlInfo, Header
 
 
+@dataclass(frozen=True)
+class Parsed:
+    """A parsed file: its public facts (:class:`AgdlInfo`, what ``read_info`` returns) and the logical payloads
+    of its layers (chunk type -> bytes: ``BASE``, ``REFN``, ``ALPH``, ...), which only the decoder reads."""
+
+    info: AgdlInfo
+    payloads: Mapping[bytes, bytes]
+
+    @property
+    def header(self) -> Header:
+        return self.info.header
+
+
 def parse(data: bytes, max_pixels: int | None = None) -> AgdlInfo:
     """Container + header -> :class:`AgdlInfo` (no numpy/torch work, no pixel allocation)."""
+    return parse_file(data, max_pixels).info
+
+
+def parse_file(data: bytes, max_pixels: int | None = None) -> Parsed:
+    """Container + header -> :class:`Parsed`, the facts and the layers' payloads (no numpy/torch work, no pixel
+    allocation: the payloads are the file's bytes, not decoded).
+
+    Raises:
+        AgdlFormatError: corrupt, truncated or unsupported data. DecompressionBombError: over ``max_pixels``.
+    """
     cont = C.read_container(data)
     cm = C.chunk_map(cont.chunks)
     hdr = Header.unpack(cm[b"HEAD"])
@@ -32,5 +58,4 @@ def parse(data: bytes, max_pixels: int | None = None) -> AgdlInfo:
     choice = cm.get(decisions.BASE_CHOICE)
     info = AgdlInfo(hdr, cm.get(C.EXIF), cm.get(C.ICC), cm.get(C.XMP), layers, version,
                     base_choice=None if choice is None else decisions.unpack_base_choice(choice))
-    info._chunks = cm  # type: ignore[attr-defined]
-    return info
+    return Parsed(info, cm)

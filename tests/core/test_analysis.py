@@ -80,16 +80,17 @@ def test_no_refinement_gives_empty_mask(norefine):
 
 def test_saliency_is_F_on_the_base_layer(refined):
     from agdl_plugins.codec.decoder import decode_base
-    from agdl_plugins.format.parse import parse
+    from agdl_plugins.format.parse import parse_file
     from agdl_plugins.parts.learned import _network
     from agdl_plugins.parts.registry import get_registry
     from kornia_ops import saliency_map
 
     res = agdl.analyze(refined, device="cpu")
-    info = parse(refined)
+    pf = parse_file(refined)
+    info = pf.info
     assert res.saliency.dtype == np.float32 and res.saliency.shape == (info.height, info.width)
     assert 0.0 <= res.saliency.min() and res.saliency.max() <= 1.0
-    planes = decode_base(info, get_registry()).planes
+    planes = decode_base(pf, get_registry()).planes
     part = get_registry().get("predictor", info.predictor, info.predictor_version)
     assert info.predictor_version >= 3  # the default F reads the base's Y, Cb, Cr
     np.testing.assert_array_equal(res.saliency, part.saliency(planes, "cpu"))

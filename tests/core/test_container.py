@@ -21,7 +21,7 @@ from agdl_plugins.format import container as C
 from agdl_plugins.format import refn as refn_layer
 from agdl_plugins.format._wire import uvarint, zigzag
 from agdl_plugins.format.header import PART_CODES, Header, crc32_of_zeros, empty_mask_crc
-from agdl_plugins.format.parse import parse
+from agdl_plugins.format.parse import parse_file
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 V1_RGB = GOLDEN / "baseline_rgb_jpeg.agdl"  # written by the 1.0 writer (edge-sobel + identity: fast)
@@ -113,8 +113,8 @@ def test_v1_file_rewritten_as_v2_is_lossless_and_smaller():
         old = (GOLDEN / f"{name}.agdl").read_bytes()
         new = C.write_container(C.parse_container(old))
         assert new[len(C.MAGIC)] == 2 and len(new) < len(old) - 100
-        a, b = parse(old), parse(new)
-        assert a.header == b.header and a.format_version == "1.0" and b.format_version == "2.0"
+        a, b = parse_file(old), parse_file(new)
+        assert a.header == b.header and a.info.format_version == "1.0" and b.info.format_version == "2.0"
         assert parsed_layers(a) == parsed_layers(b)
         assert C.parse_container(new) == C.parse_container(old)  # same logical chunks
 

@@ -118,4 +118,5 @@ def test_analyze_runs_the_saliency_network_once(monkeypatch):
     again = agdl.analyze(f)
     assert calls == {"joint": 1, "saliency": 0}
     assert np.array_equal(again.critical, full.critical) and np.array_equal(again.saliency, full.saliency)
-    assert np.array_equal(again.critical, agdl.codec.decoder.critical_mask(agdl.format.parse.parse(f), get_registry()))
+    pf = agdl.format.parse.parse_file(f)
+    assert np.array_equal(again.critical, agdl.codec.decoder.critical_mask(pf, get_registry()))

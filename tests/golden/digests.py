@@ -12,7 +12,7 @@ import numpy as np
 
 import agdl_plugins as agdl
 from agdl_plugins.codec.decoder import parsed_layers
-from agdl_plugins.format.parse import parse
+from agdl_plugins.format.parse import parse_file
 
 
 def sha(data: bytes | np.ndarray) -> str:
@@ -21,7 +21,7 @@ def sha(data: bytes | np.ndarray) -> str:
 
 def layer_digests(path: Path) -> dict[str, str]:
     """sha256 of each parsed layer (base bytes, guard list, entropy-decoded symbols, alpha plane)."""
-    info = parse(Path(path).read_bytes())
+    info = parse_file(Path(path).read_bytes())
     return {k: sha(v) for k, v in parsed_layers(info).items()}
 
 
