@@ -10,6 +10,7 @@ from .container import MAGIC
 from .errors import (
     AgdlFallbackWarning,
     AgdlFormatError,
+    CriticalSelectionError,
     CriticalSetMismatchError,
     DecompressionBombError,
     MissingPartError,
@@ -40,6 +41,7 @@ __all__ = [
     "AgdlFormatError",
     "AgdlInfo",
     "Analysis",
+    "CriticalSelectionError",
     "CriticalSetMismatchError",
     "DecodedImage",
     "DecompressionBombError",

@@ -38,3 +38,10 @@ class AgdlFallbackWarning(UserWarning):
     """An AGDL-in-JPEG file's AGDL segments cannot be used (damaged, incomplete, or its JPEG was re-encoded or
     edited): the JPEG is decoded as it is, base layer only. ``warnings.simplefilter("error",
     AgdlFallbackWarning)`` turns the fallback into an error."""
+
+
+class CriticalSelectionError(ValueError):
+    """The predictor's scores cannot give the critical set the encoder asked for: NaN scores, a threshold
+    that is not finite (±inf scores at the cut), or a set outside its documented size (``n_target`` ± 2 %,
+    e.g. scores tied across the cut). Raised by :func:`agdl_plugins.critical.select_critical` before any
+    byte is written; a ``ValueError`` because the scores (a plugin predictor's output) are bad input."""

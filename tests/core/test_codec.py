@@ -155,6 +155,74 @@ def test_drift_of_1e4_decodes_identically(photo, float_predictor):
         agdl.decode(data, device="cpu", score_hook=lambda s: s + rng.normal(0, 0.05, s.shape))
 
 
+#: The drift a file's critical set must survive (docs/FORMAT.md, "Determinism"): g = 1e-3 * max(|tau|, 1).
+#: A literal, not the encoder's constant: a narrower guard in the code turns the tests below red.
+GUARD_REL = 1e-3
+
+
+def _toward(s: np.ndarray, tau: float, d: float) -> np.ndarray:
+    """Scores moved by ``d`` toward ``tau`` (across it within ``d``): the worst drift of size ``d``."""
+    return s - d * np.sign(s - tau)
+
+
+def _clean_scores(data: bytes) -> np.ndarray:
+    got = {}
+    agdl.decode(data, device="cpu", score_hook=lambda s: got.setdefault("s", s.copy()))
+    return got["s"]
+
+
+def test_drift_of_0_9_guard_toward_the_threshold_decodes_identically(photo, float_predictor):
+    """The float predictor's file has 2 scores within 0.9 g of tau (measured): moved across it (and every
+    other score moved 0.9 g toward it) the decode is the same image; the guard band turned off fails."""
+    data = agdl.encode(photo, quality=30, critical_fraction=0.08, predictor=float_predictor, restorer="identity")
+    info = agdl.read_info(data)
+    s, g = _clean_scores(data), GUARD_REL * max(abs(info.threshold), 1.0)
+    assert int((np.abs(s - info.threshold) < 0.9 * g).sum()) >= 1  # measured 2: some pixel crosses tau
+    ref = agdl.decode(data, device="cpu").array
+    near = agdl.decode(data, device="cpu", score_hook=lambda s: _toward(s, info.threshold, 0.9 * g))
+    assert np.array_equal(near.array, ref)
+
+
+class _DensePredictor:
+    """Float scores spaced 2.4e-6 apart (a permutation of 0.5..0.53): ~740 within 0.9 g of any tau."""
+
+    id, version, exact = "test-dense", 1, False
+
+    def scores(self, luma, qtable, device):
+        h, w = luma.shape
+        return np.random.default_rng(0).permutation(h * w).reshape(h, w) / (h * w) * 0.03 + 0.5
+
+
+@pytest.fixture(scope="module")
+def dense_predictor():
+    from agdl_plugins import hookimpl
+    from agdl_plugins.registry import register_plugin, unregister_plugin
+
+    class _Plugin:
+        @hookimpl
+        def agdl_register_parts(self, registry):
+            registry.add_predictor(_DensePredictor())
+
+    register_plugin(_Plugin(), name="test-dense-predictor")
+    yield "test-dense"
+    unregister_plugin("test-dense-predictor")
+
+
+def test_guard_band_of_a_written_file_is_as_wide_as_documented(photo, dense_predictor):
+    """Encoder and decoder together: a worst-case drift of 0.9 g (GUARD_REL) moves hundreds of pixels across
+    tau and decodes identically; 1.1 g is detected (CriticalSetMismatchError), never a wrong image."""
+    data = agdl.encode(photo, quality=30, critical_fraction=0.08, step=8.0, predictor=dense_predictor,
+                       restorer="identity")
+    info = agdl.read_info(data)
+    s, g = _clean_scores(data), GUARD_REL * max(abs(info.threshold), 1.0)
+    assert int((np.abs(s - info.threshold) < 0.9 * g).sum()) > 600  # measured 737 (tau 0.5276, g 1e-3)
+    ref = agdl.decode(data, device="cpu").array
+    near = agdl.decode(data, device="cpu", score_hook=lambda s: _toward(s, info.threshold, 0.9 * g))
+    assert np.array_equal(near.array, ref)
+    with pytest.raises(CriticalSetMismatchError):
+        agdl.decode(data, device="cpu", score_hook=lambda s: _toward(s, info.threshold, 1.1 * g))
+
+
 def test_rate_control_lands_within_3_percent(photo):
     px = photo.shape[0] * photo.shape[1]
     for bpp in (0.8, 1.5):
@@ -187,3 +255,55 @@ def test_empty_refinement(photo):
     info = agdl.read_info(data)
     assert info.n_critical == 0 and info.n_measurements == 0
     assert agdl.decode(data).array.shape == photo.shape
+
+
+class _BadPredictor:
+    """A plugin predictor whose float scores are broken: constant (all tied), all NaN, or +inf on half."""
+
+    exact = False
+    version = 1
+
+    def __init__(self, kind: str) -> None:
+        self.kind, self.id = kind, f"test-bad-{kind}"
+
+    def scores(self, luma, qtable, device):
+        h, w = luma.shape
+        if self.kind == "constant":
+            return np.full((h, w), 0.25)
+        if self.kind == "nan":
+            return np.full((h, w), np.nan)
+        return np.where(np.arange(h * w).reshape(h, w) % 2 == 0, np.inf, luma / 255.0)
+
+
+@pytest.fixture(scope="module")
+def bad_predictors():
+    from agdl_plugins import hookimpl
+    from agdl_plugins.registry import register_plugin, unregister_plugin
+
+    class _Plugin:
+        @hookimpl
+        def agdl_register_parts(self, registry):
+            for kind in ("constant", "nan", "inf"):
+                registry.add_predictor(_BadPredictor(kind))
+
+    register_plugin(_Plugin(), name="test-bad-predictors")
+    yield
+    unregister_plugin("test-bad-predictors")
+
+
+@pytest.mark.parametrize("kind", ["constant", "nan", "inf"])
+@pytest.mark.parametrize("opts", [{"critical_fraction": 0.05, "step": 8.0}, {}], ids=["fixed", "rdo"])
+def test_bad_plugin_scores_fail_and_write_nothing(photo, tmp_path, bad_predictors, kind, opts):
+    """Item 11 of issue 25: a plugin predictor's tied/NaN/inf scores made a file without its refinement
+    (constant -> a set of all or no pixels, NaN -> 0 pixels), exit 0. Now a CriticalSelectionError (a
+    ValueError), and Pillow leaves no file behind."""
+    import pillow_plugin  # noqa: F401  (registers AGDL with Pillow)
+    from agdl_plugins.errors import CriticalSelectionError
+
+    kw = {"predictor": f"test-bad-{kind}", "restorer": "identity", "quality": 30, **opts}
+    with pytest.raises(CriticalSelectionError):
+        agdl.encode(photo, **kw)
+    out = tmp_path / "x.agdl"
+    with pytest.raises(ValueError, match="NaN|infinite|tied"):
+        Image.fromarray(photo).save(out, format="AGDL", **kw)
+    assert not out.exists()
