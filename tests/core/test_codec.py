@@ -15,13 +15,40 @@ from agdl_plugins.metrics import luma, psnr
 BASELINE = {"predictor": "edge-sobel", "restorer": "identity"}
 
 
+#: PSNR (dB) of the refined vs the base-only decode on the critical pixels' luminance, this test's encode and
+#: expressions (printed): jpeg 34.27 vs 27.35, webp 31.77 vs 28.73, avif 27.84 vs 27.24, jpeg2000 34.55 vs
+#: 27.70. The floors are about half of each gain (0 with the projection skipped).
+REFINEMENT_GAIN_DB = {"jpeg": 3.0, "webp": 1.5, "avif": 0.3, "jpeg2000": 3.0}
+
+
 @pytest.mark.parametrize("base", ["jpeg", "webp", "avif", "jpeg2000"])
 def test_roundtrip_each_base_codec(photo, base):
+    """Each base codec round-trips, and its refinement is applied: the CS projection must make the critical
+    pixels (and the whole image) closer to the original than the base layer alone. Skipping the projection
+    on RGB-decoded bases (WebP, AVIF, JPEG 2000) used to pass this test (it asserted PSNR > 24 dB)."""
     data = agdl.encode(photo, quality=40, base=base, critical_fraction=0.05, **BASELINE)
-    out = agdl.decode(data, device="cpu")
+    out = agdl.decode(data, device="cpu", diagnostics=True)
     assert out.array.shape == photo.shape and out.mode == "RGB" and out.array.dtype == np.uint8
-    assert out.info.base_codec == base
-    assert psnr(out.array, photo) > 24
+    assert out.info.base_codec == base and out.info.n_measurements > 0
+    base_only = agdl.decode(data, base_only=True).array
+    m = out.diagnostics["critical_mask"]
+    y, yb, yo = luma(out.array), luma(base_only), luma(photo)
+    assert psnr(y, yo, m) > psnr(yb, yo, m) + REFINEMENT_GAIN_DB[base]
+    assert psnr(out.array, photo) > psnr(base_only, photo)  # measured +0.09 (avif) .. +0.51 (jpeg) dB
+
+
+@pytest.mark.parametrize("base", ["webp", "avif", "jpeg2000"])
+def test_refinement_beats_the_restorer_alone_on_rgb_bases(photo, base):
+    """Default parts (F, and G where the encoder keeps it): the refined file's critical pixels beat the same
+    base + restorer without refinement (critical_fraction=0: same base bytes) by a wide margin. Measured on
+    the critical pixels' luminance at step 8: webp 40.49 vs 31.75, avif 40.72 vs 30.23, jpeg2000 40.80 vs
+    30.16 dB."""
+    data = agdl.encode(photo, quality=40, base=base, critical_fraction=0.05, step=8.0)
+    alone = agdl.encode(photo, quality=40, base=base, critical_fraction=0.0)
+    assert agdl.decode(data, base_only=True).array.tobytes() == agdl.decode(alone, base_only=True).array.tobytes()
+    out = agdl.decode(data, device="cpu", diagnostics=True)
+    m, yo = out.diagnostics["critical_mask"], luma(photo)
+    assert psnr(luma(out.array), yo, m) > psnr(luma(agdl.decode(alone, device="cpu").array), yo, m) + 5
 
 
 def test_refinement_improves_critical_pixels(photo):
