@@ -100,8 +100,14 @@ def select_critical(
     asc = desc[::-1]
     g = np.array([guard_width(t, guard_rel) for t in taus])
     band = np.searchsorted(asc, taus + 2 * g, side="right") - np.searchsorted(asc, taus - 2 * g, side="left")
-    order = np.lexsort((np.abs(cands - n_target), band))
-    tau = snap_threshold(float(taus[order[0]]))
+    # the snap moves tau by up to 2**-15 relative, which crosses scores where they are denser than that (a flat
+    # 64x64 image under F v4: 3 pixels off a 121..125 window): prefer candidates whose snapped cut still lands
+    # in the window, then a real gap cut unsnapped; ties everywhere in the window are left to _checked
+    snapped = np.array([snap_threshold(float(t)) for t in taus])
+    n_snapped = total - np.searchsorted(asc, snapped, side="right")  # scores > snapped tau
+    fits = (n_snapped >= lo) & (n_snapped <= hi)
+    best = int(np.lexsort((np.abs(cands - n_target), band, gaps <= 0, ~fits))[0])
+    tau = float(snapped[best] if fits[best] else taus[best])
     g0 = guard_width(tau, guard_rel)
     mask = scores > tau
     explicit = np.flatnonzero(mask.reshape(-1) & (np.abs(flat - tau) <= 2 * g0)).astype(np.int64)
