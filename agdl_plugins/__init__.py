@@ -9,6 +9,7 @@ from agdl_plugins.api import analyze, decode, decode_base_preview, encode, encod
 from agdl_plugins.errors import (
     AgdlFallbackWarning,
     AgdlFormatError,
+    CriticalSelectionError,
     CriticalSetMismatchError,
     DecompressionBombError,
     MissingPartError,
@@ -43,6 +44,7 @@ __all__ = [
     "AgdlFormatError",
     "AgdlInfo",
     "Analysis",
+    "CriticalSelectionError",
     "CriticalSetMismatchError",
     "DecodedImage",
     "DecompressionBombError",

@@ -100,3 +100,10 @@ class PartOutputError(AgdlFormatError):
 
 class PartInterfaceError(TypeError):
     """A plugin registered a part that lacks members its kind's protocol declares (``scores``, ``restore``, ...)."""
+
+
+class CriticalSelectionError(ValueError):
+    """The predictor's scores cannot give the critical set the encoder asked for: NaN scores, a threshold
+    that is not finite (±inf scores at the cut), or a set outside its documented size (``n_target`` ± 2 %,
+    e.g. scores tied across the cut). Raised by :func:`agdl_plugins.codec.critical.select_critical` before any
+    byte is written; a ``ValueError`` because the scores (a plugin predictor's output) are bad input."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agdl_plugins.errors import AgdlFormatError, CriticalSetMismatchError
+from agdl_plugins.errors import AgdlFormatError, CriticalSelectionError, CriticalSetMismatchError
 
 DEFAULT_GUARD = 1e-3  # relative to max(|tau|, 1); 10x the 1e-4 drift the tests inject
 SNAP_BITS = 15  # float thresholds are stored on a grid of 2**-15 relative (snap_threshold)
@@ -59,6 +59,12 @@ def select_critical(
         exact: scores are bit-identical on every machine (then no guard band).
         desc: the scores sorted in descending order, when the caller selects several budgets from one map
             (:func:`sorted_scores`); computed here otherwise.
+
+    Raises:
+        CriticalSelectionError: (a ``ValueError``) the scores contain NaN, the threshold at the cut is not
+            finite (±inf scores there), or the set misses ``n_target`` ± 2 % (scores tied across the cut,
+            e.g. a constant map). Without it a plugin predictor's bad scores gave an empty or wrong-sized set
+            and the encoder wrote a file without (the asked) refinement, silently.
     """
     h, w = scores.shape
     total = h * w
@@ -67,30 +73,59 @@ def select_critical(
         return Selection(np.zeros((h, w), bool), float("inf"), 0.0, np.zeros(0, np.int64))
     if n_target >= total:
         return Selection(np.ones((h, w), bool), float("-inf"), 0.0, np.zeros(0, np.int64))
+    n_nan = int(np.isnan(flat).sum())
+    if n_nan:
+        raise CriticalSelectionError(f"the predictor's scores contain {n_nan} NaN values (of {total}); "
+                                     "a critical set needs comparable scores")
     if desc is None:
         desc = sorted_scores(scores)
     half = max(1, n_target // 50)
     lo, hi = max(1, n_target - half), min(total - 1, n_target + half)
+    cut = desc[lo - 1 : hi + 1]  # every score a candidate threshold lies between
+    if not np.isfinite(cut).all():
+        raise CriticalSelectionError(
+            f"the predictor's scores are infinite around rank {n_target} (ranks {lo}..{hi + 1}: "
+            f"{int(np.isinf(cut).sum())} of {cut.size} are ±inf); a drift-safe threshold needs finite scores")
     cands = np.unique(np.linspace(lo, hi, num=min(hi - lo + 1, 401)).round().astype(np.int64))
     gaps = desc[cands - 1] - desc[cands]
     taus = (desc[cands - 1] + desc[cands]) / 2.0
     if exact:
         ok = gaps > 0
         if not ok.any():
-            raise ValueError("all candidate scores are tied; an exact predictor must break ties")
+            raise CriticalSelectionError("all candidate scores are tied; an exact predictor must break ties")
         dist = np.abs(cands - n_target).astype(np.float64)
         best = int(np.argmin(np.where(ok, dist, np.inf)))
         tau = float(taus[best])
-        return Selection(scores > tau, tau, 0.0, np.zeros(0, np.int64))
+        return _checked(Selection(scores > tau, tau, 0.0, np.zeros(0, np.int64)), n_target, lo, hi)
     asc = desc[::-1]
     g = np.array([guard_width(t, guard_rel) for t in taus])
     band = np.searchsorted(asc, taus + 2 * g, side="right") - np.searchsorted(asc, taus - 2 * g, side="left")
-    order = np.lexsort((np.abs(cands - n_target), band))
-    tau = snap_threshold(float(taus[order[0]]))
+    # the snap moves tau by up to 2**-15 relative, which crosses scores where they are denser than that (a flat
+    # 64x64 image under F v4: 3 pixels off a 121..125 window): prefer candidates whose snapped cut still lands
+    # in the window, then a real gap cut unsnapped; ties everywhere in the window are left to _checked
+    snapped = np.array([snap_threshold(float(t)) for t in taus])
+    n_snapped = total - np.searchsorted(asc, snapped, side="right")  # scores > snapped tau
+    fits = (n_snapped >= lo) & (n_snapped <= hi)
+    best = int(np.lexsort((np.abs(cands - n_target), band, gaps <= 0, ~fits))[0])
+    tau = float(snapped[best] if fits[best] else taus[best])
     g0 = guard_width(tau, guard_rel)
     mask = scores > tau
     explicit = np.flatnonzero(mask.reshape(-1) & (np.abs(flat - tau) <= 2 * g0)).astype(np.int64)
-    return Selection(mask, tau, g0, explicit)
+    return _checked(Selection(mask, tau, g0, explicit), n_target, lo, hi)
+
+
+def _checked(sel: Selection, n_target: int, lo: int, hi: int) -> Selection:
+    """``sel`` when its threshold is finite and its size lies in ``[lo, hi]`` (``n_target`` ± 2 %), else
+    :class:`CriticalSelectionError` naming what the scores did."""
+    if not np.isfinite(sel.threshold):
+        raise CriticalSelectionError(
+            f"the critical-set threshold is {sel.threshold} (the predictor's scores overflow around rank "
+            f"{n_target}); a drift-safe set needs a finite threshold")
+    if not lo <= sel.n <= hi:
+        raise CriticalSelectionError(
+            f"the predictor's scores give a critical set of {sel.n} pixels where {n_target} (± 2 %: {lo}..{hi}) "
+            f"were asked at threshold {sel.threshold!r}: too many scores are tied around that rank")
+    return sel
 
 
 def snap_threshold(tau: float, bits: int = SNAP_BITS) -> float:

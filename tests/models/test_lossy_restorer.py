@@ -155,8 +155,10 @@ def test_thread_counts_agree_to_float_rounding(photo):
     finally:
         torch.set_num_threads(old)
     assert np.array_equal(outs[0], outs[2])
-    rng = float(outs[0].max() - outs[0].min())
-    assert float(np.abs(outs[0] - outs[1]).max()) <= 1e-4 * rng
+    # measured: 0 grey levels between 1, 2, 3 and 4 threads (3 images x 3 codec/quality bindings; AVX-512, AVX2
+    # and SSE4.1 caps; DetConv2d or plain nn.Conv2d); across ISAs G drifts by <= 6.1e-5 grey levels
+    # (docs/FORMAT.md "Determinism"). Tolerance: 4x the latter (before: 1e-4 of the range, ~0.026 grey levels).
+    assert float(np.abs(outs[0] - outs[1]).max()) <= 2.5e-4
 
 
 @pytest.mark.parametrize("codec", ["webp", "avif"])

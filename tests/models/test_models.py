@@ -78,14 +78,25 @@ def _outputs_per_thread_count(m, x, q, counts):
 # Network floats are NOT promised bit-identical across thread counts, CPU ISAs or devices (the kernels
 # differ): the codec's contract is an exact critical set (guard band) and pixels within +-1 (tests/golden).
 # What is promised of the networks: the same thread count repeats exactly; other thread counts agree to
-# float rounding. Tolerance: 1e-4 of the output range (the guard band is 1e-3 relative).
+# float rounding. Tolerances: ~3x the largest drift measured, relative to max|out|, 1 vs 2 threads, seeds
+# 0-3 of the construction, AVX-512 / ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 / SSE41+default, with
+# every convolution a plain nn.Conv2d (oneDNN on; DetConv2d's switch-off gave 0): DualDomainRestorer 6.8e-7,
+# MultiScaleRestorer 3.9e-6, CriticalPixelPredictor 5.9e-7. (Before: 1e-4, 25-170x the measured drift.)
+THREAD_DRIFT_REL = {DualDomainRestorer: 2e-6, MultiScaleRestorer: 1.2e-5, CriticalPixelPredictor: 2e-6}
+#: Shipped weights, 64x64 inputs, same configurations: predictors v1-v4 <= 4.2e-7 relative (v4: 1.9e-6 of
+#: max|out| 10.3), restorers 0. The critical set's guard band is 1e-3 relative.
+SHIPPED_DRIFT_REL = 1.5e-6
+
+
 @pytest.mark.parametrize("cls", [DualDomainRestorer, MultiScaleRestorer, CriticalPixelPredictor])
 def test_thread_counts_agree_to_float_rounding(cls):
-    m = _randomised(cls())
+    with torch.random.fork_rng():  # a fixed network (its drift was measured), the caller's RNG untouched
+        torch.manual_seed(0)
+        m = _randomised(cls())
     x, q = _inputs(128, 128, b=1)
     outs = _outputs_per_thread_count(m, x, q, (1, 2, 1))
     assert torch.equal(outs[0], outs[2])
-    tol = 1e-4 * float(outs[0].abs().max())
+    tol = THREAD_DRIFT_REL[cls] * float(outs[0].abs().max())
     assert float((outs[0] - outs[1]).abs().max()) <= tol
 
 
@@ -195,7 +206,7 @@ def test_shipped_weights_load(name):
         x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
     outs = _outputs_per_thread_count(m, x, q, (1, 2, 1))
     assert torch.isfinite(outs[0]).all() and torch.equal(outs[0], outs[2])
-    assert float((outs[0] - outs[1]).abs().max()) <= 1e-4 * float(outs[0].abs().max())
+    assert float((outs[0] - outs[1]).abs().max()) <= SHIPPED_DRIFT_REL * float(outs[0].abs().max())
     assert m.metadata.get("weights_version", m.metadata.get("version")) == version
 
 

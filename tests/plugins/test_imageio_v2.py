@@ -40,7 +40,7 @@ def test_v2_imwrite_imread_path(tmp_path: Path, rgb_array: np.ndarray, spy_plugi
     out = iio2.imread(path)
     assert spy_plugin == ["write", "read"]
     assert out.shape == rgb_array.shape and out.dtype == np.uint8
-    assert psnr(out, rgb_array) > 24
+    assert psnr(out, rgb_array) > 30  # measured 32.16 dB; a quality-5 encode: 24.35
 
 
 def test_top_level_legacy_functions(tmp_path: Path, gray_array: np.ndarray, spy_plugin: list) -> None:

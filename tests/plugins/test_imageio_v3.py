@@ -46,7 +46,7 @@ def test_write_read_path(tmp_path: Path, rgb_array: np.ndarray, psnr) -> None:
     assert path.read_bytes().startswith(MAGIC)
     out = iio.imread(path)
     assert out.shape == rgb_array.shape and out.dtype == np.uint8
-    assert psnr(out, rgb_array) > 24
+    assert psnr(out, rgb_array) > 30  # measured 31.87 dB; a quality-5 encode: 24.35
     np.testing.assert_array_equal(out, agdl_plugins.decode(path).array)
 
 

@@ -27,7 +27,19 @@ def test_preview_is_the_base_layer_not_the_full_decode(agdl_file, psnr, rgb_arra
         im.draft(None, (32, 24))
         preview = np.asarray(im)
     np.testing.assert_array_equal(preview, base)
-    assert psnr(preview, rgb_array) > 20
+    assert psnr(preview, rgb_array) > 27  # measured 30.37 dB; the base of a quality-5 encode: 23.63
+
+
+def test_thumbnail_from_the_preview_matches_the_full_decode(agdl_file, psnr) -> None:
+    """The draft path is a preview of *this* file: its thumbnail is close to the thumbnail of the full decode
+    (measured 49.46 dB; the same thumbnail of a quality-5 encode of the image: 27.64 dB)."""
+    with Image.open(agdl_file) as im:
+        im.thumbnail((32, 32))
+        thumb = np.asarray(im)
+    full = Image.fromarray(agdl_plugins.decode(agdl_file.read_bytes()).array)
+    full.thumbnail((32, 32))
+    assert thumb.shape == np.asarray(full).shape == (24, 32, 3)
+    assert psnr(thumb, np.asarray(full)) > 45
 
 
 def test_draft_without_reduction_changes_nothing(agdl_file, count_calls) -> None:

@@ -26,13 +26,13 @@ def test_l_roundtrip(gray_array: np.ndarray, psnr) -> None:
     out = _roundtrip(Image.fromarray(gray_array))
     assert out.mode == "L"
     assert np.asarray(out).shape == gray_array.shape
-    assert psnr(np.asarray(out), gray_array) > 24
+    assert psnr(np.asarray(out), gray_array) > 29  # measured 32.18 dB; a quality-5 encode: 25.08
 
 
 def test_rgb_roundtrip(rgb_array: np.ndarray, psnr) -> None:
     out = _roundtrip(Image.fromarray(rgb_array))
     assert out.mode == "RGB"
-    assert psnr(np.asarray(out), rgb_array) > 24
+    assert psnr(np.asarray(out), rgb_array) > 28  # measured 30.42 dB; a quality-5 encode: 24.35
 
 
 def test_rgba_alpha_is_lossless(rgba_array: np.ndarray, psnr) -> None:
@@ -40,7 +40,7 @@ def test_rgba_alpha_is_lossless(rgba_array: np.ndarray, psnr) -> None:
     assert out.mode == "RGBA"
     arr = np.asarray(out)
     np.testing.assert_array_equal(arr[..., 3], rgba_array[..., 3])
-    assert psnr(arr[..., :3], rgba_array[..., :3]) > 24
+    assert psnr(arr[..., :3], rgba_array[..., :3]) > 28  # measured 29.90 dB; a quality-5 encode: 24.01
 
 
 def test_la_alpha_is_lossless(rgba_array: np.ndarray) -> None:
@@ -65,14 +65,14 @@ def test_other_jpeg_modes_are_written_as_rgb(mode: str, rgb_array: np.ndarray, p
     im = Image.fromarray(rgb_array).convert(mode)
     out = _roundtrip(im)
     assert out.mode == "RGB"
-    assert psnr(np.asarray(out), np.asarray(im.convert("RGB"))) > 24
+    assert psnr(np.asarray(out), np.asarray(im.convert("RGB"))) > 28  # measured 30.42-30.47; quality 5: 24.29-24.35
 
 
 def test_palette_without_transparency_becomes_rgb(rgb_array: np.ndarray, psnr) -> None:
     pal = Image.fromarray(rgb_array).quantize(64)
     out = _roundtrip(pal)
     assert out.mode == "RGB"
-    assert psnr(np.asarray(out), np.asarray(pal.convert("RGB"))) > 24
+    assert psnr(np.asarray(out), np.asarray(pal.convert("RGB"))) > 28  # measured 30.52 dB; quality 5: 24.42
 
 
 def test_palette_with_transparency_becomes_rgba(rgb_array: np.ndarray) -> None:
@@ -89,6 +89,8 @@ def test_other_alpha_modes(mode: str, rgba_array: np.ndarray) -> None:
     im = src.convert("P").convert("PA") if mode == "PA" else src.convert(mode)
     out = _roundtrip(im)
     assert out.mode == {"PA": "RGBA", "La": "LA", "RGBa": "RGBA"}[mode]
+    # alpha is stored losslessly: the alpha Pillow's own conversion to the output mode gives
+    np.testing.assert_array_equal(np.asarray(out)[..., -1], np.asarray(im.convert(out.mode))[..., -1])
 
 
 @pytest.mark.parametrize("mode", REJECTED_BY_BOTH)

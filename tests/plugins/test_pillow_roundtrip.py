@@ -59,7 +59,7 @@ def test_save_by_path_then_open_by_path(tmp_path: Path, rgb_array: np.ndarray, p
         assert im.mode == "RGB"
         out = np.asarray(im)
     assert out.shape == rgb_array.shape and out.dtype == np.uint8
-    assert psnr(out, rgb_array) > 24
+    assert psnr(out, rgb_array) > 28  # default quality: measured 30.42 dB; a quality-5 encode: 24.35
 
 
 def test_str_path_and_extension_case(tmp_path: Path, rgb_array: np.ndarray) -> None:
@@ -75,7 +75,7 @@ def test_save_to_file_object_with_format(rgb_array: np.ndarray, psnr) -> None:
     buf.seek(0)
     with Image.open(buf) as im:
         assert im.format == "AGDL" and im.info["agdl_quality"] == 50
-        assert psnr(np.asarray(im), rgb_array) > 24
+        assert psnr(np.asarray(im), rgb_array) > 30  # measured 31.87 dB; a quality-5 encode: 24.35
     assert not buf.closed  # Pillow leaves caller-owned file objects open
 
 
@@ -158,7 +158,7 @@ def test_resave_opened_agdl_to_png_and_agdl(tmp_path: Path, agdl_file: Path, psn
         np.testing.assert_array_equal(np.asarray(png), ref)
     with Image.open(tmp_path / "y.agdl") as again:
         assert again.info["agdl_quality"] == 60
-        assert psnr(np.asarray(again), ref) > 24
+        assert psnr(np.asarray(again), ref) > 36  # measured 39.53 dB; re-saved at quality 5: 25.01
 
 
 def test_pickle_roundtrip(agdl_file: Path) -> None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import ray  # in the [test] extra: a missing Ray fails instead of skipping (as cv2 and SciPy do)
 from PIL import Image
-
-ray = pytest.importorskip("ray")
 
 ENC = {"device": "cpu"}  # default networks F and G: the bytes then depend on the thread count (pinned to 1)
 
