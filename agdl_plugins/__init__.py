@@ -5,7 +5,7 @@ Importing this package is cheap (no numpy pipeline, no torch): the heavy modules
 
 from __future__ import annotations
 
-from .api import analyze, decode, decode_base_preview, encode, encode_base_layer, read_info
+from .api import analyze, decode, decode_base_preview, encode, encode_base_layer, read_info, refinement
 from .container import MAGIC
 from .errors import (
     AgdlFallbackWarning,
@@ -22,10 +22,10 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    if name == "DecodedImage":
-        from .decoder import DecodedImage
+    if name in ("DecodedImage", "Refinement"):
+        from . import decoder
 
-        return DecodedImage
+        return getattr(decoder, name)
     if name in ("Analysis", "RoiBox"):
         from . import analysis
 
@@ -45,6 +45,7 @@ __all__ = [
     "DecompressionBombError",
     "EncodeOptions",
     "MissingPartError",
+    "Refinement",
     "RoiBox",
     "analyze",
     "decode",
@@ -54,5 +55,6 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "read_info",
+    "refinement",
     "validate_encode_options",
 ]
