@@ -72,23 +72,14 @@ def crops(arrays: list[np.ndarray], size: int, n: int, rng: np.random.Generator)
 
 def train(net: torch.nn.Module, data: list[list[torch.Tensor]], weighted: bool, steps: int, batch: int,
           seed: int) -> dict[str, float]:
-    """Adam on the (weighted) MSE; returns the seconds it took, ``wall`` and this process's ``cpu``."""
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    net.train()
-    t0, c0 = time.perf_counter(), time.process_time()
-    for _ in range(steps):
-        idx = torch.randint(len(data), (batch,), generator=gen).tolist()
+    """Adam on the MSE, or on the attention-weighted MSE ``sum(w * err) / sum(w)``; returns seconds."""
+
+    def loss_of(idx: list[int]) -> torch.Tensor:
         base, truth, w = (torch.stack([data[i][j] for i in idx]) for j in range(3))
         err = (net(base) - truth) ** 2
-        loss = (w * err).sum() / w.sum() if weighted else err.mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-    net.eval()
-    return {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0}
+        return (w * err).sum() / w.sum() if weighted else err.mean()
+
+    return C.fit(net, loss_of, len(data), steps, batch, seed)
 
 
 def main(argv: list[str] | None = None) -> int:

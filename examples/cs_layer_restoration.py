@@ -83,31 +83,17 @@ def encode_items(images: list[np.ndarray], folder: Path, opts: dict, rois: list 
 
 def train(net: torch.nn.Module, items: list[Item], project: CSProjection | None, steps: int, batch: int,
           seed: int) -> dict[str, float]:
-    """Adam on MSE against the original; with ``project``, the CS layer is the last layer.
-
-    Returns the seconds it took: ``wall`` (elapsed) and ``cpu`` (this process's CPU time: what the machine's
-    other jobs do not inflate).
-    """
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    """MSE against the original; with ``project``, the CS layer is the last layer. Returns seconds."""
     truth = [torch.from_numpy(it.truth.astype(np.float32) / 255.0)[None, None] for it in items]
-    net.train()
-    t0, c0 = time.perf_counter(), time.process_time()
-    for _ in range(steps):
-        idx = torch.randint(len(items), (batch,), generator=gen).tolist()
-        base = torch.cat([items[i].base for i in idx])
-        out = net(base)
+
+    def loss_of(idx: list[int]) -> torch.Tensor:
+        out = net(torch.cat([items[i].base for i in idx]))
         if project is not None:
             out = project(out, torch.cat([items[i].mask for i in idx]), [items[i].y for i in idx],
                           [items[i].op for i in idx])
-        loss = torch.nn.functional.mse_loss(out, torch.cat([truth[i] for i in idx]))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-    net.eval()
-    return {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0}
+        return torch.nn.functional.mse_loss(out, torch.cat([truth[i] for i in idx]))
+
+    return C.fit(net, loss_of, len(items), steps, batch, seed)
 
 
 @torch.no_grad()
