@@ -181,8 +181,9 @@ class Refinement:
 
     All arrays are on the luminance plane, in grey levels (0..255), in raster order. The original image's
     critical pixels ``c = original_y[mask]`` satisfy ``|operator(c) - y| <= step / 2`` componentwise (the
-    quantisation cell of the default ``"round"`` quantiser; ``quantiser="rdo"`` files may step one index
-    further), so :class:`kornia_ops.CSProjection` can impose them on any network's output.
+    quantisation cell of the default ``"round"`` quantiser; a ``quantiser="rdo"`` file may code a measurement one
+    step toward zero, or as zero, so some lie outside that cell), so :class:`kornia_ops.CSProjection` can impose
+    them on any network's output.
 
     Attributes:
         base: (H, W) uint8, the decoded base-layer luminance (what every decoder has before any network).
