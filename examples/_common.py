@@ -99,7 +99,7 @@ class DnCNN(nn.Module):
     """A plain DnCNN (Zhang et al., 2017): conv-ReLU, ``depth - 2`` conv-BN-ReLU, conv; predicts the residual.
 
     Not AGDL's restorer: a stand-in for "someone else's network". Input and output :math:`(B, 1, H, W)` in
-    [0, 1] (luminance); ``forward(x) = x - residual(x)``.
+    [0, 1] (luminance); ``forward(x) = x - residual(x)``, the identity at initialisation (last layer zeroed).
     """
 
     def __init__(self, depth: int = 6, width: int = 24) -> None:
@@ -107,8 +107,10 @@ class DnCNN(nn.Module):
         layers: list[nn.Module] = [nn.Conv2d(1, width, 3, padding=1), nn.ReLU(inplace=True)]
         for _ in range(depth - 2):
             layers += [nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
-        layers.append(nn.Conv2d(width, 1, 3, padding=1))
-        self.body = nn.Sequential(*layers)
+        last = nn.Conv2d(width, 1, 3, padding=1)
+        nn.init.zeros_(last.weight)  # start as the identity: training moves away from the input, never
+        nn.init.zeros_(last.bias)  # from a random image (short CPU budgets otherwise end below the input)
+        self.body = nn.Sequential(*layers, last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x - self.body(x)

@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--crops", type=int, default=2)
     p.add_argument("--crop", type=int, default=64)
     p.add_argument("--n-test", type=int, default=100)
-    p.add_argument("--steps", type=int, default=400)
+    p.add_argument("--steps", type=int, default=1200)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--quality", type=int, default=20, help="JPEG quality of the inputs")
     p.add_argument("--a", type=float, default=4.0, help="weight of the saliency term")

@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--crops", type=int, default=2, help="random crops per training image")
     p.add_argument("--crop", type=int, default=64, help="training crop side (each crop is its own .agdl file)")
     p.add_argument("--n-test", type=int, default=100, help="DUTS-TE images (first, sorted)")
-    p.add_argument("--steps", type=int, default=400)
+    p.add_argument("--steps", type=int, default=1200)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--quality", type=int, default=30, help="base-layer JPEG quality")
     p.add_argument("--critical-fraction", type=float, default=0.05)
