@@ -122,7 +122,7 @@ def evaluate(nets: dict[str, tuple[torch.nn.Module, bool]], items: list[Item], p
                 add(f"DnCNN {name}", C.to_uint8(out), it)
             proj = project(out.double(), it.mask, [it.y.double()], [it.op])
             u8 = C.to_uint8(proj)
-            add(f"DnCNN {name} + CS layer" + ("" if trained_with_layer else " (at test time only)"), u8, it)
+            add(f"DnCNN {name}" if trained_with_layer else f"DnCNN {name} + CS layer (at test time only)", u8, it)
             c_float = proj[it.mask] * 255.0
             c_u8 = torch.from_numpy(u8[it.mask[0, 0].numpy()].astype(np.float64))
             y = it.y.double() * 255.0
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         cs.load_state_dict(plain.state_dict())  # identical start
         t_plain = train(plain, train_items, None, args.steps, args.batch, args.seed)
         t_cs = train(cs, train_items, project, args.steps, args.batch, args.seed)
-        result = evaluate({"plain": (plain, False), "trained with": (cs, True)}, test_items, project)
+        result = evaluate({"plain": (plain, False), "with CS layer (trained with it)": (cs, True)}, test_items, project)
         pixels = [it.truth.size for it in test_items]
         result.update({
             "data": "duts" if C.dataset_root() else "scikit-image fallback",

@@ -42,7 +42,7 @@ def test_cs_layer_example() -> None:
     # the measurements carry information the network does not have: the layer helps even a net trained without it
     plain, plain_cs = v["DnCNN plain"], v["DnCNN plain + CS layer (at test time only)"]
     assert plain_cs["psnr"] > plain["psnr"] and plain_cs["roi_psnr"] > plain["roi_psnr"]
-    assert "DnCNN trained with + CS layer" in v and "AGDL decoder (G + projection)" in v
+    assert "DnCNN with CS layer (trained with it)" in v and "AGDL decoder (G + projection)" in v
     assert 0.1 < r["bpp"] < 4.0
 
 
