@@ -5,7 +5,15 @@ Importing this package is cheap (no numpy pipeline, no torch): the heavy modules
 
 from __future__ import annotations
 
-from agdl_plugins.api import analyze, decode, decode_base_preview, encode, encode_base_layer, read_info
+from agdl_plugins.api import (
+    analyze,
+    decode,
+    decode_base_preview,
+    encode,
+    encode_base_layer,
+    read_info,
+    refinement,
+)
 from agdl_plugins.errors import (
     AgdlFallbackWarning,
     AgdlFormatError,
@@ -26,10 +34,10 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    if name == "DecodedImage":
-        from agdl_plugins.codec.decoder import DecodedImage
+    if name in ("DecodedImage", "Refinement"):
+        from agdl_plugins.codec import decoder
 
-        return DecodedImage
+        return getattr(decoder, name)
     if name in ("Analysis", "RoiBox"):
         from agdl_plugins.codec import analysis
 
@@ -53,6 +61,7 @@ __all__ = [
     "PartOutputError",
     "RateUnreachableError",
     "UnknownPartError",
+    "Refinement",
     "RoiBox",
     "analyze",
     "decode",
@@ -62,5 +71,6 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "read_info",
+    "refinement",
     "validate_encode_options",
 ]

@@ -1,4 +1,4 @@
-"""The public API: ``encode``, ``decode``, ``read_info``, ``decode_base_preview``, ``analyze``.
+"""The public API: ``encode``, ``decode``, ``read_info``, ``decode_base_preview``, ``analyze``, ``refinement``.
 
 Pillow, imageio, the CLI and the benchmark are thin adapters over these functions.
 """
@@ -203,6 +203,44 @@ def analyze(
     limit = _default_max_pixels() if max_pixels == -1 else max_pixels
     parsed = _parse(_read_source(source), limit)
     return analyze_parsed(parsed, get_registry(), outputs=outputs, device=device)
+
+
+def refinement(source: Source, *, device: str = "auto", max_pixels: int | None = -1):
+    """The file's transmitted measurements and what they measure, for use in another restoration network.
+
+    Runs what the decoder runs before its projection: the base layer, network F (the critical set, checked
+    against the file's CRC) and the file's restorer G (the measurements are residuals of G's output). Feed the
+    result to :class:`kornia_ops.CSProjection` (``docs/KORNIA_OPS.md``): ``y``, ``operator`` and ``mask`` are in
+    grey levels on the luminance plane; divide ``y`` and ``step`` by 255 for a network working in [0, 1] (the
+    operators are linear).
+
+    Args:
+        source: bytes, a path or a binary file object (a .agdl file, or a JPEG carrying AGDL segments).
+        device: where F and G run: "auto" (CUDA when available), "cpu" or "cuda[:N]".
+        max_pixels: as in :func:`decode`.
+
+    Returns:
+        :class:`agdl_plugins.codec.decoder.Refinement` (``base``, ``reference``, ``mask``, ``y``, ``operator``,
+        ``step``, ``info``); ``operator`` is None and ``y`` empty for a file without refinement.
+
+    Raises:
+        AgdlFormatError: corrupt data, a part that is not installed. CriticalSetMismatchError: the re-derived
+            critical set does not match the file.
+
+    Example:
+        >>> import numpy as np, agdl_plugins as agdl
+        >>> rng = np.random.default_rng(0)
+        >>> img = np.clip(rng.normal(128, 40, (48, 64)), 0, 255).astype(np.uint8)
+        >>> data = agdl.encode(img, critical_fraction=0.05, measurement_ratio=0.5, step=2.0, device="cpu")
+        >>> r = agdl.refinement(data, device="cpu")
+        >>> int(r.mask.sum()) == r.operator.n, r.operator.m == r.y.shape[0], r.step
+        (True, True, 2.0)
+    """
+    from agdl_plugins.codec.decoder import refinement_parsed
+    from agdl_plugins.parts.registry import get_registry
+
+    limit = _default_max_pixels() if max_pixels == -1 else max_pixels
+    return refinement_parsed(_parse(_read_source(source), limit), get_registry(), device=device)
 
 
 def encode_base_layer(image: Any, *, base: str = "jpeg-saliency", quality: int = 30) -> bytes:

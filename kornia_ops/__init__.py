@@ -1,9 +1,15 @@
 """Kornia-style differentiable operators of the AGDL codec (depends only on torch and kornia).
 
 Critical-pixel masks and labels, structured compressed-sensing operators, the CS projection
-(decoder module R) and the saliency map of a base-layer image through a caller-supplied network. See ``docs/DESIGN.md``.
+(decoder module R) and the saliency map of a base-layer image through a caller-supplied network. See
+``docs/KORNIA_OPS.md`` (tutorial) and ``docs/DESIGN.md``.
+
+Errors: bad shapes and values raise :class:`KorniaOpsValueError` (a ``ValueError``), wrong types and dtypes
+:class:`KorniaOpsTypeError` (a ``TypeError``); both also subclass kornia's ``BaseError``. Every operator accepts
+float16, bfloat16, float32 and float64; reduced precision is computed in float32 and returned in the input's dtype.
 """
 
+from kornia_ops._checks import KorniaOpsTypeError, KorniaOpsValueError
 from kornia_ops.dct import dct_ortho, idct_ortho
 from kornia_ops.mask import (
     CriticalPixelMask,
@@ -34,6 +40,8 @@ __all__ = [
     "CriticalPixelTarget",
     "GaussianSensing",
     "IdentitySensing",
+    "KorniaOpsTypeError",
+    "KorniaOpsValueError",
     "SensingOperator",
     "SaliencyMap",
     "SoftCriticalPixelMask",

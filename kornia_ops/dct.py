@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 
 import torch
-from kornia.core.check import KORNIA_CHECK
 from torch import Tensor
+
+from kornia_ops._checks import KorniaOpsValueError, check_float, compute_dtype
 
 __all__ = ["dct_ortho", "idct_ortho"]
 
@@ -21,9 +22,9 @@ def _twiddle(n: int, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 
 
 def _check(x: Tensor, fname: str) -> None:
-    KORNIA_CHECK(isinstance(x, Tensor), f"{fname}: input must be a Tensor")
-    KORNIA_CHECK(x.dim() >= 1, f"{fname}: input must have at least one dimension")
-    KORNIA_CHECK(x.dtype in (torch.float32, torch.float64), f"{fname}: input must be float32 or float64")
+    check_float(x, fname, "x")
+    if x.dim() < 1:
+        raise KorniaOpsValueError(f"{fname}: x must have at least one dimension, got a 0-d tensor")
 
 
 def dct_ortho(x: Tensor, dim: int = -1) -> Tensor:
@@ -38,7 +39,8 @@ def dct_ortho(x: Tensor, dim: int = -1) -> Tensor:
     included). The transform is orthogonal, so its adjoint and inverse are :func:`idct_ortho`. Differentiable.
 
     Args:
-        x: real tensor of shape :math:`(*, N, *)`, float32 or float64.
+        x: real tensor of shape :math:`(*, N, *)`; float32 or float64, or float16/bfloat16 (computed in float32,
+            returned in the input's dtype).
         dim: dimension to transform.
 
     Returns:
@@ -52,16 +54,17 @@ def dct_ortho(x: Tensor, dim: int = -1) -> Tensor:
         True
     """
     _check(x, "dct_ortho")
-    x = x.movedim(dim, -1)
+    in_dtype = x.dtype
+    x = x.to(compute_dtype(in_dtype)).movedim(dim, -1)
     n = x.shape[-1]
     if n == 0:
-        return x.clone().movedim(-1, dim)
+        return x.clone().movedim(-1, dim).to(in_dtype)
     v = torch.cat([x[..., 0::2], x[..., 1::2].flip(-1)], dim=-1)
     vf = torch.fft.fft(v, dim=-1)
     cos, sin, scale = _twiddle(n, x)
     # Re(V_k * exp(-i pi k / 2N))
     out = (vf.real * cos + vf.imag * sin) * scale
-    return out.movedim(-1, dim)
+    return out.movedim(-1, dim).to(in_dtype)
 
 
 def idct_ortho(x: Tensor, dim: int = -1) -> Tensor:
@@ -71,7 +74,8 @@ def idct_ortho(x: Tensor, dim: int = -1) -> Tensor:
     :math:`O(N \log N)`, any :math:`N \ge 0`. Differentiable.
 
     Args:
-        x: real tensor of shape :math:`(*, N, *)`, float32 or float64.
+        x: real tensor of shape :math:`(*, N, *)`; float32 or float64, or float16/bfloat16 (computed in float32,
+            returned in the input's dtype).
         dim: dimension to transform.
 
     Returns:
@@ -83,10 +87,11 @@ def idct_ortho(x: Tensor, dim: int = -1) -> Tensor:
         True
     """
     _check(x, "idct_ortho")
-    x = x.movedim(dim, -1)
+    in_dtype = x.dtype
+    x = x.to(compute_dtype(in_dtype)).movedim(dim, -1)
     n = x.shape[-1]
     if n == 0:
-        return x.clone().movedim(-1, dim)
+        return x.clone().movedim(-1, dim).to(in_dtype)
     cos, sin, scale = _twiddle(n, x)
     c = x / scale  # C_k = sum_n x_n cos(...) = Re(W_k V_k)
     c_rev = torch.cat([torch.zeros_like(c[..., :1]), c[..., 1:].flip(-1)], dim=-1)  # C_{N-k}, C_N := 0
@@ -101,4 +106,4 @@ def idct_ortho(x: Tensor, dim: int = -1) -> Tensor:
     out = torch.stack([even[..., :m], odd], dim=-1).flatten(-2)
     if n % 2:
         out = torch.cat([out, even[..., m:]], dim=-1)
-    return out.movedim(-1, dim)
+    return out.movedim(-1, dim).to(in_dtype)

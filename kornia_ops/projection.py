@@ -6,8 +6,16 @@ from collections.abc import Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import torch
-from kornia.core.check import KORNIA_CHECK, KORNIA_CHECK_SHAPE
 from torch import Tensor, nn
+
+from kornia_ops._checks import (
+    KorniaOpsTypeError,
+    KorniaOpsValueError,
+    check_float,
+    check_shape,
+    check_tensor,
+    compute_dtype,
+)
 
 __all__ = [
     "CSProjection",
@@ -35,16 +43,15 @@ class SensingOperator(Protocol):
 
 
 def _check_pair(c_g: Tensor, y: Tensor, op: Any, fname: str) -> None:
-    KORNIA_CHECK(isinstance(c_g, Tensor) and isinstance(y, Tensor), f"{fname}: c_g and y must be Tensors")
-    KORNIA_CHECK_SHAPE(c_g, ["*", "N"])
-    KORNIA_CHECK_SHAPE(y, ["*", "M"])
-    KORNIA_CHECK(
-        c_g.shape[-1] == op.n and y.shape[-1] == op.m,
-        lambda: (
-            f"{fname}: expected c_g (..., {op.n}) and y (..., {op.m}), "
+    check_shape(c_g, ["*", "N"], fname, "c_g")
+    check_shape(y, ["*", "M"], fname, "y")
+    check_float(c_g, fname, "c_g")
+    check_float(y, fname, "y")
+    if c_g.shape[-1] != op.n or y.shape[-1] != op.m:
+        raise KorniaOpsValueError(
+            f"{fname}: expected c_g (..., {op.n}) and y (..., {op.m}) for the operator's (n, m), "
             f"got {tuple(c_g.shape)}, {tuple(y.shape)}"
-        ),
-    )
+        )
 
 
 def cs_project_equality(c_g: Tensor, y: Tensor, op: SensingOperator) -> Tensor:
@@ -72,7 +79,9 @@ def cs_project_equality(c_g: Tensor, y: Tensor, op: SensingOperator) -> Tensor:
         True
     """
     _check_pair(c_g, y, op, "cs_project_equality")
-    return c_g + op.pinv_apply(y - op(c_g))
+    cd = compute_dtype(c_g.dtype)
+    c = c_g.to(cd)
+    return (c + op.pinv_apply(y.to(cd) - op(c))).to(c_g.dtype)
 
 
 def cs_project_box(c_g: Tensor, y: Tensor, op: SensingOperator, step: float | Tensor) -> Tensor:
@@ -105,15 +114,19 @@ def cs_project_box(c_g: Tensor, y: Tensor, op: SensingOperator, step: float | Te
         True
     """
     _check_pair(c_g, y, op, "cs_project_box")
+    cd = compute_dtype(c_g.dtype)
+    yc = y.to(cd)
     if isinstance(step, Tensor):
-        step_t = step.to(device=y.device, dtype=y.dtype)
+        step_t = step.to(device=y.device, dtype=cd)
     else:
-        step_t = torch.as_tensor(float(step), device=y.device, dtype=y.dtype)
-    KORNIA_CHECK(bool((step_t >= 0).all()), "cs_project_box: step must be non-negative")
+        step_t = torch.as_tensor(float(step), device=y.device, dtype=cd)
+    if not bool((step_t >= 0).all()):
+        raise KorniaOpsValueError("cs_project_box: step must be non-negative")
     half = step_t / 2
-    z = op(c_g)
-    target = torch.maximum(torch.minimum(z, y + half), y - half)
-    return c_g + op.pinv_apply(target - z)
+    c = c_g.to(cd)
+    z = op(c)
+    target = torch.maximum(torch.minimum(z, yc + half), yc - half)
+    return (c + op.pinv_apply(target - z)).to(c_g.dtype)
 
 
 OpsArg = Any  # op | Sequence[op | Sequence[op]] | Callable[[int, int, int], op]
@@ -129,37 +142,32 @@ def _plane_op(ops: OpsArg, b: int, c: int, ch: int, n: int) -> Any:
         item = ops[b]
         if _is_seq(item):
             if len(item) != ch:
-                raise ValueError(f"cs_project_image: ops[{b}] must have {ch} operators, got {len(item)}")
+                raise KorniaOpsValueError(f"cs_project_image: ops[{b}] must have {ch} operators, got {len(item)}")
             return item[c]
         return item
     if hasattr(ops, "pinv_apply"):
         return ops
     if callable(ops):
         return ops(b, c, n)
-    raise TypeError(f"cs_project_image: unsupported ops of type {type(ops).__name__}")
+    raise KorniaOpsTypeError(f"cs_project_image: unsupported ops of type {type(ops).__name__}")
 
 
 def _plane_y(y: YArg, b: int, c: int, bsz: int, ch: int) -> Tensor:
     if isinstance(y, Tensor):
-        KORNIA_CHECK(
-            y.dim() == 3 and y.shape[0] == bsz and y.shape[1] == ch,
-            lambda: f"cs_project_image: tensor y must be ({bsz}, {ch}, M), got {tuple(y.shape)}",
-        )
+        if not (y.dim() == 3 and y.shape[0] == bsz and y.shape[1] == ch):
+            raise KorniaOpsValueError(f"cs_project_image: tensor y must be ({bsz}, {ch}, M), got {tuple(y.shape)}")
         return y[b, c]
     item = y[b]
     if isinstance(item, Tensor):
         if item.dim() == 1 and ch == 1:
             return item
-        KORNIA_CHECK(
-            item.dim() == 2 and item.shape[0] == ch,
-            lambda: (
-                f"cs_project_image: y[{b}] must be ({ch}, M) or a list of {ch} tensors, "
-                f"got {tuple(item.shape)}"
-            ),
-        )
+        if not (item.dim() == 2 and item.shape[0] == ch):
+            raise KorniaOpsValueError(
+                f"cs_project_image: y[{b}] must be ({ch}, M) or a list of {ch} tensors, got {tuple(item.shape)}"
+            )
         return item[c]
     if len(item) != ch:
-        raise ValueError(f"cs_project_image: y[{b}] must have {ch} tensors, got {len(item)}")
+        raise KorniaOpsValueError(f"cs_project_image: y[{b}] must have {ch} tensors, got {len(item)}")
     return item[c]
 
 
@@ -179,7 +187,9 @@ def cs_project_image(
     Differentiable w.r.t. ``image``. Planes with :math:`N = 0` are left as they are.
 
     Args:
-        image: restored image :math:`(B, C, H, W)`, float32 or float64.
+        image: restored image :math:`(B, C, H, W)`; float32 or float64, or float16/bfloat16 (projected in
+            float32 and returned in the input's dtype, so the constraint then holds only to that dtype's
+            rounding).
         mask: bool critical mask :math:`(B, C, H, W)` or :math:`(B, 1, H, W)` (shared by all channels).
         y: measurements per plane, cast to ``image``'s dtype and device. Either a tensor :math:`(B, C, M)`
             (all planes share :math:`M`) or a sequence of length :math:`B` whose item ``b`` is a tensor
@@ -205,23 +215,26 @@ def cs_project_image(
         >>> torch.allclose(out[mask], img[mask])
         True
     """
-    KORNIA_CHECK_SHAPE(image, ["B", "C", "H", "W"])
-    KORNIA_CHECK_SHAPE(mask, ["B", "C", "H", "W"])
-    KORNIA_CHECK(mask.dtype == torch.bool, "cs_project_image: mask must be a bool tensor")
-    KORNIA_CHECK(image.dtype in (torch.float32, torch.float64), "cs_project_image: image must be float32/64")
+    fn = "cs_project_image"
+    check_shape(image, ["B", "C", "H", "W"], fn, "image")
+    check_shape(mask, ["B", "C", "H", "W"], fn, "mask")
+    if mask.dtype != torch.bool:
+        raise KorniaOpsTypeError(f"{fn}: mask must be a bool tensor, got {mask.dtype}")
+    check_float(image, fn, "image")
     bsz, ch, h, w = image.shape
-    KORNIA_CHECK(
-        mask.shape[0] == bsz and mask.shape[1] in (1, ch) and mask.shape[2:] == image.shape[2:],
-        lambda: f"cs_project_image: mask {tuple(mask.shape)} incompatible with image {tuple(image.shape)}",
-    )
+    if not (mask.shape[0] == bsz and mask.shape[1] in (1, ch) and mask.shape[2:] == image.shape[2:]):
+        raise KorniaOpsValueError(f"{fn}: mask {tuple(mask.shape)} incompatible with image {tuple(image.shape)}")
     if mode not in ("equality", "box"):
-        raise ValueError(f"cs_project_image: mode must be 'equality' or 'box', got {mode!r}")
+        raise KorniaOpsValueError(f"{fn}: mode must be 'equality' or 'box', got {mode!r}")
     if mode == "box" and step is None:
-        raise ValueError("cs_project_image: mode='box' needs a step")
-    if not isinstance(y, Tensor):
-        KORNIA_CHECK(len(y) == bsz, lambda: f"cs_project_image: y must have {bsz} items, got {len(y)}")
-    if _is_seq(ops):
-        KORNIA_CHECK(len(ops) == bsz, lambda: f"cs_project_image: ops must have {bsz} items, got {len(ops)}")
+        raise KorniaOpsValueError(f"{fn}: mode='box' needs a step")
+    if not isinstance(y, Tensor) and len(y) != bsz:
+        raise KorniaOpsValueError(f"{fn}: y must have {bsz} items (one per batch item), got {len(y)}")
+    if _is_seq(ops) and len(ops) != bsz:
+        raise KorniaOpsValueError(f"{fn}: ops must have {bsz} items (one per batch item), got {len(ops)}")
+    cd = compute_dtype(image.dtype)
+    in_dtype = image.dtype
+    image = image.to(cd)
 
     flat_mask = mask.reshape(bsz, mask.shape[1], h * w).to(image.device)
     plane_size = h * w
@@ -236,7 +249,9 @@ def cs_project_image(
                 continue
             gidx = idx + (b * ch + c) * plane_size
             op = _plane_op(ops, b, c, ch, n)
-            y_p = _plane_y(y, b, c, bsz, ch).to(device=image.device, dtype=image.dtype)
+            y_p = _plane_y(y, b, c, bsz, ch)
+            check_tensor(y_p, fn, f"y (batch {b}, channel {c})")
+            y_p = y_p.to(device=image.device, dtype=cd)
             c_g = flat_img.index_select(0, gidx)
             if mode == "equality":
                 c_hat = cs_project_equality(c_g, y_p, op)
@@ -246,8 +261,9 @@ def cs_project_image(
             idx_list.append(gidx)
             val_list.append(c_hat)
     if not idx_list:
-        return image.clone()
-    return flat_img.index_copy(0, torch.cat(idx_list), torch.cat(val_list)).reshape(image.shape)
+        return image.to(in_dtype, copy=True)
+    out = flat_img.index_copy(0, torch.cat(idx_list), torch.cat(val_list)).reshape(image.shape)
+    return out.to(in_dtype)
 
 
 class CSProjection(nn.Module):
@@ -283,9 +299,9 @@ class CSProjection(nn.Module):
     def __init__(self, mode: ProjectionMode = "equality", step: float | Tensor | None = None) -> None:
         super().__init__()
         if mode not in ("equality", "box"):
-            raise ValueError(f"CSProjection: mode must be 'equality' or 'box', got {mode!r}")
+            raise KorniaOpsValueError(f"CSProjection: mode must be 'equality' or 'box', got {mode!r}")
         if mode == "box" and step is None:
-            raise ValueError("CSProjection: mode='box' needs a step")
+            raise KorniaOpsValueError("CSProjection: mode='box' needs a step")
         self.mode: ProjectionMode = mode
         self.step = step
 

@@ -9,17 +9,18 @@ decoder has without running the restorer; :func:`agdl_plugins.analyze` computes 
 from __future__ import annotations
 
 import torch
-from kornia.core.check import KORNIA_CHECK, KORNIA_CHECK_SHAPE
 from torch import Tensor, nn
+
+from kornia_ops._checks import KorniaOpsTypeError, KorniaOpsValueError, check_finite, check_float, check_shape
 
 __all__ = ["SaliencyMap", "saliency_map"]
 
 
 def _check_net(net: nn.Module, fname: str) -> None:
-    KORNIA_CHECK(
-        callable(getattr(net, "saliency_logits", None)),
-        f"{fname}: net must have a saliency_logits(x) method (e.g. AGDL's network F), got {type(net).__name__}",
-    )
+    if not callable(getattr(net, "saliency_logits", None)):
+        raise KorniaOpsTypeError(
+            f"{fname}: net must have a saliency_logits(x) method (e.g. AGDL's network F), got {type(net).__name__}"
+        )
 
 
 def saliency_map(x: Tensor, net: nn.Module, *, check_range: bool = True) -> Tensor:
@@ -32,8 +33,14 @@ def saliency_map(x: Tensor, net: nn.Module, *, check_range: bool = True) -> Tens
         x: base layer :math:`(B, C, H, W)`, floating point, in :math:`[0, 1]`: :math:`C` = ``net.cin`` when
             the network has that attribute (AGDL's F v3: 3 planes Y, Cb, Cr), else 1 (luminance; F v2).
         net: a module with ``saliency_logits(x) -> (B, 1, H, W)`` logits (AGDL's network F v2/v3 has one).
-        check_range: check that ``x`` lies in :math:`[0, 1]` (reads the tensor's min/max: a device sync; turn
-            off under ``torch.compile`` or in a hot training loop).
+        check_range: check that ``x`` is finite (``ValueError`` "contains NaN/inf") and lies in :math:`[0, 1]`
+            (reads the tensor: a device sync; turn off under ``torch.compile`` or in a hot training loop).
+
+    The dtype is the network's business: ``x`` (any float dtype) is passed to it as it is.
+
+    Raises:
+        TypeError: ``net`` without ``saliency_logits``, non-float ``x``. ValueError: wrong shape, NaN/inf or out
+            of range ``x`` (with ``check_range``), logits of the wrong shape.
 
     Returns:
         saliency :math:`(B, 1, H, W)` in :math:`[0, 1]`, dtype of the network's logits.
@@ -48,17 +55,21 @@ def saliency_map(x: Tensor, net: nn.Module, *, check_range: bool = True) -> Tens
     """
     _check_net(net, "saliency_map")
     cin = int(getattr(net, "cin", 1))
-    KORNIA_CHECK_SHAPE(x, ["B", str(cin), "H", "W"])
-    KORNIA_CHECK(x.is_floating_point(), "saliency_map: x must be a floating point tensor")
+    check_shape(x, ["B", str(cin), "H", "W"], "saliency_map", "x")
+    check_float(x, "saliency_map", "x")
     if check_range and x.numel():
+        check_finite(x, "saliency_map", "x")
         lo, hi = torch.aminmax(x.detach())
-        KORNIA_CHECK(bool(lo >= 0) and bool(hi <= 1), "saliency_map: x must lie in [0, 1] (scale uint8 by 1/255)")
+        if not (bool(lo >= 0) and bool(hi <= 1)):
+            raise KorniaOpsValueError(
+                f"saliency_map: x must lie in [0, 1] (scale uint8 by 1/255), got [{float(lo):g}, {float(hi):g}]"
+            )
     logits = net.saliency_logits(x)
-    KORNIA_CHECK(
-        isinstance(logits, Tensor) and logits.shape == (x.shape[0], 1, *x.shape[2:]),
-        lambda: f"saliency_map: net.saliency_logits returned shape {tuple(getattr(logits, 'shape', ()))}, "
-        f"expected {(x.shape[0], 1, *x.shape[2:])}",
-    )
+    if not (isinstance(logits, Tensor) and logits.shape == (x.shape[0], 1, *x.shape[2:])):
+        raise KorniaOpsValueError(
+            f"saliency_map: net.saliency_logits returned shape {tuple(getattr(logits, 'shape', ()))}, "
+            f"expected {(x.shape[0], 1, *x.shape[2:])}"
+        )
     return torch.sigmoid(logits)
 
 

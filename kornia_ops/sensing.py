@@ -6,9 +6,9 @@ import math
 from typing import ClassVar
 
 import torch
-from kornia.core.check import KORNIA_CHECK
 from torch import Tensor, nn
 
+from kornia_ops._checks import KorniaOpsValueError, as_index, check_float, check_tensor, compute_dtype
 from kornia_ops._hash import splitmix64_stream, stream_seed
 from kornia_ops.dct import dct_ortho, idct_ortho
 
@@ -46,18 +46,20 @@ def structured_permutation_and_signs(n: int, seed: int) -> tuple[Tensor, Tensor]
     return perm, signs
 
 
-def _check_nm(n: int, m: int, name: str) -> None:
-    if not (isinstance(n, int) and isinstance(m, int)) or isinstance(n, bool) or isinstance(m, bool):
-        raise TypeError(f"{name}: n and m must be int, got {type(n).__name__}, {type(m).__name__}")
-    if n < 0 or not 0 <= m <= n:
-        raise ValueError(f"{name}: need 0 <= m <= n, got n={n}, m={m}")
+def _check_nms(n: object, m: object, seed: object, name: str) -> tuple[int, int, int]:
+    """``(n, m, seed)`` as python ints (any integral: ``operator.index``; a float seed is refused, not truncated)."""
+    ni, mi = as_index(n, name, "n"), as_index(m, name, "m")
+    si = as_index(seed, name, "seed")
+    if ni < 0 or not 0 <= mi <= ni:
+        raise KorniaOpsValueError(f"{name}: need 0 <= m <= n, got n={ni}, m={mi}")
+    return ni, mi, si
 
 
 def _check_vec(x: Tensor, size: int, what: str, name: str) -> None:
-    KORNIA_CHECK(isinstance(x, Tensor), f"{name}: {what} must be a Tensor")
-    KORNIA_CHECK(x.dim() >= 1, f"{name}: {what} must have shape (..., {size})")
-    KORNIA_CHECK(x.shape[-1] == size, lambda: f"{name}: {what} last dim must be {size}, got {tuple(x.shape)}")
-    KORNIA_CHECK(x.dtype in (torch.float32, torch.float64), f"{name}: {what} must be float32 or float64")
+    check_tensor(x, name, what)
+    if x.dim() < 1 or x.shape[-1] != size:
+        raise KorniaOpsValueError(f"{name}: {what} must have shape (..., {size}), got {tuple(x.shape)}")
+    check_float(x, name, what)
 
 
 class StructuredSensing(nn.Module):
@@ -69,12 +71,12 @@ class StructuredSensing(nn.Module):
     :math:`H H^\top = I_M`, so :meth:`pinv_apply` is :meth:`adjoint`. Signs and permutation come from a
     pure-integer SplitMix64 hash of ``seed`` (:func:`structured_permutation_and_signs`), bit-identical
     everywhere. Nothing is stored in the ``state_dict`` (the operator is rebuilt from ``(n, m, seed)``).
-    float32 and float64, any device.
+    Any device; float32 and float64, and float16/bfloat16 computed in float32 and returned in the input's dtype.
 
     Args:
-        n: signal length :math:`N \ge 0`.
+        n: signal length :math:`N \ge 0` (any python integral).
         m: number of measurements, :math:`0 \le M \le N`.
-        seed: any python int.
+        seed: any python integral (``int``, ``numpy.int64``); a ``float`` raises ``TypeError``.
 
     Shape:
         - forward: :math:`(*, N) \to (*, M)`
@@ -99,8 +101,7 @@ class StructuredSensing(nn.Module):
 
     def __init__(self, n: int, m: int, seed: int) -> None:
         super().__init__()
-        _check_nm(n, m, "StructuredSensing")
-        self.n, self.m, self.seed = n, m, int(seed)
+        self.n, self.m, self.seed = _check_nms(n, m, seed, "StructuredSensing")
         perm, signs = structured_permutation_and_signs(n, self.seed)
         inv_perm = torch.empty_like(perm)
         inv_perm[perm] = torch.arange(n, dtype=perm.dtype)
@@ -121,17 +122,19 @@ class StructuredSensing(nn.Module):
     def forward(self, c: Tensor) -> Tensor:
         """Measure: ``y = H c``, :math:`(*, N) \\to (*, M)`."""
         _check_vec(c, self.n, "c", "StructuredSensing.forward")
-        perm, _, signs = self._buffers_for(c)
-        z = (c * signs).index_select(-1, perm)
-        return dct_ortho(z, dim=-1)[..., : self.m]
+        x = c.to(compute_dtype(c.dtype))
+        perm, _, signs = self._buffers_for(x)
+        z = (x * signs).index_select(-1, perm)
+        return dct_ortho(z, dim=-1)[..., : self.m].to(c.dtype)
 
     def adjoint(self, y: Tensor) -> Tensor:
         """Adjoint: ``c = H^T y``, :math:`(*, M) \\to (*, N)`."""
         _check_vec(y, self.m, "y", "StructuredSensing.adjoint")
-        _, inv_perm, signs = self._buffers_for(y)
-        full = torch.nn.functional.pad(y, (0, self.n - self.m))
+        x = y.to(compute_dtype(y.dtype))
+        _, inv_perm, signs = self._buffers_for(x)
+        full = torch.nn.functional.pad(x, (0, self.n - self.m))
         z = idct_ortho(full, dim=-1)
-        return z.index_select(-1, inv_perm) * signs
+        return (z.index_select(-1, inv_perm) * signs).to(y.dtype)
 
     def pinv_apply(self, r: Tensor) -> Tensor:
         """Pseudo-inverse :math:`H^\\top (H H^\\top)^{-1} r = H^\\top r` (rows are orthonormal)."""
@@ -140,7 +143,7 @@ class StructuredSensing(nn.Module):
     def matrix(self, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> Tensor:
         """Dense :math:`(M, N)` matrix (for tests / small ``n`` only)."""
         if self.n > 8192:
-            raise ValueError(f"StructuredSensing.matrix: n={self.n} too large for a dense matrix (max 8192)")
+            raise KorniaOpsValueError(f"StructuredSensing.matrix: n={self.n} too large for a dense matrix (max 8192)")
         eye = torch.eye(self.n, dtype=dtype, device=device)
         return self.forward(eye).T.contiguous()
 
@@ -173,10 +176,10 @@ class IdentitySensing(nn.Module):
 
     def __init__(self, n: int, m: int, seed: int = 0) -> None:
         super().__init__()
-        _check_nm(n, m, "IdentitySensing")
+        n, m, seed = _check_nms(n, m, seed, "IdentitySensing")
         if m != n:
-            raise ValueError(f"IdentitySensing: needs m == n (identity sampling), got n={n}, m={m}")
-        self.n, self.m, self.seed = n, m, int(seed)
+            raise KorniaOpsValueError(f"IdentitySensing: needs m == n (identity sampling), got n={n}, m={m}")
+        self.n, self.m, self.seed = n, m, seed
 
     def extra_repr(self) -> str:
         return f"n={self.n}"
@@ -198,7 +201,7 @@ class IdentitySensing(nn.Module):
     def matrix(self, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> Tensor:
         """Dense :math:`(N, N)` identity (for tests / small ``n`` only)."""
         if self.n > 8192:
-            raise ValueError(f"IdentitySensing.matrix: n={self.n} too large for a dense matrix (max 8192)")
+            raise KorniaOpsValueError(f"IdentitySensing.matrix: n={self.n} too large for a dense matrix (max 8192)")
         return torch.eye(self.n, dtype=dtype, device=device)
 
 
@@ -236,13 +239,13 @@ class GaussianSensing(nn.Module):
 
     def __init__(self, n: int, m: int, seed: int) -> None:
         super().__init__()
-        _check_nm(n, m, "GaussianSensing")
+        n, m, seed = _check_nms(n, m, seed, "GaussianSensing")
         if n * m > _GAUSSIAN_MAX_ENTRIES:
-            raise ValueError(
+            raise KorniaOpsValueError(
                 f"GaussianSensing: n*m = {n * m} exceeds {_GAUSSIAN_MAX_ENTRIES} entries; "
                 "use StructuredSensing"
             )
-        self.n, self.m, self.seed = n, m, int(seed)
+        self.n, self.m, self.seed = n, m, seed
         gen = torch.Generator(device="cpu").manual_seed(self.seed)
         weight = torch.randn(m, n, generator=gen, dtype=torch.float64) / math.sqrt(max(n, 1))
         chol = torch.linalg.cholesky(weight @ weight.T) if m > 0 else torch.zeros(0, 0, dtype=torch.float64)
@@ -255,22 +258,25 @@ class GaussianSensing(nn.Module):
     def forward(self, c: Tensor) -> Tensor:
         """Measure: ``y = H c``, :math:`(*, N) \\to (*, M)`."""
         _check_vec(c, self.n, "c", "GaussianSensing.forward")
-        return c @ self.weight.to(device=c.device, dtype=c.dtype).T
+        cd = compute_dtype(c.dtype)
+        return (c.to(cd) @ self.weight.to(device=c.device, dtype=cd).T).to(c.dtype)
 
     def adjoint(self, y: Tensor) -> Tensor:
         """Adjoint: ``c = H^T y``, :math:`(*, M) \\to (*, N)`."""
         _check_vec(y, self.m, "y", "GaussianSensing.adjoint")
-        return y @ self.weight.to(device=y.device, dtype=y.dtype)
+        cd = compute_dtype(y.dtype)
+        return (y.to(cd) @ self.weight.to(device=y.device, dtype=cd)).to(y.dtype)
 
     def pinv_apply(self, r: Tensor) -> Tensor:
         """Least-norm pre-image :math:`H^\\top (H H^\\top)^{-1} r`, :math:`(*, M) \\to (*, N)`."""
         _check_vec(r, self.m, "r", "GaussianSensing.pinv_apply")
         if self.m == 0:
             return r.new_zeros((*r.shape[:-1], self.n))
-        chol = self.chol.to(device=r.device, dtype=r.dtype)
-        flat = r.reshape(-1, self.m).T  # (M, K)
+        cd = compute_dtype(r.dtype)
+        chol = self.chol.to(device=r.device, dtype=cd)
+        flat = r.to(cd).reshape(-1, self.m).T  # (M, K)
         u = torch.cholesky_solve(flat, chol).T.reshape(r.shape)
-        return self.adjoint(u)
+        return self.adjoint(u).to(r.dtype)
 
     def matrix(self, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> Tensor:
         """Dense :math:`(M, N)` matrix."""

@@ -5,11 +5,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from kornia.color import rgb_to_grayscale
-from kornia.core.check import KORNIA_CHECK, KORNIA_CHECK_SHAPE
 from kornia.filters import canny
 from torch import Tensor, nn
 
+from kornia_ops._checks import KorniaOpsValueError, check_finite, check_float, check_shape, compute_dtype
+
 __all__ = ["CriticalPixelTarget", "critical_pixel_target"]
+
+_MIN_SIDE = 3  # kornia's Canny pads by 2 (reflect): smaller sides cannot be padded
 
 
 def _luminance(x: Tensor) -> Tensor:
@@ -38,7 +41,8 @@ def critical_pixel_target(
     :math:`[0, 1]`. This is a label: it is computed under ``torch.no_grad`` and is not differentiable.
 
     Args:
-        original: original image :math:`(B, C, H, W)`, :math:`C \in \{1, 3\}`, float.
+        original: original image :math:`(B, C, H, W)`, :math:`C \in \{1, 3\}`, :math:`H, W \ge 3`, float16,
+            bfloat16, float32 or float64 (reduced precision is computed in float32), finite.
         restored: restored (or base-layer) image, same shape as ``original``.
         roi: region of interest :math:`(B, 1, H, W)`, bool or float (``>= 0.5`` counts as inside).
         error_threshold: :math:`\epsilon`, on luminance, in image units (default 8/255).
@@ -50,6 +54,9 @@ def critical_pixel_target(
     Returns:
         bool target :math:`(B, 1, H, W)`.
 
+    Raises:
+        TypeError: non-float images. ValueError: bad shapes, sides below 3 pixels, a NaN/inf in the images.
+
     Example:
         >>> orig = torch.zeros(1, 1, 16, 16)
         >>> orig[..., 8:] = 1.0  # vertical step edge between columns 7 and 8
@@ -59,23 +66,35 @@ def critical_pixel_target(
         >>> t.shape, t.dtype, t[0, 0, 4].nonzero().flatten().tolist()
         (torch.Size([1, 1, 16, 16]), torch.bool, [6, 7, 8])
     """
-    KORNIA_CHECK_SHAPE(original, ["B", "C", "H", "W"])
-    KORNIA_CHECK_SHAPE(restored, ["B", "C", "H", "W"])
-    KORNIA_CHECK_SHAPE(roi, ["B", "1", "H", "W"])
-    KORNIA_CHECK(
-        original.shape == restored.shape, "critical_pixel_target: original and restored shapes differ"
-    )
-    KORNIA_CHECK(original.shape[1] in (1, 3), "critical_pixel_target: images must have 1 or 3 channels")
-    KORNIA_CHECK(
-        roi.shape[0] == original.shape[0] and roi.shape[2:] == original.shape[2:],
-        "critical_pixel_target: roi must be (B, 1, H, W) matching the images",
-    )
-    KORNIA_CHECK(original.is_floating_point(), "critical_pixel_target: images must be floating point")
+    fn = "critical_pixel_target"
+    check_shape(original, ["B", "C", "H", "W"], fn, "original")
+    check_shape(restored, ["B", "C", "H", "W"], fn, "restored")
+    check_shape(roi, ["B", "1", "H", "W"], fn, "roi")
+    if original.shape != restored.shape:
+        raise KorniaOpsValueError(
+            f"{fn}: original and restored shapes differ: {tuple(original.shape)} vs {tuple(restored.shape)}"
+        )
+    if original.shape[1] not in (1, 3):
+        raise KorniaOpsValueError(f"{fn}: original must have 1 or 3 channels, got {original.shape[1]}")
+    if roi.shape[0] != original.shape[0] or roi.shape[2:] != original.shape[2:]:
+        raise KorniaOpsValueError(
+            f"{fn}: roi must be (B, 1, H, W) matching the images {tuple(original.shape)}, got {tuple(roi.shape)}"
+        )
+    check_float(original, fn, "original")
+    check_float(restored, fn, "restored")
+    if min(original.shape[2:]) < _MIN_SIDE:
+        raise KorniaOpsValueError(
+            f"{fn}: images must be at least {_MIN_SIDE}x{_MIN_SIDE} pixels (Canny's 5x5 smoothing), "
+            f"got {original.shape[2]}x{original.shape[3]}"
+        )
     if isinstance(dilate, bool) or not isinstance(dilate, int) or dilate < 0:
-        raise ValueError(f"critical_pixel_target: dilate must be a non-negative int, got {dilate!r}")
+        raise KorniaOpsValueError(f"{fn}: dilate must be a non-negative int, got {dilate!r}")
+    check_finite(original, fn, "original")
+    check_finite(restored, fn, "restored")
     with torch.no_grad():
-        y_orig = _luminance(original)
-        y_rest = _luminance(restored.to(original.dtype))
+        cd = compute_dtype(original.dtype)
+        y_orig = _luminance(original.to(cd))
+        y_rest = _luminance(restored.to(cd))
         edges = canny(y_orig, low_threshold, high_threshold, hysteresis=hysteresis)[1] > 0
         if dilate > 0:
             edges = F.max_pool2d(edges.to(y_orig.dtype), 2 * dilate + 1, stride=1, padding=dilate) > 0

@@ -154,6 +154,55 @@ def decode_parsed(
     return DecodedImage(arr, mode, pf.info, diag)
 
 
+@dataclass
+class Refinement:
+    """What :func:`agdl_plugins.refinement` returns: the transmitted measurements of a file and what they measure.
+
+    All arrays are on the luminance plane, in grey levels (0..255), in raster order. The original image's
+    critical pixels ``c = original_y[mask]`` satisfy ``|operator(c) - y| <= step / 2`` componentwise (the
+    quantisation cell of the default ``"round"`` quantiser; a ``quantiser="rdo"`` file may code a measurement one
+    step toward zero, or as zero, so some lie outside that cell), so :class:`kornia_ops.CSProjection` can impose
+    them on any network's output.
+
+    Attributes:
+        base: (H, W) uint8, the decoded base-layer luminance (what every decoder has before any network).
+        reference: (H, W) float64, the file's restorer G on the base layer: the reference the measurements are
+            residuals of (``y = operator(reference[mask]) + step * q``); None for a file without measurements.
+        mask: (H, W) bool, the critical set (raster order defines the measured vector's order).
+        y: (M,) float64 measurements of the critical pixels (``torch.Tensor``).
+        operator: the ``kornia_ops`` sensing operator, ``n = mask.sum()``, ``m = M`` (None without measurements).
+        step: the quantiser step in grey levels.
+        info: the parsed header.
+    """
+
+    base: np.ndarray
+    reference: np.ndarray | None
+    mask: np.ndarray
+    y: Any
+    operator: Any
+    step: float
+    info: AgdlInfo
+
+
+def refinement_parsed(pf: Parsed, reg: Registry, *, device: str = "auto") -> Refinement:
+    """:func:`agdl_plugins.refinement` on a parsed file: base layer, F (critical set) and G (the reference)."""
+    import torch
+
+    hdr = pf.header
+    base = decode_base(pf, reg)
+    luma = np.array(base.luma, dtype=np.uint8)
+    if not (hdr.n_critical and hdr.n_measurements):
+        mask = critical_mask(pf, reg, base, device=device)
+        return Refinement(luma, None, mask, torch.zeros(0, dtype=torch.float64), None, float(hdr.step), pf.info)
+    dev = resolve_device(device)
+    explicit, sym = _refn(pf)
+    mask = _critical_mask(pf, base, reg, dev, None, explicit)
+    ref_part = _bound(reg.get("restorer", hdr.restorer, hdr.restorer_version), hdr)
+    y_ref = P.restore(ref_part, base.luma, base.qtable, dev).astype(np.float64)
+    _, op, y_target = _targets(pf, reg, mask, y_ref, sym)
+    return Refinement(luma, y_ref, mask, y_target, op, float(hdr.step), pf.info)
+
+
 def parsed_layers(pf: Parsed) -> dict[str, bytes]:
     """The file's layers as the decoder reads them, before any network runs (machine-independent).
 

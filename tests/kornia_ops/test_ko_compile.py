@@ -33,3 +33,26 @@ def test_compile_dct_and_projection() -> None:
 
     box_c = torch.compile(lambda c, m: cs_project_box(c, m, op, 0.1), backend="aot_eager", fullgraph=True)
     torch.testing.assert_close(box_c(x, y), cs_project_box(x, y, op, 0.1))
+
+
+def test_compile_fullgraph_mask_with_python_int_k() -> None:
+    """Documented in critical_pixel_mask: a python int k traces with fullgraph=True (range checked in python)."""
+    from kornia_ops import critical_pixel_mask
+
+    torch._dynamo.reset()
+    s = torch.rand(2, 1, 5, 5)
+    f = torch.compile(lambda x: critical_pixel_mask(x, 7), backend="aot_eager", fullgraph=True)
+    assert torch.equal(f(s), critical_pixel_mask(s, 7))
+
+
+def test_compile_fullgraph_mask_with_tensor_k_is_refused() -> None:
+    """Also documented: a tensor k is range-checked by reading it (data-dependent), which fullgraph refuses."""
+    from kornia_ops import critical_pixel_mask
+
+    torch._dynamo.reset()
+    s = torch.rand(2, 1, 5, 5)
+    f = torch.compile(lambda x, k: critical_pixel_mask(x, k), backend="aot_eager", fullgraph=True)
+    with pytest.raises(torch._dynamo.exc.TorchDynamoException):
+        f(s, torch.tensor(7))
+    h = torch.compile(lambda x, k: critical_pixel_mask(x, k), backend="aot_eager")  # graph break: still works
+    assert torch.equal(h(s, torch.tensor(7)), critical_pixel_mask(s, 7))
