@@ -19,6 +19,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._parts: dict[str, dict[tuple[str, int], Any]] = {k: {} for k in KINDS}
+        self._defaults: dict[tuple[str, str], int] = {}
 
     def _add(self, kind: str, part: Any) -> None:
         key = (str(part.id), int(part.version))
@@ -38,8 +39,20 @@ class Registry:
     def add_sensing(self, part: Any) -> None:
         self._add("sensing", part)
 
+    def set_default(self, kind: str, part_id: str, version: int) -> None:
+        """Make ``version`` (registered) what :meth:`get` returns for ``part_id`` without a version, instead of
+        the latest one: a newer version can then be registered (so files naming it decode) without becoming
+        the default.
+
+        Raises:
+            MissingPartError: that version is not registered.
+        """
+        if (part_id, version) not in self._parts[kind]:
+            raise MissingPartError(kind.replace("_", " "), part_id, version, self.names(kind))
+        self._defaults[(kind, part_id)] = int(version)
+
     def get(self, kind: str, part_id: str, version: int | None = None) -> Any:
-        """Part by id and version (latest version when ``version`` is None).
+        """Part by id and version (without ``version``: the one set by :meth:`set_default`, else the latest).
 
         Raises:
             MissingPartError: nothing registered under that id/version.
@@ -49,7 +62,7 @@ class Registry:
             versions = [v for (i, v) in parts if i == part_id]
             if not versions:
                 raise MissingPartError(kind.replace("_", " "), part_id, 0, self.names(kind))
-            version = max(versions)
+            version = self._defaults.get((kind, part_id), max(versions))
         try:
             return parts[(part_id, version)]
         except KeyError:

@@ -19,7 +19,7 @@ exactly as ``scripts/eval_saliency.py`` does (IoU at 0.5 per image and quality, 
 Checkpoints are safetensors (no pickle): model + AdamW state as tensors, step/epoch/RNG/args as JSON
 metadata; written atomically every ``--ckpt-min`` minutes, at the end and on SIGTERM/SIGINT. ``--resume``
 continues from it bit for bit (same batches, same augmentation draws). The best validation IoU's model
-(tensors only) is kept beside it (``--best``). Launch (see ``models/checkpoints/README_f5.md``):
+(tensors only) is kept in ``--best``. Launch, resume, plot (``models/MODEL_CARD_predictor_v5.md``):
 
     PYTHONPATH=$PWD nice -n 5 python -m models.train_saliency_v5 --hours 8
     PYTHONPATH=$PWD nice -n 5 python -m models.train_saliency_v5 --resume          # next session
@@ -547,7 +547,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, set[s
     ap.add_argument("--total-steps", type=int, default=0, help="schedule by steps instead of hours (0 = hours)")
     ap.add_argument("--max-steps", type=int, default=None, help="stop (and checkpoint) after this many steps")
     ap.add_argument("--width", type=int, default=16)
-    ap.add_argument("--side", type=int, default=128)
+    ap.add_argument("--side", type=int, default=96, help="thumbnail side (a multiple of 16)")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--wd", type=float, default=1e-4)

@@ -12,8 +12,17 @@ import torch
 from safetensors import safe_open
 
 from models.saliency_v5 import PyramidSaliencyNet, conv_macs
-from models.train_saliency_v5 import (CheckpointError, PairCache, Trainer, ValSet, lr_at, make_sample, plot_log,
-                                      train, validate)
+from models.train_saliency_v5 import (
+    CheckpointError,
+    PairCache,
+    Trainer,
+    ValSet,
+    lr_at,
+    make_sample,
+    plot_log,
+    train,
+    validate,
+)
 
 RUN = dict(width=4, side=32, batch=3, lr=2e-3, wd=1e-4, warmup=0.1, seed=0, side_weight=0.4, crop_min=0.4,
            p_webp=0.3, p_avif=0.2, hours=1.0, total_steps=8)
@@ -124,3 +133,67 @@ def test_validate_and_train_loop_write_log_checkpoint_and_plot(tmp_path):
     assert (tmp_path / "best.safetensors").exists()
     summary = plot_log(tmp_path / "log.csv", tmp_path / "curve.png")
     assert (tmp_path / "curve.png").stat().st_size > 1000 and "CPU-hours" in summary
+
+
+def test_export_tiny_checkpoint_loads_as_predictor(tmp_path):
+    from models import weights as W
+    from models.export_saliency_v5 import main as export_main
+    from models.saliency import SaliencyEdgePredictor
+    torch.set_num_threads(1)
+    cache = _cache()
+    tr = Trainer(RUN, len(cache))
+    _run_steps(tr, cache, 2)
+    ck = tmp_path / "ck.safetensors"
+    tr.save(ck)
+    for dtype in ("float32", "float16"):
+        out = tmp_path / dtype / "predictor_v5.safetensors"
+        assert export_main(["--ckpt", str(ck), "--version", "5", "--dtype", dtype, "--export", str(out)]) == 0
+        pred = W.load_predictor(out)  # sha256 checked against the SHA256SUMS written beside it
+        assert isinstance(pred, SaliencyEdgePredictor) and pred.edge_pool == 3 and pred.side == 32
+        assert json.loads(pred.metadata["hparams"]) == {"ch": 4, "cin": 3, "side": 32, "edge_pool": 3,
+                                                        "net": "pyramid"}
+        assert "--version 5" in pred.metadata["command"]
+        tr.net.eval()
+        x = torch.rand(1, 3, 45, 70)
+        with torch.inference_mode():
+            want = torch.nn.functional.interpolate(tr.net(torch.nn.functional.interpolate(
+                x, size=(32, 32), mode="bilinear", align_corners=False, antialias=True)), size=(45, 70),
+                mode="bilinear", align_corners=False)
+            got = pred.saliency_logits(x)
+            assert pred(x).shape == (1, 1, 45, 70)
+        tol = 0 if dtype == "float32" else 0.05
+        assert float((got - want).abs().max()) <= tol
+    with pytest.raises(ValueError, match="not an F v5"):
+        export_main(["--ckpt", str(tmp_path / "float32" / "predictor_v5.safetensors"), "--version", "5",
+                     "--export", str(tmp_path / "x.safetensors")])
+
+
+def test_saliency_edge_predictor_net_option_keeps_v2_v4_hparams():
+    from models.saliency import SaliencyEdgePredictor, SaliencyNet
+    v4 = SaliencyEdgePredictor(ch=16, cin=3, side=64, edge_pool=3)
+    assert isinstance(v4.saliency, SaliencyNet) and "net" not in v4.hparams
+    v5 = SaliencyEdgePredictor(ch=16, cin=3, side=128, edge_pool=3, net="pyramid")
+    assert isinstance(v5.saliency, PyramidSaliencyNet) and v5.hparams["net"] == "pyramid"
+    for bad in ({"net": "resnet", "cin": 3}, {"net": "pyramid", "cin": 1}, {"net": "pyramid", "cin": 3, "side": 72}):
+        with pytest.raises(ValueError):
+            SaliencyEdgePredictor(**bad)
+
+
+def test_a_newer_predictor_is_registered_without_becoming_the_default(monkeypatch):
+    from agdl_plugins.parts import builtin
+    from agdl_plugins.registry import Registry
+    shipped = builtin.learned_versions()
+    assert builtin.DEFAULT_VERSIONS["predictor"] == ("agdl-f", 4) and 4 in shipped["predictor"]
+    monkeypatch.setattr(builtin, "learned_versions",
+                        lambda: dict(shipped, predictor=sorted({*shipped["predictor"], 5})))
+    reg = Registry()
+    builtin.agdl_register_parts(reg)
+    assert reg.get("predictor", "agdl-f").version == 4
+    assert reg.get("predictor", "agdl-f", 5).version == 5
+    reg2 = Registry()
+    builtin.agdl_register_parts(reg2)
+    reg2.set_default("predictor", "agdl-f", 5)
+    assert reg2.get("predictor", "agdl-f").version == 5
+    from agdl_plugins.errors import MissingPartError
+    with pytest.raises(MissingPartError):
+        reg2.set_default("predictor", "agdl-f", 99)
