@@ -220,6 +220,8 @@ def build_val(root: Path, side: int, cache_dir: Path | None = None, qualities=VA
     d = root / "duts-te"
     pairs = [(p, find_mask(d / "masks", p.stem)) for p in list_images(d / "images", None)]
     pairs = [pm for pm in pairs if pm[1] is not None][sl[0]:sl[1]]
+    if not pairs:
+        raise FileNotFoundError(f"no DUTS-TE pairs {sl[0]}..{sl[1]} under {d}")
     xs, qs, ms = [], [], []
     for ip, mp in pairs:
         rgb = Image.open(ip).convert("RGB")
@@ -561,6 +563,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, set[s
     ap.add_argument("--val-min", type=float, default=15.0)
     ap.add_argument("--print-every", type=int, default=100)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--val-range", type=int, nargs=2, default=list(VAL_SLICE), metavar=("FIRST", "END"),
+                    help="DUTS-TE images [FIRST, END) by sorted name (default: 101-300)")
     ap.add_argument("--plot", default=None, help="plot this log CSV to --out and exit")
     ap.add_argument("--out", default=str(REPO / "runs" / "f5" / "curve.png"))
     a = ap.parse_args(argv)
@@ -576,7 +580,10 @@ def main(argv: list[str] | None = None) -> int:
         print(plot_log(Path(a.plot), Path(a.out)))
         return 0
     torch.set_num_threads(a.threads)
-    torch.set_num_interop_threads(a.threads)
+    try:
+        torch.set_num_interop_threads(a.threads)
+    except RuntimeError:  # already set, or torch already ran parallel work in this process (tests)
+        pass
     log = lambda s: print(f"[{datetime.now(UTC).strftime('%H:%M:%S')}] {s}", flush=True)  # noqa: E731
     ckpt = Path(a.ckpt)
     if a.resume:
@@ -596,7 +603,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     cache = load_or_build_cache(Path(a.data), Path(a.cache_dir), log=log)
     run = tr.run if tr else {k: getattr(a, k) for k in RUN_KEYS}
-    val = build_val(Path(a.data), run["side"], Path(a.cache_dir))
+    val = build_val(Path(a.data), run["side"], Path(a.cache_dir), sl=(a.val_range[0], a.val_range[1]))
     log(f"data: {len(cache)} training pairs, {len(val.x)} validation thumbnails ({len(val.masks)} images) in "
         f"{time.time() - t0:.0f} s")
     if tr is None:

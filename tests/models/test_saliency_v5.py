@@ -197,3 +197,43 @@ def test_a_newer_predictor_is_registered_without_becoming_the_default(monkeypatc
     from agdl_plugins.errors import MissingPartError
     with pytest.raises(MissingPartError):
         reg2.set_default("predictor", "agdl-f", 99)
+
+
+def _tiny_datasets(root):
+    from PIL import Image
+    g = np.random.default_rng(1)
+    for sub, n, size in (("duts-tr", 3, (90, 60)), ("duts-tr-extra", 4, (40, 30)), ("duts-te", 3, (50, 40))):
+        (root / sub / "images").mkdir(parents=True)
+        (root / sub / "masks").mkdir()
+        for i in range(n):
+            Image.fromarray(g.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(
+                root / sub / "images" / f"im{i}.jpg")
+            m = np.zeros((size[1], size[0]), np.uint8)
+            m[size[1] // 4:, : size[0] // 2] = 255
+            Image.fromarray(m).save(root / sub / "masks" / f"im{i}.png")
+
+
+def test_cli_stop_and_resume_equals_one_run(tmp_path):
+    from safetensors.torch import load_file
+
+    from models.train_saliency_v5 import main
+    _tiny_datasets(tmp_path / "data")
+
+    def cli(name, *extra):
+        d = tmp_path / name
+        return main(["--data", str(tmp_path / "data"), "--cache-dir", str(tmp_path / "cache"),
+                     "--ckpt", str(d / "ck.safetensors"), "--log", str(d / "log.csv"), "--log-copy", "",
+                     "--best", "", "--val-range", "1", "3", "--print-every", "1000", *extra])
+
+    run = ["--width", "4", "--side", "32", "--batch", "2", "--total-steps", "5"]
+    assert cli("one", *run) == 0
+    assert cli("two", *run, "--max-steps", "2") == 0
+    with pytest.raises(SystemExit, match="exists"):
+        cli("two", *run)
+    with pytest.raises(SystemExit, match="keeps the run"):
+        cli("two", "--resume", "--side", "48")
+    assert cli("two", "--resume") == 0
+    one, two = load_file(str(tmp_path / "one" / "ck.safetensors")), load_file(str(tmp_path / "two" / "ck.safetensors"))
+    assert one.keys() == two.keys() and all(torch.equal(one[k], two[k]) for k in one)
+    steps = [r["step"] for r in csv.DictReader(open(tmp_path / "two" / "log.csv"))]
+    assert steps == ["0", "2", "5"]
