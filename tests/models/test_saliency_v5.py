@@ -237,3 +237,16 @@ def test_cli_stop_and_resume_equals_one_run(tmp_path):
     assert one.keys() == two.keys() and all(torch.equal(one[k], two[k]) for k in one)
     steps = [r["step"] for r in csv.DictReader(open(tmp_path / "two" / "log.csv"))]
     assert steps == ["0", "2", "5"]
+
+
+def test_eval_saliency_skip_selects_images_by_sorted_name(tmp_path):
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location(
+        "eval_saliency", Path(__file__).resolve().parents[2] / "scripts" / "eval_saliency.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    _tiny_datasets(tmp_path)
+    names = [p.stem for p, _ in mod.pairs_for(str(tmp_path / "duts-te"), None, 1)]
+    assert names == ["im1", "im2"]
+    assert [p.stem for p, _ in mod.pairs_for(str(tmp_path / "duts-te"), 1, 1)] == ["im1"]
