@@ -428,9 +428,10 @@ def append_log(path: Path, row: dict, copy_to: Path | None = None) -> None:
         os.replace(tmp, copy_to)
 
 
-def plot_log(csv_path: Path, out: Path) -> str:
-    """Plot validation IoU/MAE and training loss against training hours to ``out`` (PNG); returns a summary
-    line with the CPU-hours so far."""
+def plot_log(csv_path: Path, out: Path, ref: tuple[float, float] | None = None) -> str:
+    """Plot validation IoU/MAE and training loss against training hours to ``out`` (PNG); ``ref``: a
+    reference (IoU, MAE) drawn as dashed lines (F v4 on the same images). Returns a summary line with the
+    CPU-hours so far."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -442,6 +443,9 @@ def plot_log(csv_path: Path, out: Path) -> str:
     fig, ax = plt.subplots(1, 2, figsize=(10, 4))
     ax[0].plot(hours, [float(r["val_iou"]) for r in rows], label="val IoU (DUTS-TE 101-300)")
     ax[0].plot(hours, [float(r["val_mae"]) for r in rows], label="val MAE")
+    if ref is not None:
+        ax[0].axhline(ref[0], ls="--", c="C0", lw=0.8, label=f"reference IoU {ref[0]:.3f}")
+        ax[0].axhline(ref[1], ls="--", c="C1", lw=0.8, label=f"reference MAE {ref[1]:.3f}")
     ax[0].set_xlabel("training hours (wall)")
     ax[0].legend()
     ax[0].grid(alpha=0.3)
@@ -567,6 +571,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, set[s
                     help="DUTS-TE images [FIRST, END) by sorted name (default: 101-300)")
     ap.add_argument("--plot", default=None, help="plot this log CSV to --out and exit")
     ap.add_argument("--out", default=str(REPO / "runs" / "f5" / "curve.png"))
+    ap.add_argument("--ref", type=float, nargs=2, default=None, metavar=("IOU", "MAE"),
+                    help="reference lines on the plot (F v4 on DUTS-TE 101-300: 0.391 0.163, scripts/eval_saliency.py)")
     a = ap.parse_args(argv)
     given = {k.lstrip("-").split("=")[0].replace("-", "_") for k in (argv or []) if k.startswith("--")}
     return a, given
@@ -577,7 +583,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     a, given = parse_args(argv)
     if a.plot:
-        print(plot_log(Path(a.plot), Path(a.out)))
+        print(plot_log(Path(a.plot), Path(a.out), tuple(a.ref) if a.ref else None))
         return 0
     torch.set_num_threads(a.threads)
     try:
