@@ -467,6 +467,36 @@ def plot_log(csv_path: Path, out: Path, ref: tuple[float, float] | None = None) 
             f"best IoU {float(best['val_iou']):.3f} at step {best['step']}")
 
 
+def prior_report(cache: PairCache, val: ValSet, side: int, model: Path | None = None, n_aug: int = 400,
+                 seed: int = 0) -> dict[str, float]:
+    """The salient-area prior: mean foreground fraction (mask >= 0.5) of the cached training pairs, of
+    ``n_aug`` augmented samples (seeded), and of the validation masks; with ``model`` (a best-model file) the
+    network's mean probability on validation background and foreground pixels (first quality of each image)."""
+    fr = np.array([(cache.mask[i, :h, :w] >= 128).mean() for i, (h, w) in enumerate(cache.hw)])
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(cache), min(n_aug, len(cache)), replace=False)
+    _, m = make_batch(cache, idx, rng, side)
+    out = {"train_fg": float(fr.mean()), "augmented_fg": float((m >= 0.5).float().mean()),
+           "val_fg": float(np.mean([(v >= 0.5).mean() for v in val.masks]))}
+    if model is not None:
+        from safetensors.torch import load_file
+        sd = load_file(str(model))
+        net = PyramidSaliencyNet(3, sd["stem.0.weight"].shape[0] * 2)
+        net.load_state_dict(sd)
+        net.eval()
+        nq = len(val.x) // len(val.masks)
+        bg, fg = [], []
+        with torch.inference_mode():
+            logits = net(val.x[::nq])
+        for j, v in enumerate(val.masks):
+            p = torch.sigmoid(F.interpolate(logits[j:j + 1], size=v.shape, mode="bilinear",
+                                            align_corners=False))[0, 0].numpy()
+            bg.append(p[v < 0.5].mean() if (v < 0.5).any() else np.nan)
+            fg.append(p[v >= 0.5].mean() if (v >= 0.5).any() else np.nan)
+        out.update(p_background=float(np.nanmean(bg)), p_foreground=float(np.nanmean(fg)))
+    return out
+
+
 def train(tr: Trainer, cache: PairCache, val: ValSet | None, a: argparse.Namespace, log=print) -> Trainer:
     """Train until the run's schedule ends, ``a.max_steps`` is reached or SIGTERM/SIGINT; checkpoint every
     ``a.ckpt_min`` minutes and at the end; validate every ``a.val_min`` minutes (and first, on a new run)."""
@@ -570,6 +600,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, set[s
     ap.add_argument("--val-range", type=int, nargs=2, default=list(VAL_SLICE), metavar=("FIRST", "END"),
                     help="DUTS-TE images [FIRST, END) by sorted name (default: 101-300)")
     ap.add_argument("--plot", default=None, help="plot this log CSV to --out and exit")
+    ap.add_argument("--prior", action="store_true",
+                    help="print the salient-area prior of the training/validation data (and of --prior-model) and exit")
+    ap.add_argument("--prior-model", default=None, help="best-model file for --prior")
     ap.add_argument("--out", default=str(REPO / "runs" / "f5" / "curve.png"))
     ap.add_argument("--ref", type=float, nargs=2, default=None, metavar=("IOU", "MAE"),
                     help="reference lines on the plot (F v4 on DUTS-TE 101-300: 0.391 0.163, scripts/eval_saliency.py)")
@@ -591,6 +624,12 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError:  # already set, or torch already ran parallel work in this process (tests)
         pass
     log = lambda s: print(f"[{datetime.now(UTC).strftime('%H:%M:%S')}] {s}", flush=True)  # noqa: E731
+    if a.prior:
+        cache = load_or_build_cache(Path(a.data), Path(a.cache_dir), log=log)
+        val = build_val(Path(a.data), a.side, Path(a.cache_dir), sl=(a.val_range[0], a.val_range[1]))
+        r = prior_report(cache, val, a.side, Path(a.prior_model) if a.prior_model else None)
+        print(json.dumps({k: round(v, 4) for k, v in r.items()}))
+        return 0
     ckpt = Path(a.ckpt)
     if a.resume:
         tr = Trainer.load(ckpt)
@@ -608,6 +647,7 @@ def main(argv: list[str] | None = None) -> int:
         tr = None
     t0 = time.time()
     cache = load_or_build_cache(Path(a.data), Path(a.cache_dir), log=log)
+
     run = tr.run if tr else {k: getattr(a, k) for k in RUN_KEYS}
     val = build_val(Path(a.data), run["side"], Path(a.cache_dir), sl=(a.val_range[0], a.val_range[1]))
     log(f"data: {len(cache)} training pairs, {len(val.x)} validation thumbnails ({len(val.masks)} images) in "

@@ -131,6 +131,11 @@ def test_validate_and_train_loop_write_log_checkpoint_and_plot(tmp_path):
     assert (tmp_path / "copy" / "log.csv").read_text() == (tmp_path / "log.csv").read_text()
     assert Trainer.load(tmp_path / "ck.safetensors").step == 5
     assert (tmp_path / "best.safetensors").exists()
+    from models.train_saliency_v5 import prior_report
+    r = prior_report(cache, val, 32, tmp_path / "best.safetensors", n_aug=5)
+    assert r["val_fg"] == pytest.approx((30 * 30 / (50 * 60) + 0) / 2)
+    assert 0 < r["train_fg"] < 1 and 0 < r["augmented_fg"] < 1
+    assert 0 <= r["p_background"] <= 1 and 0 <= r["p_foreground"] <= 1
     summary = plot_log(tmp_path / "log.csv", tmp_path / "curve.png", ref=(0.391, 0.163))
     assert (tmp_path / "curve.png").stat().st_size > 1000 and "CPU-hours" in summary
 
