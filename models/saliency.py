@@ -70,23 +70,34 @@ class SaliencyEdgePredictor(nn.Module):
     the luminance the edges are taken from; a grey image is given Cb = Cr = 128/255). ``side``: the
     thumbnail the saliency U-Net sees. ``edge_pool``: the edge term is the ``edge_pool`` x ``edge_pool`` mean of
     the Sobel magnitude (1 = the magnitude itself, v2/v3; 3 = v4; zero padding not counted).
+    ``net``: the saliency network, ``"unet"`` (``SaliencyNet``, v2-v4) or ``"pyramid"``
+    (``models.saliency_v5.PyramidSaliencyNet`` of width ``ch``, F v5; ``cin`` = 3, ``side`` a multiple of 16).
     ``qtable`` is accepted for interface compatibility and unused. Needs the whole image at once
     (``whole_image = True``: the codec does not tile it; memory is a few full-size float planes).
     """
 
     whole_image = True
 
-    def __init__(self, ch: int = 16, cin: int = 1, side: int = SIDE, edge_pool: int = 1) -> None:
+    def __init__(self, ch: int = 16, cin: int = 1, side: int = SIDE, edge_pool: int = 1, net: str = "unet") -> None:
         super().__init__()
         if cin not in (1, 3) or side % 8:
             raise ValueError(f"cin must be 1 or 3 and side a multiple of 8, got cin={cin}, side={side}")
         if edge_pool not in (1, 3, 5):
             raise ValueError(f"edge_pool must be 1, 3 or 5, got {edge_pool}")
+        if net not in ("unet", "pyramid") or (net == "pyramid" and (cin != 3 or side % 16)):
+            raise ValueError(f"net must be 'unet' or 'pyramid' (cin 3, side a multiple of 16), got {net!r}, "
+                             f"cin={cin}, side={side}")
         self.hparams = {"ch": ch} if (cin, side) == (1, SIDE) else {"ch": ch, "cin": cin, "side": side}
         if edge_pool != 1:  # v2/v3 metadata stays as it was
             self.hparams["edge_pool"] = edge_pool
+        if net != "unet":  # v2-v4 metadata stays as it was
+            self.hparams["net"] = net
         self.cin, self.side, self.edge_pool = cin, side, edge_pool
-        self.saliency = SaliencyNet(ch, cin)
+        if net == "pyramid":
+            from .saliency_v5 import PyramidSaliencyNet
+            self.saliency = PyramidSaliencyNet(cin, ch)
+        else:
+            self.saliency = SaliencyNet(ch, cin)
 
     def _check(self, x: torch.Tensor) -> None:
         if x.dim() != 4 or x.shape[1] != self.cin:

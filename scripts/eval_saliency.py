@@ -7,6 +7,7 @@ IoU = |p>0.5 & m>0.5| / |p>0.5 | m>0.5| per image and quality, then averaged; MA
 
     python scripts/eval_saliency.py --versions 2 3                                   # DUTS-TR held-out 50
     python scripts/eval_saliency.py --versions 2 3 --data ../shared/datasets/duts-te --limit 40
+    python scripts/eval_saliency.py --versions 4 --data ../shared/datasets/duts-te --skip 100   # images 101-300
 
 ``--data`` pointing at a ``duts-tr`` folder uses the held-out split of ``models.data.list_pairs`` (last 50
 by name, never trained on); any other folder with ``images/`` and ``masks/`` uses its first ``--limit``
@@ -30,13 +31,14 @@ from models import weights as W  # noqa: E402
 from models.training import data as D  # noqa: E402
 
 
-def pairs_for(data: str, limit: int | None):
+def pairs_for(data: str, limit: int | None, skip: int = 0):
     d = Path(data)
     if d.name == "duts-tr":
         pairs = D.list_pairs(str(d.parent), "val")
     else:
         pairs = [(p, find_mask(d / "masks", p.stem)) for p in list_images(d / "images", None)]
         pairs = [pm for pm in pairs if pm[1] is not None]
+    pairs = pairs[skip:]
     return pairs[:limit] if limit else pairs
 
 
@@ -47,13 +49,14 @@ def main() -> int:
     ap.add_argument("--paths", nargs="*", default=[], help="extra .safetensors files (sha256 checked)")
     ap.add_argument("--data", default=str(Path(D.DEFAULT_ROOT) / "duts-tr"))
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--skip", type=int, default=0, help="leave out the first SKIP images (DUTS-TE 101-300: --skip 100)")
     ap.add_argument("--qualities", type=int, nargs="+", default=[10, 30, 60])
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     models = {f"v{v}": W.load_predictor(W.WEIGHTS_DIR / f"predictor_v{v}.safetensors") for v in a.versions}
     models.update({p: W.load_predictor(p) for p in a.paths})
-    pairs = pairs_for(a.data, a.limit)
+    pairs = pairs_for(a.data, a.limit, a.skip)
     stats = {k: {q: [] for q in a.qualities} for k in models}
     for img_p, mask_p in pairs:
         rgb = Image.open(img_p).convert("RGB")

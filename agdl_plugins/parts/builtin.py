@@ -13,6 +13,11 @@ from agdl_plugins.parts.restorers import IdentityRestorer, LearnedRestorer, Loss
 from agdl_plugins.parts.saliency_jpeg import SaliencyJpegCodec, SaliencyJpegCodecV1
 from agdl_plugins.parts.sensing import GaussianSensingPart, IdentitySensingPart, StructuredSensingPart
 
+# The version a learned part id resolves to when none is named (encoding), where it is not the latest
+# shipped one: a newer version (F v5 while it is being trained and judged) is registered, so files naming it
+# decode, without changing what the encoder writes by default. A pinned version that is not shipped is ignored.
+DEFAULT_VERSIONS: dict[str, tuple[str, int]] = {"predictor": ("agdl-f", 4)}
+
 
 def learned_versions() -> dict[str, list[int]]:
     """Weight versions shipped in ``models/weights``: ``{"predictor": [1, 2], "restorer": [1, 2],
@@ -47,3 +52,6 @@ def agdl_register_parts(registry) -> None:
         registry.add_restorer(LearnedRestorer(v))
     for v in versions["restorer_webp_avif"]:  # WebP/AVIF bases, conditioned on the HEAD's codec and quality
         registry.add_restorer(LossyBaseRestorer(v))
+    for kind, (part_id, v) in DEFAULT_VERSIONS.items():
+        if v in versions[kind]:
+            registry.set_default(kind, part_id, v)

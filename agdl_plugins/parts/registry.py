@@ -22,6 +22,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._parts: dict[str, dict[tuple[str, int], Any]] = {k: {} for k in KINDS}
+        self._defaults: dict[tuple[str, str], int] = {}
 
     def _add(self, kind: Kind, part: Any) -> None:
         check_part(kind, part)
@@ -46,6 +47,18 @@ class Registry:
         """Register a sensing part. Raises PartInterfaceError (a ``TypeError``) when it lacks a member."""
         self._add("sensing", part)
 
+    def set_default(self, kind: Kind, part_id: str, version: int) -> None:
+        """Make ``version`` (registered) what :meth:`get` returns for ``part_id`` without a version, instead of
+        the latest one: a newer version can then be registered (so files naming it decode) without becoming
+        the default.
+
+        Raises:
+            MissingPartError: that version is not registered.
+        """
+        if (part_id, version) not in self._parts[kind]:
+            raise MissingPartError(kind.replace("_", " "), part_id, version, self.names(kind))
+        self._defaults[(kind, part_id)] = int(version)
+
     @overload
     def get(self, kind: Literal["base_codec"], part_id: str, version: int | None = None) -> BaseCodec: ...
     @overload
@@ -56,7 +69,7 @@ class Registry:
     def get(self, kind: Literal["sensing"], part_id: str, version: int | None = None) -> Sensing: ...
 
     def get(self, kind: Kind, part_id: str, version: int | None = None) -> Any:
-        """Part by id and version (latest version when ``version`` is None).
+        """Part by id and version (without ``version``: the one set by :meth:`set_default`, else the latest).
 
         Raises:
             MissingPartError: nothing registered under that id/version.
@@ -66,7 +79,7 @@ class Registry:
             versions = [v for (i, v) in parts if i == part_id]
             if not versions:
                 raise MissingPartError(kind.replace("_", " "), part_id, 0, self.names(kind))
-            version = max(versions)
+            version = self._defaults.get((kind, part_id), max(versions))
         try:
             return parts[(part_id, version)]
         except KeyError:
