@@ -122,7 +122,7 @@ def _agdl_facts(data: bytes) -> dict[str, Any]:
     import agdl_plugins as agdl
 
     i = agdl.read_info(data)
-    return {"agdl_quality": i.quality, "agdl_step": i.step, "agdl_predictor": i.predictor,
+    return {"agdl_base": i.base_codec, "agdl_quality": i.quality, "agdl_step": i.step, "agdl_predictor": i.predictor,
             "agdl_restorer": i.restorer, "agdl_n_critical": i.n_critical, "agdl_n_measurements": i.n_measurements,
             "agdl_base_bytes": i.layer_bytes.get("base"), "agdl_refinement_bytes": i.layer_bytes.get("refinement")}
 
