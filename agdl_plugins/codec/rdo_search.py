@@ -158,16 +158,18 @@ class _Search:
                 hi = mid - 1
         return q_alone
 
-    def probe(self, target: float) -> float:
-        """The objective this base reaches at ``target`` bytes, cheaply: G (one run) and the refinement on the
-        proxy grid at the largest base quality that fits alone. What ``base="auto"`` compares bases by."""
+    def probe(self, target: float, proxy: bool = False) -> float:
+        """The objective this base reaches at ``target`` bytes, cheaply: the refinement on the proxy grid at the
+        largest base quality that fits alone, over G's output (one G run) or, with ``proxy``, over the decoded
+        base itself (no network but F). What ``base="auto"`` compares bases by."""
         q = self.largest_alone(target)
         if self.fixed_bytes(q) > target * (1 + RATE_TOLERANCE):
             return float("inf")
         fracs, _, alone = self.space()
         pf = tuple(f for f in PROXY_FRACTIONS if f in fracs) or fracs
-        c = self.fitting(self.evaluator(q), target, pf, PROXY_STEPS, alone) if pf else None
-        return c.distortion if c is not None else self.evaluator(q).alone().distortion
+        ev = self.evaluator(q, proxy=proxy)
+        c = self.fitting(ev, target, pf, PROXY_STEPS, alone) if pf else None
+        return c.distortion if c is not None else ev.alone().distortion
 
     def to_rate(self) -> tuple[Candidate, float]:
         im = self.im
@@ -321,6 +323,8 @@ def encode_image(
 AUTO = "auto"
 #: the bases ``base="auto"`` weighs, in this order (a tie keeps the earlier one)
 AUTO_BASES = ("jpeg", "webp", "avif")
+#: how many of them (the best by their base layers alone) are probed with G before choosing
+AUTO_G_PROBES = 2
 
 
 def auto_bases(reg: Registry) -> list[str]:
@@ -330,12 +334,14 @@ def auto_bases(reg: Registry) -> list[str]:
 
 def encode_auto(im: Image.Image, color: Image.Image, alpha: np.ndarray | None, opts: EncodeOptions,
                 reg: Registry, metadata: dict[str, bytes | None]) -> bytes:
-    """``base="auto"``: probe every base at the byte budget (:meth:`_Search.probe`: base encodes, one G run and
-    the proxy refinement grid each), then run the full search on the winner only, reusing its probe's work.
+    """``base="auto"``: rank every base at the byte budget by its base layer alone (:meth:`_Search.probe` with
+    ``proxy``: base encodes and F, no G), probe the :data:`AUTO_G_PROBES` best with G (one run each), then run the
+    full search on the winner only, reusing its probe's work.
 
     The budget is ``target_bpp``'s; without it, the bytes the JPEG base alone takes at ``quality`` (so
     ``quality`` keeps meaning "about this many bytes"). The objective per base is written in the file
-    (``agdl_base_choice`` in ``read_info``: weighted MSE per pixel).
+    (``agdl_base_choice`` in ``read_info``: weighted MSE per pixel; None for a base the first ranking ruled out or
+    that cannot meet the budget).
     """
     from dataclasses import replace
 
@@ -353,8 +359,11 @@ def encode_auto(im: Image.Image, color: Image.Image, alpha: np.ndarray | None, o
     for s in searches.values():  # one saliency run for all: the objective's weights do not depend on the base
         s._weights = first.weights()
     target = first.target_bytes()
-    objective = {b: s.probe(target) for b, s in searches.items()}
-    best = min(bases, key=lambda b: objective[b])
+    # the base layers alone rank the bases (no G); G then runs on the AUTO_G_PROBES best only
+    rough = {b: s.probe(target, proxy=True) for b, s in searches.items()}
+    finalists = sorted(bases, key=lambda b: (rough[b], bases.index(b)))[:AUTO_G_PROBES]
+    objective = {b: searches[b].probe(target) if b in finalists else float("nan") for b in bases}
+    best = min(finalists, key=lambda b: (objective[b], bases.index(b)))
     chosen = searches[best]
     note = {b: (d / px if np.isfinite(d) else None) for b, d in objective.items()}
     return search(im, color, alpha, chosen.opts, reg, {**metadata, BASE_CHOICE_KEY: note}, s=chosen)

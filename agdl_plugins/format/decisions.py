@@ -3,10 +3,11 @@
 ``bsel`` record (``base="auto"``): the objective each candidate base reached at the byte budget, so
 ``read_info`` / ``agdl info`` can say why the file's base was chosen::
 
-    count u8 | (id_len u8 | id ascii | objective f32 BE (NaN: the base could not meet the budget))*
+    count u8 | (id_len u8 | id ascii | objective f32 BE (NaN: not probed, or the budget was out of reach))*
 
 The objective is the encoder's weighted MSE per pixel (``roi_weight`` x saliency-weighted + the rest
-whole-image, luminance): lower is better; the file's base is the lowest.
+whole-image, luminance) its probe reached with G: lower is better; the file's base is the lowest. A base ranked
+out by its base layer alone (before G runs) is NaN.
 """
 
 from __future__ import annotations

@@ -34,10 +34,20 @@ def test_auto_keeps_the_base_with_the_lowest_objective(auto_file, photo) -> None
     assert agdl.decode(auto_file).array.shape == photo.shape
 
 
-def test_auto_is_no_worse_on_the_objective_than_the_jpeg_base(auto_file, photo) -> None:
-    """The file's base reached the lowest probe objective; the JPEG-base file is the old default."""
+def test_only_the_best_bases_by_their_base_layer_run_g(auto_file, monkeypatch, photo) -> None:
+    """G runs on AUTO_G_PROBES bases (ranked by their base layers alone), plus the winner's search."""
+    from agdl_plugins.codec import rdo_search
+
     choice = agdl.read_info(auto_file).base_choice
-    assert min(v for v in choice.values() if v is not None) <= choice["jpeg"]
+    assert sum(v is not None for v in choice.values()) == rdo_search.AUTO_G_PROBES
+    calls = []
+    real = rdo_search._Search.probe
+    monkeypatch.setattr(rdo_search._Search, "probe",
+                        lambda self, target, proxy=False: calls.append((self.opts.base, proxy)) or real(
+                            self, target, proxy))
+    agdl.encode(photo, base="auto", target_bpp=0.8)
+    assert sorted(b for b, p in calls if p) == ["avif", "jpeg", "webp"]
+    assert len([b for b, p in calls if not p]) == rdo_search.AUTO_G_PROBES
 
 
 def test_auto_without_a_rate_spends_the_jpeg_base_bytes(photo) -> None:
