@@ -114,7 +114,7 @@ def open_image(src: Path) -> Any:
         im.load()  # a file Pillow opened by name is closed after load()
         return im
     img = api.decode(src)
-    im = Image.fromarray(img.array, img.mode)
+    im = img.to_pil()
     for key in ("exif", "icc_profile", "xmp"):
         if getattr(img.info, key):
             im.info[key] = getattr(img.info, key)

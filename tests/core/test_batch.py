@@ -96,3 +96,22 @@ def test_encode_bytes_do_not_depend_on_torch_threads():
             assert out[0] == out[1]
     finally:
         torch.set_num_threads(prev)
+
+
+def test_agdl_inputs_are_decoded_by_the_core(tmp_path):
+    """A job reads an .agdl input through the core (no Pillow plugin needed in the worker), refined, with mode
+    and metadata."""
+    import numpy as np
+
+    import agdl_plugins as agdl
+    from agdl_plugins.apps.batch import encode_file, open_image
+
+    rgba = np.dstack([np.tile(np.arange(48, dtype=np.uint8) * 5, (32, 1, 3)).reshape(32, 48, 3),
+                      np.full((32, 48), 200, np.uint8)])
+    src = tmp_path / "in.agdl"
+    src.write_bytes(agdl.encode(rgba, quality=60, critical_fraction=0, xmp=b"<x/>"))
+    im = open_image(src)
+    assert im.mode == "RGBA" and im.info["xmp"] == b"<x/>"
+    np.testing.assert_array_equal(np.asarray(im), agdl.decode(src).array)
+    r = encode_file(src, tmp_path / "out.agdl", {"quality": 40, "critical_fraction": 0.0})
+    assert r.ok and agdl.read_info(tmp_path / "out.agdl").mode == "RGBA"
