@@ -21,8 +21,11 @@ _LOSSY_CONVERSIONS = {
 }
 
 
-def as_pil(image: Any) -> Image.Image:
+def as_pil(image: Any, *, stacklevel: int = 3) -> Image.Image:
     """Accept a PIL image or a uint8 array (H, W), (H, W, 1|3|4); return a PIL image in L/RGB/LA/RGBA.
+
+    ``stacklevel``: of the conversion warning, so that it points at the caller's line (3: the caller of the
+    function calling this one).
 
     Raises:
         TypeError: not an image or array.
@@ -40,7 +43,7 @@ def as_pil(image: Any) -> Image.Image:
             if im.mode in _LOSSY_CONVERSIONS:
                 import warnings
 
-                warnings.warn(_LOSSY_CONVERSIONS[im.mode], AgdlConversionWarning, stacklevel=3)
+                warnings.warn(_LOSSY_CONVERSIONS[im.mode], AgdlConversionWarning, stacklevel=stacklevel)
             im = im.convert(_CONVERT[im.mode])
         elif im.mode not in _NATIVE:
             raise OSError(f"cannot write mode {im.mode} as AGDL")

@@ -147,7 +147,7 @@ def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
         raise ValueError(f"container='jpeg' writes a standard JPEG; name it .jpg or .jpeg, not {name!r} (under a "
                          ".agdl name it would open as a plain JPEG)")
     # mode policy lives in the core (as_pil): OSError "cannot write mode X as AGDL" for unsupported modes
-    frame = as_pil(im)
+    frame = as_pil(im, stacklevel=4)  # the warning points at the user's im.save(...) line
     # As Pillow's own writers: EXIF and XMP only when passed (exif=, xmp=) -- copying im.info["exif"] would
     # re-apply an orientation the image no longer has after a rotate/transpose; the ICC profile (colours stay
     # right whatever the geometry) from encoderinfo, else im.info, as Pillow's PNG writer does. b"" = none.

@@ -100,8 +100,11 @@ def test_modes_and_lossless_alpha(photo, shape, mode):
 
 def test_pil_modes(photo):
     im = Image.fromarray(photo)
-    assert agdl.read_info(agdl.encode(im.convert("CMYK"), **BASELINE)).mode == "RGB"
-    assert agdl.read_info(agdl.encode(im.convert("1"), **BASELINE)).mode == "L"
+    with pytest.warns(agdl.errors.AgdlConversionWarning, match="CMYK") as rec:
+        assert agdl.read_info(agdl.encode(im.convert("CMYK"), **BASELINE)).mode == "RGB"
+    assert rec[0].filename == __file__  # the warning points at the caller's line
+    with pytest.warns(agdl.errors.AgdlConversionWarning, match="mode 1"):
+        assert agdl.read_info(agdl.encode(im.convert("1"), **BASELINE)).mode == "L"
     assert agdl.read_info(agdl.encode(im.convert("P"), **BASELINE)).mode == "RGB"  # palette -> RGB(A)
     with pytest.raises(OSError, match="cannot write mode I;16"):
         agdl.encode(Image.new("I;16", (8, 8)))

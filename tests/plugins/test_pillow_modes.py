@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import io
+import warnings
 
 import numpy as np
 import pytest
 from PIL import Image
+
+from agdl_plugins.errors import AgdlConversionWarning
 
 # Modes Pillow's JPEG writer accepts; AGDL also accepts those, plus alpha/palette modes.
 JPEG_MODES = {"1", "L", "RGB", "RGBX", "CMYK", "YCbCr"}
@@ -52,7 +55,9 @@ def test_la_alpha_is_lossless(rgba_array: np.ndarray) -> None:
 
 def test_mode_1_becomes_l_like_jpeg(gray_array: np.ndarray) -> None:
     bilevel = Image.fromarray(gray_array).convert("1")
-    out = _roundtrip(bilevel)
+    with pytest.warns(AgdlConversionWarning, match="mode 1") as rec:
+        out = _roundtrip(bilevel)
+    assert rec[0].filename == __file__  # the warning points at the im.save(...) line, not into Pillow
     jpeg = io.BytesIO()
     bilevel.save(jpeg, "JPEG")
     assert out.mode == Image.open(jpeg).mode == "L"
@@ -63,7 +68,11 @@ def test_mode_1_becomes_l_like_jpeg(gray_array: np.ndarray) -> None:
 @pytest.mark.parametrize("mode", ["RGBX", "YCbCr", "CMYK"])
 def test_other_jpeg_modes_are_written_as_rgb(mode: str, rgb_array: np.ndarray, psnr) -> None:
     im = Image.fromarray(rgb_array).convert(mode)
-    out = _roundtrip(im)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        out = _roundtrip(im)
+    said = [w for w in rec if issubclass(w.category, AgdlConversionWarning)]
+    assert len(said) == (mode == "CMYK")  # CMYK reads back as RGB: said; RGBX/YCbCr lose nothing AGDL keeps
     assert out.mode == "RGB"
     assert psnr(np.asarray(out), np.asarray(im.convert("RGB"))) > 28  # measured 30.42-30.47; quality 5: 24.29-24.35
 
@@ -114,7 +123,9 @@ def test_mode_coverage_matches_jpeg_plus_alpha() -> None:
         except OSError:
             jpeg_ok = False
         try:
-            im.save(io.BytesIO(), "AGDL")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", AgdlConversionWarning)  # 1 and CMYK: said, tested above
+                im.save(io.BytesIO(), "AGDL")
             agdl_ok = True
         except OSError:
             agdl_ok = False
