@@ -3,7 +3,7 @@
 The file holds a ``models.saliency.SaliencyEdgePredictor(ch=width, cin=3, side=side, edge_pool=3,
 net="pyramid")``: the score is ``log sigmoid(saliency) + log(mean_3x3 sobel(Y) + 1e-3)`` exactly as F v4's,
 with v5's saliency network (``models.saliency_v5.PyramidSaliencyNet``) trained by
-``models.train_saliency_v5``. ``--ckpt`` reads either the training checkpoint (``format`` agdl-f5-train-v1)
+``models.training.train_saliency_v5``. ``--ckpt`` reads either the training checkpoint (``format`` agdl-f5-train-v1)
 or the best-validation model file (agdl-f5-model-v1). Written to ``models/weights`` the file is registered
 as ``agdl-f@{version}`` (``agdl_plugins.parts.builtin``) but does not become the default predictor unless
 ``DEFAULT_VERSIONS`` there says so. The command that wrote a file is in its metadata (``command``):
