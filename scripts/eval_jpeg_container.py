@@ -26,11 +26,11 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import agdl_plugins as agdl  # noqa: E402
-from agdl_plugins import jpeg_container  # noqa: E402
 from agdl_plugins.apps.bench.codecs import JpegCodec  # noqa: E402
 from agdl_plugins.apps.bench.ratematch import match_bytes  # noqa: E402
 from agdl_plugins.apps.bench.runner import find_mask, list_images, load_image  # noqa: E402
 from agdl_plugins.apps.metrics import luma, psnr  # noqa: E402
+from agdl_plugins.format import jpeg_container  # noqa: E402
 
 
 def plain_decode(data: bytes) -> np.ndarray:

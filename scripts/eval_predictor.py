@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from models import weights as W
-from models.training import data as D
-from models.training.train_predictor import baseline, label_pool, validate
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # models.training runs from the checkout
+
+from agdl_models import weights as W  # noqa: E402
+
+from models.training import data as D  # noqa: E402
+from models.training.train_predictor import baseline, label_pool, validate  # noqa: E402
 
 
 def main() -> int:
