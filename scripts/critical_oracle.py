@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     import torch
     import torch.nn.functional as F
+    from agdl_models.saliency import sobel_magnitude
     from PIL import Image
 
     from agdl_plugins.codec.critical import select_critical
@@ -39,7 +40,6 @@ def main(argv: list[str] | None = None) -> None:
     from agdl_plugins.codec.rdo_search import _Search
     from agdl_plugins.options import validate_encode_options
     from agdl_plugins.parts.registry import get_registry
-    from models.saliency import sobel_magnitude
 
     torch.set_num_threads(1)
     d = Path(a.data) / a.set
