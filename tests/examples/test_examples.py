@@ -36,7 +36,7 @@ def test_cs_layer_example() -> None:
     assert all(_sensible(x["psnr"]) and _sensible(x["roi_psnr"]) for x in v.values()), v
     # the CS layer's output meets the transmitted measurements: exactly before rounding (equality projection,
     # grey levels); after rounding to 8 bits (and clipping to 0..255) most measurements stay in their quantisation
-    # cell (the full run: 1.5 % outside, BENCHMARKS.md section 20)
+    # cell (the full run: 1.5 % outside, BENCHMARKS.md section 21)
     assert r["constraint_max_abs_float"] < 1e-6
     assert r["fraction_outside_cell_uint8"] < 0.1
     # the measurements carry information the network does not have: the layer helps even a net trained without it
