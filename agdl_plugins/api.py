@@ -248,12 +248,12 @@ def encode_base_layer(image: Any, *, base: str = "jpeg-saliency", quality: int =
 
     ``agdl encode --base jpeg-saliency -o x.jpg`` uses this.
     """
-    from agdl_plugins.codec.encoder import analyse, check_parts
+    from agdl_plugins.codec.encoder import check_parts, encode_base
     from agdl_plugins.imaging import as_pil, split_alpha
     from agdl_plugins.parts.registry import get_registry
 
     opts = validate_encode_options(base=base, quality=quality)
     reg = get_registry()
-    check_parts(opts, reg)
+    device = check_parts(opts, reg)
     color, _ = split_alpha(as_pil(image))
-    return analyse(color, opts, reg, opts.quality).base_bytes
+    return encode_base(color, reg.get("base_codec", opts.base), reg, opts.quality, device)

@@ -105,14 +105,19 @@ def analyse(color: Image.Image, opts: EncodeOptions, reg: Registry, quality: int
     restorer = P.bind(reg.get("restorer", opts.restorer or rest_default), codec.id, int(quality))
     reg.get("sensing", opts.sensing)
     device = resolve_device(opts.device)
-    if P.wants_saliency(codec):  # jpeg-saliency: F's map from this registry, on this device
-        from agdl_plugins.parts.saliency_jpeg import saliency_map
-
-        base_bytes = codec.encode(color, quality, saliency_map(color, device, reg))  # type: ignore[call-arg]
-    else:
-        base_bytes = codec.encode(color, quality)
+    base_bytes = encode_base(color, codec, reg, quality, device)
     base = P.decode_base(codec, base_bytes, color.mode, color.size)
     return Analysis(quality, base_bytes, base, predictor, restorer, codec, device)
+
+
+def encode_base(color: Image.Image, codec: P.BaseCodec, reg: Registry, quality: float, device: str) -> bytes:
+    """The base codec's own bytes for ``color`` (L or RGB) at ``quality``; ``jpeg-saliency`` gets F's map from
+    this registry, run on ``device``."""
+    if P.wants_saliency(codec):
+        from agdl_plugins.parts.saliency_jpeg import saliency_map
+
+        return codec.encode(color, quality, saliency_map(color, device, reg))  # type: ignore[call-arg]
+    return codec.encode(color, quality)
 
 
 def prepare(color: Image.Image, opts: EncodeOptions, reg: Registry, quality: int, fraction: float | None = None,
