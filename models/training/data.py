@@ -26,7 +26,7 @@ from PIL import Image
 
 from ..base_cond import base_cond
 
-DEFAULT_ROOT = str(Path(__file__).resolve().parent.parent.parent / "shared" / "datasets")
+DEFAULT_ROOT = str(Path(__file__).resolve().parents[3] / "shared" / "datasets")  # ../shared beside the repository
 N_VAL = 50
 
 

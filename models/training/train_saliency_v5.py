@@ -50,7 +50,7 @@ from ..saliency import thumbnail
 from ..saliency_v5 import PyramidSaliencyNet
 from . import data as D
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]  # the repository root (models/training/ → ../..)
 LONG_SIDE = 160
 VAL_QUALITIES = (10, 30, 60)
 VAL_SLICE = (100, 300)  # DUTS-TE images 101-300 by sorted name
