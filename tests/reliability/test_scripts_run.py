@@ -29,3 +29,14 @@ def test_training_program_starts(name: str) -> None:
                        text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "usage" in r.stdout.lower()
+
+
+def test_training_defaults_point_outside_the_checkout() -> None:
+    """The training programs' default paths after the move to models/training/: data in ``../shared/datasets``
+    beside the repository, checkpoints in the repository's own ``models/checkpoints`` (a resume at the old
+    ``models/models/...`` path found no checkpoint)."""
+    from models.training import data, train_saliency_v5
+
+    assert Path(data.DEFAULT_ROOT) == ROOT.parent / "shared" / "datasets"
+    assert train_saliency_v5.REPO == ROOT
+    assert (train_saliency_v5.REPO / "models" / "checkpoints").is_dir()
