@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import agdl_plugins as agdl  # noqa: E402
 from agdl_plugins.codec.rdo import pixel_weights  # noqa: E402
 from agdl_plugins.codec.rdo_search import AUTO_BASES, auto_bases  # noqa: E402
+from agdl_plugins.errors import RateUnreachableError  # noqa: E402
 from agdl_plugins.imaging import luminance, ycbcr_planes  # noqa: E402
 from agdl_plugins.options import EncodeOptions  # noqa: E402
 from agdl_plugins.parts import protocols as P  # noqa: E402
@@ -64,20 +65,27 @@ def main() -> None:
         for bpp in a.bpp:
             res = {}
             for base in [*bases, "auto"]:
-                blob = agdl.encode(rgb, base=base, target_bpp=bpp)
+                try:
+                    blob = agdl.encode(rgb, base=base, target_bpp=bpp)
+                except RateUnreachableError:  # this base cannot get this small: not a candidate at this point
+                    continue
                 out = luminance(Image.fromarray(agdl.decode(blob).array)).astype(np.float64)
                 e2 = (y - out) ** 2
                 info = agdl.read_info(blob)
                 res[base] = (float((w * e2).sum()), 10 * math.log10(255 ** 2 / max(float(e2.mean()), 1e-12)),
                              len(blob) * 8 / px, info.base_codec)
-            best_single = min(bases, key=lambda b: res[b][0])
+            if "auto" not in res or not set(bases) & set(res):
+                print(f"{f.name} {bpp}: out of reach ({sorted(res)})", flush=True)
+                continue
+            best_single = min((b for b in bases if b in res), key=lambda b: res[b][0])
             d_auto, d_best = res["auto"][0], res[best_single][0]
             n += 1
             strict += d_auto > d_best * (1 + 1e-9)
             below += d_auto > d_best * (1 + a.tol)
             row = {"image": f.name, "bpp": bpp, "auto_chose": res["auto"][3], "best_single": best_single,
                    "auto_over_best": d_auto / d_best}
-            for b, (d, psnr, real_bpp, _) in res.items():
+            for b in [*bases, "auto"]:
+                d, psnr, real_bpp, _ = res.get(b, (math.nan,) * 4)
                 row.update({f"D_{b}": d, f"psnr_{b}": psnr, f"bpp_{b}": real_bpp})
             rows.append(row)
             print(f"{f.name} {bpp}: auto chose {res['auto'][3]} (D {d_auto:.3f}), best single {best_single} "
