@@ -193,6 +193,7 @@ class AgdlPlugin(PluginV3):
         icc_profile: bytes | None = None,
         xmp: bytes | None = None,
         container: str | None = None,
+        roi: Any = None,
     ) -> bytes | None:
         """Encode one image; options are those of :func:`agdl_plugins.encode` (``None``: default), every
         field of :class:`agdl_plugins.EncodeOptions` (a test checks the two lists agree).
@@ -223,6 +224,7 @@ class AgdlPlugin(PluginV3):
             "seed": seed,
             "quantiser": quantiser,
             "container": container,
+            "roi": roi,
         }
         options = {k: v for k, v in options.items() if v is not None}
         agdl_plugins.validate_encode_options(**options)

@@ -194,6 +194,10 @@ def cmd_encode(a: argparse.Namespace) -> int:
     opts = encode_options(a)
     valid = validate_encode_options(**opts)
     check_parts(valid, get_registry())  # one usage error before any file
+    if a.roi_dir is not None:
+        if not Path(a.roi_dir).is_dir():
+            raise ValueError(f"--roi-dir {a.roi_dir}: not a folder")
+        opts["roi_dir"] = a.roi_dir  # batch.encode_file reads the mask named after each input
     files = _expand(a.inputs)
     suffix = ".jpg" if valid.container == "jpeg" else ".agdl"
     pairs = _plan(files, a.output, suffix)
@@ -351,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("inputs", nargs="+", help="input images or globs (quote globs)")
     e.add_argument("-o", "--output", help="output file (one input) or folder")
     e.add_argument("-q", "--quiet", action="store_true")
-    add_encode_arguments(e)
+    add_encode_arguments(e, roi_dir=True)
     _add_batch_options(e)
     e.set_defaults(func=cmd_encode)
 
