@@ -28,6 +28,11 @@ VARIANTS = {  # name: (encode options, ROI_JPEG_BASE, background sigma for webp/
     "avif rw0.5 s0": ({"base": "avif", "roi_weight": 0.5}, "jpeg-saliency", 0.0),
     "avif rw0.5 s1": ({"base": "avif", "roi_weight": 0.5}, "jpeg-saliency", 1.0),
     "avif rw0.5 s2": ({"base": "avif", "roi_weight": 0.5}, "jpeg-saliency", 2.0),
+    "jpeg rw0.1 plain": ({"base": "jpeg", "roi_weight": 0.1}, "jpeg", 0.0),
+    "jpeg rw0.25 plain": ({"base": "jpeg", "roi_weight": 0.25}, "jpeg", 0.0),
+    "avif rw0.1 s0": ({"base": "avif", "roi_weight": 0.1}, "jpeg-saliency", 0.0),
+    "avif rw0.25 s0": ({"base": "avif", "roi_weight": 0.25}, "jpeg-saliency", 0.0),
+    "avif rw0.25 s0.5": ({"base": "avif", "roi_weight": 0.25}, "jpeg-saliency", 0.5),
 }
 
 

@@ -235,6 +235,10 @@ def cmd_info(a: argparse.Namespace) -> int:
             continue
         d = info.as_dict()
         d = {k: (f"<{len(v)} bytes>" if isinstance(v, bytes) else v) for k, v in d.items()}
+        if "roi" in d:  # boxes as lists, a map as its pixel count and bounding box
+            from agdl_plugins.codec.analysis import roi_summary
+
+            d["roi"] = roi_summary(d["roi"])
         d = {"file": str(src), "width": info.width, "height": info.height, "mode": info.mode, **d}
         px = info.width * info.height
         d["total_bpp"] = round(8 * info.layer_bytes["total"] / px, 4)
