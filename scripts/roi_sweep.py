@@ -11,14 +11,13 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
 import agdl_plugins as agdl
 from agdl_plugins.apps.bench.codecs import build_codecs
 from agdl_plugins.apps.bench.metrics import make_reference, quality
 from agdl_plugins.apps.bench.ratematch import match_bytes
 from agdl_plugins.apps.bench.runner import find_mask, list_images, load_image
-from agdl_plugins.codec import encoder, roi as codec_roi
+from agdl_plugins.codec import encoder
+from agdl_plugins.codec import roi as codec_roi
 
 VARIANTS = {  # name: (encode options, ROI_JPEG_BASE, background sigma for webp/avif)
     "jpeg rw0.25": ({"base": "jpeg", "roi_weight": 0.25}, "jpeg-saliency", 0.0),
@@ -57,7 +56,7 @@ def main() -> None:
                 codec_roi.BACKGROUND_SIGMA.update(webp=sigma, avif=sigma)
                 data = agdl.encode(rgb, target_bpp=a.bpp, roi=roi, device="cpu", **opts)
                 q = quality(ref, agdl.decode(data).array[..., :3])
-                m = match_bytes(lambda k: avif.encode(rgb, k), len(data), avif.lo, avif.hi, integer=avif.integer)
+                m = match_bytes(lambda k, x=rgb: avif.encode(x, k), len(data), avif.lo, avif.hi, integer=avif.integer)
                 qa = quality(ref, avif.decode(m.data))
                 rec = {"image": path.name, "variant": name, "bpp": a.bpp, "bytes": len(data),
                        "roi_bytes": agdl.read_info(data).layer_bytes.get("roi", 0),

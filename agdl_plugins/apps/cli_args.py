@@ -97,6 +97,8 @@ def encode_options(a: argparse.Namespace, exclude: tuple[str, ...] = ()) -> dict
     """
     opts = {f.name: getattr(a, f.name) for f in fields(EncodeOptions)
             if f.name not in exclude and f.name != ROI and getattr(a, f.name, None) is not None}
+    if ROI in exclude:
+        return opts
     given = [n for n in (ROI, "roi_box", "roi_dir") if getattr(a, n, None) is not None]
     if len(given) > 1:
         raise ValueError(f"give one of --roi, --roi-box, --roi-dir, not {' and '.join(flag(n) for n in given)}")

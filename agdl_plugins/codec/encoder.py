@@ -33,9 +33,11 @@ from agdl_plugins.roi import normalise_roi
 
 #: the critical-set predictor of a file with a user ROI (when the user names none): exact scores inside the ROI
 ROI_PREDICTOR = "roi-edge"
-#: with a user ROI, base="jpeg" is written by this codec: jpeg-saliency's coefficient control driven by the ROI
-#: map (a plain JPEG; it decodes as ``jpeg``)
-ROI_JPEG_BASE = "jpeg-saliency"
+#: with a user ROI, base="jpeg" is written by this codec. Measured (BENCHMARKS.md §23, scripts/roi_sweep.py):
+#: ``jpeg-saliency``'s coefficient control driven by the ROI map loses to the plain JPEG on both ROI and whole-image
+#: PSNR at equal bytes (the RDO already moves the refinement into the ROI; coarser background coefficients cost the
+#: restorer more than the bytes buy), so ``jpeg`` stays ``jpeg``; ``base="jpeg-saliency"`` with a ROI uses the map.
+ROI_JPEG_BASE = "jpeg"
 
 
 def default_parts(reg: Registry, base: str) -> tuple[str, str]:

@@ -95,7 +95,7 @@ def test_box_roi_round_trip_and_critical_set_inside(photo) -> None:
     info = agdl.read_info(data)
     assert info.roi == [BOX]  # multiples of the 1-px block of a 128x96 image: exact
     assert info.predictor == "roi-edge" and info.guard == 0.0 and info.layer_bytes["roi"] <= 8
-    assert info.base_codec == "jpeg-saliency"  # base="jpeg" with a ROI: coefficient control by the map
+    assert info.base_codec == "jpeg"  # measured: jpeg-saliency driven by the map loses (BENCHMARKS.md §23)
     res = agdl.analyze(data, outputs=("critical",))
     inside = _box_mask(photo.shape[:2], BOX)
     assert res.critical.sum() == info.n_critical and not (res.critical & ~inside).any()
