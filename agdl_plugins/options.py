@@ -14,7 +14,7 @@ QUANTISERS = ("round", "rdo")  # the encoder's measurement quantisers (agdl_plug
 CONTAINERS = ("agdl", "jpeg")  # what an encode writes: a .agdl file, or AGDL inside a standard JPEG
 DEFAULT_FRACTION = 0.2  # budget used by ``encoder.prepare`` when called without one (scripts, ablations)
 DEFAULT_ROI_WEIGHT = 0.25  # measured: BENCHMARKS.md section 11 (keeps whole-image PSNR at G alone's)
-DEFAULT_USER_ROI_WEIGHT = 0.25  # with a user's roi: measured in BENCHMARKS.md section 23
+DEFAULT_USER_ROI_WEIGHT = 0.5  # with a user's roi: measured in BENCHMARKS.md section 23 (scripts/roi_sweep.py)
 
 
 def _opt(default: Any, help: str, *, type: type | None = None, choices: tuple[str, ...] | None = None) -> Any:
