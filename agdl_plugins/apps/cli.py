@@ -233,12 +233,10 @@ def cmd_info(a: argparse.Namespace) -> int:
             print(f"agdl: {src}: {e}", file=sys.stderr)
             status = EXIT_ERROR
             continue
-        d = info.as_dict()
+        d = info.as_dict(roi_map=False)
         d = {k: (f"<{len(v)} bytes>" if isinstance(v, bytes) else v) for k, v in d.items()}
-        if "roi" in d:  # boxes as lists, a map as its pixel count and bounding box
-            from agdl_plugins.codec.analysis import roi_summary
-
-            d["roi"] = roi_summary(d["roi"])
+        if info.roi_record is not None:  # boxes as lists, a map as its pixel count and bounding box
+            d["roi"] = info.roi_record.summary()
         d = {"file": str(src), "width": info.width, "height": info.height, "mode": info.mode, **d}
         px = info.width * info.height
         d["total_bpp"] = round(8 * info.layer_bytes["total"] / px, 4)

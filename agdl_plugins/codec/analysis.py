@@ -72,18 +72,9 @@ class Analysis:
             "salient_threshold": SALIENT,
             "boxes": None if self.boxes is None else [b.as_dict() for b in self.boxes],
             "n_critical": None if self.critical is None else int(self.critical.sum()),
-            "roi": roi_summary(self.roi),
+            "roi": None if self.info.roi_record is None else self.info.roi_record.summary(),
             "notes": list(self.notes),
         }
-
-
-def roi_summary(roi: Any) -> Any:
-    """JSON-ready transmitted ROI (:attr:`agdl_plugins.AgdlInfo.roi`): the box list as lists, a map as
-    ``{"map_pixels": n, "bbox": [x0, y0, x1, y1]}`` (x1, y1 exclusive); None without one."""
-    if roi is None or isinstance(roi, list):
-        return None if roi is None else [list(b) for b in roi]
-    ys, xs = np.nonzero(roi)
-    return {"map_pixels": int(roi.sum()), "bbox": [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]}
 
 
 def validate_outputs(outputs: Any) -> tuple[str, ...]:

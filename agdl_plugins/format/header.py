@@ -261,8 +261,11 @@ class AgdlInfo:
         bitmap record. Both are the ROI *as transmitted*: the user's boxes or mask widened to whole blocks."""
         return None if self.roi_record is None else self.roi_record.value()
 
-    def as_dict(self) -> dict[str, Any]:
-        """Plain dict for ``PIL.Image.info`` / imageio metadata (metadata keys only when present)."""
+    def as_dict(self, roi_map: bool = True) -> dict[str, Any]:
+        """Plain dict for ``PIL.Image.info`` / imageio metadata (metadata keys only when present).
+
+        ``roi``: :attr:`roi` (boxes, or an (H, W) bool map built here); with ``roi_map=False`` a map ROI is
+        left out (it allocates H x W: Pillow's ``open`` adds it at ``load()``, after its size check)."""
         h = asdict(self.header)
         d: dict[str, Any] = {f"agdl_{k}": v for k, v in h.items() if k not in ("width", "height", "mode")}
         d["agdl_layer_bytes"] = dict(self.layer_bytes)
@@ -275,7 +278,7 @@ class AgdlInfo:
             d["agdl_fallback"] = self.fallback
         if self.base_choice is not None:
             d["agdl_base_choice"] = dict(self.base_choice)
-        if self.roi_record is not None:
+        if self.roi_record is not None and (roi_map or self.roi_record.kind == "boxes"):
             d["roi"] = self.roi  # the option's name, as exif/icc_profile/xmp: save(..., roi=im.info["roi"])
         for key in ("exif", "icc_profile", "xmp"):
             val = getattr(self, key)

@@ -223,6 +223,23 @@ class RoiRecord:
         full = np.repeat(np.repeat(blocks, self.block, axis=0), self.block, axis=1)
         return np.ascontiguousarray(full[: self.height, : self.width])
 
+    def summary(self) -> Any:
+        """JSON-ready, without building the pixel map: a box record's pixel boxes as lists; a bitmap's
+        ``{"map_pixels": n, "bbox": [x0, y0, x1, y1], "block": b}`` (pixels of the widened map, x1/y1 exclusive)."""
+        if self.boxes is not None:
+            return [list(b) for b in self.pixel_boxes()]
+        gw, gh = grid(self.width, self.height, self.block)
+        bits, b = self.block_bits(), self.block
+        n, xs, ys = 0, [], []
+        for i, v in enumerate(bits):
+            if v:
+                x, y = i % gw, i // gw
+                n += (min((x + 1) * b, self.width) - x * b) * (min((y + 1) * b, self.height) - y * b)
+                xs.append(x)
+                ys.append(y)
+        bbox = [min(xs) * b, min(ys) * b, min((max(xs) + 1) * b, self.width), min((max(ys) + 1) * b, self.height)]
+        return {"map_pixels": n, "bbox": bbox, "block": b}
+
     def value(self) -> Any:
         """The public representation (``read_info().roi``, ``im.info["roi"]``): a box record's pixel boxes as a
         list of (x0, y0, x1, y1) tuples, a bitmap's (H, W) bool numpy array."""

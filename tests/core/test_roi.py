@@ -145,7 +145,12 @@ def test_mask_roi_in_a_jpeg_container_and_through_the_pillow_and_imageio_front_e
     Image.fromarray(photo).save(p, format="AGDL", **FAST, roi=Image.fromarray(mask.astype(np.uint8) * 255))
     assert p.read_bytes() == data
     with Image.open(p) as im:
+        assert "roi" not in im.info  # a map as large as the image: only after Pillow's size check, at load()
+        im.load()
         assert np.array_equal(im.info["roi"], roi)
+    Image.fromarray(photo).save(p, format="AGDL", **FAST, roi=[BOX])
+    with Image.open(p) as im:
+        assert im.info["roi"] == [BOX]  # boxes: from open
     # imageio v3 and legacy
     q = tmp_path / "q.agdl"
     iio.imwrite(q, photo, plugin="AGDL", **FAST, roi=mask)
@@ -284,7 +289,10 @@ def test_cli_roi_box_mask_and_dir(photo, tmp_path, capsys) -> None:
     assert json.loads(capsys.readouterr().out)["roi"] == [list(BOX)]
     assert main(["info", "--json", str(tmp_path / "m.agdl")]) == 0
     m_roi = agdl.read_info(api_mask).roi
-    assert json.loads(capsys.readouterr().out)["roi"]["map_pixels"] == int(m_roi.sum()) >= int(mask.sum())
+    summary = json.loads(capsys.readouterr().out)["roi"]
+    assert summary["map_pixels"] == int(m_roi.sum()) >= int(mask.sum()) and summary["block"] == 8
+    ys, xs = np.nonzero(m_roi)
+    assert summary["bbox"] == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
     # two ROI sources, a missing mask: usage errors, nothing written
     assert main(["encode", str(src), "-o", str(tmp_path / "x.agdl"), "-q", "--roi-box", "0,0,8,8", "--roi",
                  str(masks / "photo.png"), *args]) != 0
