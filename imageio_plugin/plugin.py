@@ -140,7 +140,9 @@ class AgdlPlugin(PluginV3):
         critical: bool = False,
         device: str = "auto",
     ) -> dict[str, Any]:
-        """The same facts Pillow puts in ``Image.info``: EXIF/ICC/XMP bytes and ``agdl_*`` fields.
+        """The same facts Pillow puts in ``Image.info``: EXIF/ICC/XMP bytes and ``agdl_*`` fields, and ``roi`` when
+        the file carries a region of interest (issue 27: a list of (x0, y0, x1, y1) pixel boxes, or an (H, W) bool
+        array).
 
         Nothing is applied while reading (no orientation), so ``exclude_applied`` changes nothing. ``jpeg`` as
         in :meth:`read` (``False``: Pillow's JPEG ``info``).
