@@ -300,3 +300,18 @@ def test_cli_roi_box_mask_and_dir(photo, tmp_path, capsys) -> None:
     assert main(["encode", str(src), "-o", str(tmp_path / "y.agdl"), "-q", "--roi-dir", str(masks), *args]) != 0
     assert main(["encode", str(src), "-o", str(tmp_path / "z.agdl"), "-q", "--roi-box", "0,0,999,8", *args]) != 0
     assert not any((tmp_path / n).exists() for n in ("x.agdl", "y.agdl", "z.agdl"))
+
+
+def test_background_prefilter_blurs_outside_the_roi_only(photo) -> None:
+    """The WebP/AVIF lever (off by default: sigma 1 and 2 lost on ROI and whole-image PSNR, BENCHMARKS.md §23)."""
+    from agdl_plugins.codec.roi import BACKGROUND_SIGMA, background_prefilter
+
+    im = Image.fromarray(photo)
+    roi = _box_mask(photo.shape[:2], BOX)
+    assert background_prefilter(im, roi, 0.0) is im and set(BACKGROUND_SIGMA.values()) == {0.0}
+    out = np.asarray(background_prefilter(im, roi, 2.0)).astype(int)
+    assert np.array_equal(out[roi], photo[roi])  # the ROI itself is kept
+    far = np.ones(roi.shape, bool)
+    far[BOX[1] - 8 : BOX[3] + 8, BOX[0] - 8 : BOX[2] + 8] = False
+    grad = lambda a: np.abs(np.diff(a.astype(int), axis=1))[far[:, 1:]].mean()  # noqa: E731
+    assert grad(out) < 0.6 * grad(photo)  # the background is smoothed
