@@ -70,13 +70,18 @@ def encode(
             ``b""`` stores none; ``None``: taken from a PIL image's ``info``, as a file converter keeps them --
             Pillow's ``save`` passes ``b""`` for EXIF/XMP not given, as Pillow's writers do).
         **options: see :class:`agdl_plugins.options.EncodeOptions` (quality, target_bpp,
-            critical_fraction, measurement_ratio, step, base, predictor, restorer, sensing, device, seed).
+            critical_fraction, measurement_ratio, step, roi_weight, base, predictor, restorer, sensing, device,
+            seed, quantiser, container, roi). ``roi``: the user's region of interest, an (H, W) bool/uint8 mask
+            (or mode 1/L PIL image) or a list of (x0, y0, x1, y1) pixel boxes (:mod:`agdl_plugins.roi`); the
+            file carries it and ``read_info(...).roi`` gives it back, widened to whole blocks.
 
     Returns:
         The .agdl file content.
 
     Raises:
         ValueError: bad option value or array shape/dtype. OSError: a PIL mode AGDL cannot store.
+        TypeError: a ``roi`` of a type it does not take (ValueError for a wrong size, an empty or out-of-image
+            box, NaN, an empty mask).
         MissingPartError: a named part is not installed.
 
     Example:

@@ -7,12 +7,14 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from agdl_plugins.errors import AgdlOptionWarning
+from agdl_plugins.roi import normalise_roi
 
 PROJECTIONS = ("equality", "box")
 QUANTISERS = ("round", "rdo")  # the encoder's measurement quantisers (agdl_plugins.codec.entropy.quantise_with)
 CONTAINERS = ("agdl", "jpeg")  # what an encode writes: a .agdl file, or AGDL inside a standard JPEG
 DEFAULT_FRACTION = 0.2  # budget used by ``encoder.prepare`` when called without one (scripts, ablations)
 DEFAULT_ROI_WEIGHT = 0.25  # measured: BENCHMARKS.md section 11 (keeps whole-image PSNR at G alone's)
+DEFAULT_USER_ROI_WEIGHT = 0.5  # with a user's roi: measured in BENCHMARKS.md section 23 (scripts/roi_sweep.py)
 
 
 def _opt(default: Any, help: str, *, type: type | None = None, choices: tuple[str, ...] | None = None) -> Any:
@@ -42,9 +44,10 @@ class EncodeOptions:
     measurement_ratio: float = _opt(1.0, "CS measurements per critical pixel M/N, 0..1", type=float)
     step: float | None = _opt(None, "measurement quantiser step in grey levels (> 0); default: chosen by the "
                               "optimisation (always tuned under target_bpp)", type=float)
-    roi_weight: float = _opt(DEFAULT_ROI_WEIGHT, "the distortion the encoder minimises, 0..1: roi_weight x "
-                             "saliency-weighted MSE (F's saliency on the original) + (1 - roi_weight) x whole-image "
-                             "MSE, on the luminance", type=float)
+    roi_weight: float | None = _opt(None, "the distortion the encoder minimises, 0..1: roi_weight x "
+                                    "ROI-weighted MSE (the user's roi, else F's saliency on the original) + (1 - "
+                                    f"roi_weight) x whole-image MSE, on the luminance; default {DEFAULT_ROI_WEIGHT} "
+                                    f"without roi, {DEFAULT_USER_ROI_WEIGHT} with one", type=float)
     base: str = _opt("jpeg", "base codec: jpeg, jpeg-saliency, webp, avif, jpeg2000, or auto (the encoder weighs "
                      "jpeg, webp and avif on this image at the byte budget -- target_bpp, else what the JPEG base "
                      "alone takes at quality -- and keeps the best; read_info reports each one's objective) (CLI: "
@@ -64,6 +67,13 @@ class EncodeOptions:
                           "measurement the index among round(z/step), one toward zero and zero minimising "
                           "weighted squared error + lambda x bits; encoder only, measured neutral once budget and "
                           "step are re-optimised: BENCHMARKS.md section 18)", type=str, choices=QUANTISERS)
+    roi: Any = _opt(None, "region of interest the file carries and the encoder favours: a 2-D bool/uint8 mask "
+                    "(numpy array or mode 1/L PIL image of the image's size, non-zero = ROI) or a list of boxes "
+                    "(x0, y0, x1, y1) in pixels, x1/y1 exclusive. Sent exactly (boxes: a few bytes each; a mask: an "
+                    "entropy-coded map of 8x8 blocks); the critical set is drawn inside it (predictor roi-edge), "
+                    "the RDO weighs it instead of F's saliency and the base layer spends less outside it. "
+                    "read_info().roi / im.info['roi'] give it back (CLI: --roi MASK.png, --roi-box x0,y0,x1,y1 "
+                    "repeatable, --roi-dir DIR: a mask per input with the same stem)")
     container: str = _opt("agdl", "agdl (a .agdl file) or jpeg: a standard .jpg any decoder opens (the base "
                           "layer) carrying the rest of the file in APP11 segments; needs base jpeg or "
                           "jpeg-saliency", type=str, choices=CONTAINERS)
@@ -126,6 +136,9 @@ def validate_encode_options(**opts: Any) -> EncodeOptions:
     o.measurement_ratio = _number("measurement_ratio", o.measurement_ratio, 0.0, 1.0)
     if o.step is not None:
         o.step = _number("step", o.step, 0.0, 1024.0, lo_open=True)
+    o.roi = normalise_roi(o.roi)  # type and size-free values; the image's size is checked by the encoder
+    if o.roi_weight is None:
+        o.roi_weight = DEFAULT_ROI_WEIGHT if o.roi is None else DEFAULT_USER_ROI_WEIGHT
     o.roi_weight = _number("roi_weight", o.roi_weight, 0.0, 1.0)
     o.seed = _number("seed", o.seed, 0, 2**63 - 1, integer=True)
     if o.sensing is None:

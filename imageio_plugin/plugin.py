@@ -140,7 +140,9 @@ class AgdlPlugin(PluginV3):
         critical: bool = False,
         device: str = "auto",
     ) -> dict[str, Any]:
-        """The same facts Pillow puts in ``Image.info``: EXIF/ICC/XMP bytes and ``agdl_*`` fields.
+        """The same facts Pillow puts in ``Image.info``: EXIF/ICC/XMP bytes and ``agdl_*`` fields, and ``roi`` when
+        the file carries a region of interest (issue 27: a list of (x0, y0, x1, y1) pixel boxes, or an (H, W) bool
+        array).
 
         Nothing is applied while reading (no orientation), so ``exclude_applied`` changes nothing. ``jpeg`` as
         in :meth:`read` (``False``: Pillow's JPEG ``info``).
@@ -193,6 +195,7 @@ class AgdlPlugin(PluginV3):
         icc_profile: bytes | None = None,
         xmp: bytes | None = None,
         container: str | None = None,
+        roi: Any = None,
     ) -> bytes | None:
         """Encode one image; options are those of :func:`agdl_plugins.encode` (``None``: default), every
         field of :class:`agdl_plugins.EncodeOptions` (a test checks the two lists agree).
@@ -223,6 +226,7 @@ class AgdlPlugin(PluginV3):
             "seed": seed,
             "quantiser": quantiser,
             "container": container,
+            "roi": roi,
         }
         options = {k: v for k, v in options.items() if v is not None}
         agdl_plugins.validate_encode_options(**options)

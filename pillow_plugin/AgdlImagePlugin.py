@@ -8,6 +8,9 @@ The plugin is a thin adapter over the public API of :mod:`agdl_plugins`:
 
 * ``Image.open`` parses the header only (:func:`agdl_plugins.read_info`, which never imports
   torch) and fills ``size``, ``mode`` and ``info``; Pillow then runs its decompression-bomb check.
+  ``info["roi"]``: the transmitted region of interest (issue 27), a list of (x0, y0, x1, y1) pixel boxes from
+  ``open``, or an (H, W) bool numpy array set by ``load()`` (a map as large as the image is not built before
+  Pillow's size check).
 * ``load()`` decodes once with :func:`agdl_plugins.decode` using :data:`DECODE_OPTIONS`.
 * ``draft()`` switches to :func:`agdl_plugins.decode_base_preview` (base layer only, no networks),
   which is what ``Image.thumbnail`` wants.
@@ -77,7 +80,8 @@ class AgdlImageFile(ImageFile.ImageFile):
         self._agdl_start = start
         self._size = (int(info.width), int(info.height))
         self._mode = info.mode
-        self.info.update(info.as_dict())
+        self.info.update(info.as_dict(roi_map=False))  # a ROI map is H x W: set by load(), after the size check
+        self._agdl_roi = info.roi_record
         self.tile = []
 
     def draft(self, mode: str | None, size: tuple[int, int] | None) -> tuple[str, tuple[int, int, float, float]] | None:
@@ -119,6 +123,8 @@ class AgdlImageFile(ImageFile.ImageFile):
         if ANALYSIS_OPTIONS["saliency"]:  # same core function as agdl.analyze / `agdl analyze`; never runs G
             device = DECODE_OPTIONS.get("device") or "auto"
             self.info["agdl_saliency"] = agdl_plugins.analyze(data, outputs=("saliency",), device=device).saliency
+        if getattr(self, "_agdl_roi", None) is not None and self._agdl_roi.kind == "map":
+            self.info["roi"] = self._agdl_roi.pixel_map()  # (H, W) bool (boxes are in info from open)
         arr = decoded.array
         w, h = self.size
         expected = (h, w) if self.mode == "L" else (h, w, _BANDS[self.mode])

@@ -127,11 +127,16 @@ def _result(src: Path, dst: Path, t0: float, **kw: Any) -> Result:
 
 
 def encode_file(src: str | Path, dst: str | Path, opts: dict[str, Any]) -> Result:
-    """Encode one image file to ``dst`` (``.agdl``; or a plain/AGDL-in-JPEG ``.jpg``) with encoder ``opts``."""
+    """Encode one image file to ``dst`` (``.agdl``; or a plain/AGDL-in-JPEG ``.jpg``) with encoder ``opts``
+    (``roi_dir``: a folder holding a ROI mask per input, ``agdl encode --roi-dir``)."""
     from agdl_plugins import api
 
     src, dst, t0 = Path(src), Path(dst), time.perf_counter()
     try:
+        if opts.get("roi_dir") is not None:  # agdl encode --roi-dir: the mask named after this input
+            from agdl_plugins.apps.cli_args import roi_for
+
+            opts = {**{k: v for k, v in opts.items() if k != "roi_dir"}, "roi": roi_for(src, opts["roi_dir"])}
         im = open_image(src)
         if dst.suffix.lower() in (".jpg", ".jpeg") and opts.get("container", "agdl") != "jpeg":
             base = opts.get("base", "jpeg")

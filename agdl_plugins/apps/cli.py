@@ -194,6 +194,10 @@ def cmd_encode(a: argparse.Namespace) -> int:
     opts = encode_options(a)
     valid = validate_encode_options(**opts)
     check_parts(valid, get_registry())  # one usage error before any file
+    if a.roi_dir is not None:
+        if not Path(a.roi_dir).is_dir():
+            raise ValueError(f"--roi-dir {a.roi_dir}: not a folder")
+        opts["roi_dir"] = a.roi_dir  # batch.encode_file reads the mask named after each input
     files = _expand(a.inputs)
     suffix = ".jpg" if valid.container == "jpeg" else ".agdl"
     pairs = _plan(files, a.output, suffix)
@@ -229,8 +233,10 @@ def cmd_info(a: argparse.Namespace) -> int:
             print(f"agdl: {src}: {e}", file=sys.stderr)
             status = EXIT_ERROR
             continue
-        d = info.as_dict()
+        d = info.as_dict(roi_map=False)
         d = {k: (f"<{len(v)} bytes>" if isinstance(v, bytes) else v) for k, v in d.items()}
+        if info.roi_record is not None:  # boxes as lists, a map as its pixel count and bounding box
+            d["roi"] = info.roi_record.summary()
         d = {"file": str(src), "width": info.width, "height": info.height, "mode": info.mode, **d}
         px = info.width * info.height
         d["total_bpp"] = round(8 * info.layer_bytes["total"] / px, 4)
@@ -351,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("inputs", nargs="+", help="input images or globs (quote globs)")
     e.add_argument("-o", "--output", help="output file (one input) or folder")
     e.add_argument("-q", "--quiet", action="store_true")
-    add_encode_arguments(e)
+    add_encode_arguments(e, roi_dir=True)
     _add_batch_options(e)
     e.set_defaults(func=cmd_encode)
 

@@ -51,6 +51,7 @@ class Analysis:
     ``saliency``: (H, W) float32 in [0, 1], or None (not asked for, or the file's predictor has no saliency
     head: see ``notes``). ``critical``: (H, W) bool, or None when not asked for (all False for a file without
     refinement). ``boxes``: salient regions, largest first (None without a saliency map). ``info``: the header.
+    ``roi``: the file's transmitted region of interest (None without one).
     """
 
     saliency: np.ndarray | None
@@ -58,6 +59,9 @@ class Analysis:
     boxes: list[RoiBox] | None
     info: AgdlInfo
     notes: list[str] = field(default_factory=list)
+    #: the region of interest the file transmits (:attr:`agdl_plugins.AgdlInfo.roi`: pixel boxes or an (H, W)
+    #: bool map), None without one
+    roi: Any = None
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready dict: size, boxes, critical-pixel count, notes (what ``agdl analyze`` writes)."""
@@ -68,6 +72,7 @@ class Analysis:
             "salient_threshold": SALIENT,
             "boxes": None if self.boxes is None else [b.as_dict() for b in self.boxes],
             "n_critical": None if self.critical is None else int(self.critical.sum()),
+            "roi": None if self.info.roi_record is None else self.info.roi_record.summary(),
             "notes": list(self.notes),
         }
 
@@ -89,7 +94,7 @@ def validate_outputs(outputs: Any) -> tuple[str, ...]:
 def analyze_parsed(pf: Parsed, reg: Registry, *, outputs: tuple[str, ...] = OUTPUTS,
                  device: str = "auto") -> Analysis:
     """:func:`agdl_plugins.analyze` on a parsed file: base layer + F only, never the restorer."""
-    from agdl_plugins.codec.decoder import critical_mask, decode_base
+    from agdl_plugins.codec.decoder import critical_mask, decode_base, file_predictor
     from agdl_plugins.parts.engine import resolve_device
 
     outputs = validate_outputs(outputs)
@@ -102,7 +107,7 @@ def analyze_parsed(pf: Parsed, reg: Registry, *, outputs: tuple[str, ...] = OUTP
         notes.append(f"AGDL segments unusable ({fallback}): analysed the JPEG as it is")
     saliency = boxes = scores = None
     if "saliency" in outputs:
-        part = reg.get("predictor", hdr.predictor, hdr.predictor_version)
+        part = file_predictor(pf, reg)
         if "critical" in outputs and hdr.n_critical:  # one network run for both outputs where F allows it
             scores, sal = P.predict_scores_and_saliency(part, base.planes, base.qtable, dev)
         else:
@@ -118,7 +123,7 @@ def analyze_parsed(pf: Parsed, reg: Registry, *, outputs: tuple[str, ...] = OUTP
         critical = critical_mask(pf, reg, base, device=dev, scores=scores)
         if not hdr.n_critical:
             notes.append("no refinement layer: the critical set is empty")
-    return Analysis(saliency, critical, boxes, pf.info, notes)
+    return Analysis(saliency, critical, boxes, pf.info, notes, roi=pf.info.roi)
 
 
 # -- connected salient regions ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import numpy as np
 
 from agdl_plugins.codec.critical import check_mask, rederive_critical, unpack_indices
 from agdl_plugins.codec.entropy import decode_symbols
+from agdl_plugins.codec.roi import file_roi
 from agdl_plugins.errors import AgdlFormatError
 from agdl_plugins.format import refn
 from agdl_plugins.format.header import AgdlInfo, Header
@@ -259,13 +260,27 @@ def _critical_mask(
 ) -> np.ndarray:
     hdr = pf.header
     if scores is None:
-        predictor = reg.get("predictor", hdr.predictor, hdr.predictor_version)
-        scores = P.predict_scores(predictor, base.planes, base.qtable, dev)
+        scores = P.predict_scores(file_predictor(pf, reg), base.planes, base.qtable, dev)
     if score_hook is not None:
         scores = score_hook(scores)
     mask = rederive_critical(scores, hdr.threshold, hdr.guard, explicit)
     check_mask(mask, hdr.n_critical, hdr.critical_crc)
     return mask
+
+
+def file_predictor(pf: Parsed, reg: Registry) -> P.Predictor:
+    """The file's predictor part as the decoder runs it: bound to the file's ROI map when it scores by one
+    (``roi-edge``, :func:`agdl_plugins.parts.protocols.bind_roi`).
+
+    Raises:
+        AgdlFormatError: the predictor needs a ROI and the file has no ``ROIM`` record. MissingPartError.
+    """
+    hdr = pf.header
+    part = reg.get("predictor", hdr.predictor, hdr.predictor_version)
+    try:
+        return P.bind_roi(part, file_roi(pf))
+    except ValueError as e:
+        raise AgdlFormatError(f"corrupt AGDL file: {e} (the file has no ROI record)") from e
 
 
 def _targets(pf: Parsed, reg: Registry, mask: np.ndarray, y_ref: np.ndarray, sym: bytes):

@@ -17,9 +17,11 @@ from PIL import Image
 
 from agdl_plugins.codec.critical import Selection, mask_crc, pack_indices, select_critical
 from agdl_plugins.codec.entropy import encode_symbols, quantise_with
+from agdl_plugins.codec.roi import BACKGROUND_SIGMA, TransmittedRoi, background_prefilter, transmitted
 from agdl_plugins.format import container as C
 from agdl_plugins.format import decisions, refn
 from agdl_plugins.format.header import Header
+from agdl_plugins.format.roi import ROI
 from agdl_plugins.imaging import luminance
 from agdl_plugins.options import DEFAULT_FRACTION, EncodeOptions
 from agdl_plugins.parts import protocols as P
@@ -27,6 +29,15 @@ from agdl_plugins.parts.base_codecs import BaseDecoded
 from agdl_plugins.parts.engine import resolve_device
 from agdl_plugins.parts.registry import Registry
 from agdl_plugins.parts.restorers import LossyBaseRestorer
+from agdl_plugins.roi import normalise_roi
+
+#: the critical-set predictor of a file with a user ROI (when the user names none): exact scores inside the ROI
+ROI_PREDICTOR = "roi-edge"
+#: with a user ROI, base="jpeg" is written by this codec. Measured (BENCHMARKS.md §23, scripts/roi_sweep.py):
+#: ``jpeg-saliency``'s coefficient control driven by the ROI map loses to the plain JPEG on both ROI and whole-image
+#: PSNR at equal bytes (the RDO already moves the refinement into the ROI; coarser background coefficients cost the
+#: restorer more than the bytes buy), so ``jpeg`` stays ``jpeg``; ``base="jpeg-saliency"`` with a ROI uses the map.
+ROI_JPEG_BASE = "jpeg"
 
 
 def default_parts(reg: Registry, base: str) -> tuple[str, str]:
@@ -97,26 +108,58 @@ class Analysis:
         return self.keep_restorer is not None
 
 
+def with_roi(opts: EncodeOptions, size: tuple[int, int]) -> EncodeOptions:
+    """``opts`` with its ``roi`` checked against the image's (W, H) ``size`` and turned into what the file
+    transmits (:class:`agdl_plugins.codec.roi.TransmittedRoi`: the record and the decoder's map), once per encode.
+
+    Raises:
+        TypeError, ValueError: a bad ``roi`` (:func:`agdl_plugins.roi.normalise_roi`), before any work.
+    """
+    if opts.roi is None or isinstance(opts.roi, TransmittedRoi):
+        return opts
+    from dataclasses import replace
+
+    return replace(opts, roi=transmitted(normalise_roi(opts.roi, size), *size))
+
+
+def roi_map(opts: EncodeOptions) -> np.ndarray | None:
+    """(H, W) bool: the transmitted ROI map of ``opts`` (after :func:`with_roi`), or None."""
+    return opts.roi.mask if isinstance(opts.roi, TransmittedRoi) else None
+
+
+def base_codec_id(opts: EncodeOptions) -> str:
+    """The base codec that writes ``opts.base``: :data:`ROI_JPEG_BASE` for ``jpeg`` with a ROI."""
+    return ROI_JPEG_BASE if opts.base == "jpeg" and roi_map(opts) is not None else opts.base
+
+
 def analyse(color: Image.Image, opts: EncodeOptions, reg: Registry, quality: int) -> Analysis:
     """Stage E1 (base layer, encoded and decoded as the decoder will) for ``color`` (mode L or RGB)."""
     pred_default, rest_default = default_parts(reg, opts.base)
-    codec = reg.get("base_codec", opts.base)
-    predictor = reg.get("predictor", opts.predictor or pred_default)
+    roi = roi_map(opts)
+    codec = reg.get("base_codec", base_codec_id(opts))
+    pid = opts.predictor or (ROI_PREDICTOR if roi is not None else pred_default)
+    predictor = P.bind_roi(reg.get("predictor", pid), roi)
     restorer = P.bind(reg.get("restorer", opts.restorer or rest_default), codec.id, int(quality))
     reg.get("sensing", opts.sensing)
     device = resolve_device(opts.device)
-    base_bytes = encode_base(color, codec, reg, quality, device)
+    base_bytes = encode_base(color, codec, reg, quality, device, roi)
     base = P.decode_base(codec, base_bytes, color.mode, color.size)
     return Analysis(quality, base_bytes, base, predictor, restorer, codec, device)
 
 
-def encode_base(color: Image.Image, codec: P.BaseCodec, reg: Registry, quality: float, device: str) -> bytes:
-    """The base codec's own bytes for ``color`` (L or RGB) at ``quality``; ``jpeg-saliency`` gets F's map from
-    this registry, run on ``device``."""
+def encode_base(color: Image.Image, codec: P.BaseCodec, reg: Registry, quality: float, device: str,
+                roi: np.ndarray | None = None) -> bytes:
+    """The base codec's own bytes for ``color`` (L or RGB) at ``quality``; ``jpeg-saliency`` gets the ROI map
+    ``roi`` ((H, W) bool) when given, else F's map from this registry, run on ``device``. With a ROI, WebP and
+    AVIF encode the image with its background pre-filtered (:data:`agdl_plugins.codec.roi.BACKGROUND_SIGMA`)."""
     if P.wants_saliency(codec):
+        if roi is not None:
+            return codec.encode(color, quality, roi.astype(np.float32))  # type: ignore[call-arg]
         from agdl_plugins.parts.saliency_jpeg import saliency_map
 
         return codec.encode(color, quality, saliency_map(color, device, reg))  # type: ignore[call-arg]
+    if roi is not None and BACKGROUND_SIGMA.get(codec.id, 0.0) > 0:
+        color = background_prefilter(color, roi, BACKGROUND_SIGMA[codec.id])
     return codec.encode(color, quality)
 
 
@@ -214,6 +257,8 @@ def finish(
     explicit = pack_indices(sel.explicit) if sel.explicit.size else b""
     layer = refn.pack(sel.explicit.size, explicit, encode_symbols(q))
     chunks = [C.Chunk(b"HEAD", hdr.pack()), C.Chunk(b"BASE", prep.base_bytes), C.Chunk(b"REFN", layer)]
+    if isinstance(opts.roi, TransmittedRoi):
+        chunks.append(C.Chunk(ROI, opts.roi.record))
     if alpha is not None:
         chunks.append(C.Chunk(b"ALPH", zlib.compress(alpha.tobytes(), 9)))
     for ctype, key in ((C.EXIF, "exif"), (C.ICC, "icc_profile"), (C.XMP, "xmp")):
@@ -235,6 +280,7 @@ def check_parts(opts: EncodeOptions, reg: Registry) -> str:
     """
     if opts.base != "auto":  # base="auto": the search picks among the bases this Pillow can use
         reg.require("base_codec", opts.base, "base")
+        reg.require("base_codec", base_codec_id(opts), "base")
         codec = reg.get("base_codec", opts.base)
         if not codec.available():
             raise ValueError(f"base={opts.base!r} cannot be written by this Pillow: install {codec.requires}")

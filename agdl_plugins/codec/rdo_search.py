@@ -18,7 +18,17 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from agdl_plugins.codec.encoder import Analysis, Prepared, analyse, check_parts, default_parts, finish, prepare
+from agdl_plugins.codec.encoder import (
+    Analysis,
+    Prepared,
+    analyse,
+    check_parts,
+    default_parts,
+    finish,
+    prepare,
+    roi_map,
+    with_roi,
+)
 from agdl_plugins.codec.rdo import (
     FRACTIONS,
     STEPS,
@@ -94,6 +104,8 @@ class _Search:
         return self.fixed[q]
 
     def weights(self) -> np.ndarray:
+        if self._weights is None and roi_map(self.opts) is not None:  # the user's ROI in place of F's saliency
+            self._weights = pixel_weights(roi_map(self.opts), self.y.shape, self.opts.roi_weight)
         if self._weights is None:
             pred = self.reg.get("predictor", self.opts.predictor or default_parts(self.reg, self.opts.base)[0])
             sal = P.predict_saliency(pred, self.planes, resolve(self.opts))
@@ -307,6 +319,7 @@ def encode_image(
     step) minimise the user's distortion (:func:`search`): this module owns the decisions, the encoder the steps.
     """
     check_parts(opts, reg)
+    opts = with_roi(opts, im.size)
     color, alpha = split_alpha(im)
     if opts.base == AUTO:
         return encode_auto(im, color, alpha, opts, reg, metadata)

@@ -14,7 +14,8 @@ Format 2.0, the one written::
     record = tag u8 | type[4] (only when tag = 0) | length uvarint | payload
 
 One CRC-32 covers every byte before it, magic and version included. Tags 1..127 are critical, 128..255
-ancillary (a reader skips an ancillary tag it does not know): 1 BASE, 2 REFN, 3 ALPH, 0x81 eXIf, 0x82 iCCP,
+ancillary (a reader skips an ancillary tag it does not know): 1 BASE, 2 REFN, 3 ALPH, 4 ROIM (the user's
+region of interest, :mod:`agdl_plugins.format.roi`), 0x81 eXIf, 0x82 iCCP,
 0x83 xmPP; tag 0 spells the 4-letter type out (critical when upper-case, as in 1.0). An empty refinement
 (no guard-band list, no measurements) is left out and read back as :data:`EMPTY_REFN`; any other REFN is
 stored with varints (:func:`agdl_plugins.format.refn.to_stored`).
@@ -46,11 +47,11 @@ READ_MAJORS = (1, 2)
 MAX_FILE_BYTES = 1 << 30  # 1 GiB: far above any real AGDL file, refuses absurd inputs early
 MAX_CHUNK_BYTES = 1 << 30
 
-KNOWN_CRITICAL = frozenset({b"HEAD", b"BASE", b"REFN", b"ALPH", b"AEND"})
+KNOWN_CRITICAL = frozenset({b"HEAD", b"BASE", b"REFN", b"ALPH", b"AEND", b"ROIM"})
 # ancillary chunks carried through untouched
 EXIF, ICC, XMP = b"eXIf", b"iCCP", b"xmPP"
 #: 2.x record tags (append-only). 0 = the 4-letter type follows; 1..127 critical, 128..255 ancillary.
-TAGS = {b"BASE": 0x01, b"REFN": 0x02, b"ALPH": 0x03, EXIF: 0x81, ICC: 0x82, XMP: 0x83}
+TAGS = {b"BASE": 0x01, b"REFN": 0x02, b"ALPH": 0x03, b"ROIM": 0x04, EXIF: 0x81, ICC: 0x82, XMP: 0x83}
 _TAG_TYPES = {tag: ctype for ctype, tag in TAGS.items()}
 #: the logical REFN of a file without refinement: no guard-band list, no measurements
 EMPTY_REFN = bytes(8)

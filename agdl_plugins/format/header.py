@@ -22,6 +22,7 @@ from typing import Any
 
 from agdl_plugins.errors import AgdlFormatError
 from agdl_plugins.format._wire import Reader, uvarint
+from agdl_plugins.format.roi import RoiRecord
 
 MODES = ("L", "RGB", "LA", "RGBA")
 MAX_SIDE = 1 << 16  # 65,536 pixels per side
@@ -33,7 +34,7 @@ ENTROPY_CODERS = {0: "constriction-range-qlaplace"}
 PART_CODES = (
     "jpeg", "webp", "avif", "jpeg2000", "jpeg-saliency",
     "agdl-f", "edge-sobel", "agdl-g", "identity",
-    "structured-dct", "gaussian", "agdl-g-webp-avif",
+    "structured-dct", "gaussian", "agdl-g-webp-avif", "roi-edge",
 )  # fmt: skip
 _PART_KINDS = ("base_codec", "predictor", "restorer", "sensing")
 
@@ -240,6 +241,8 @@ class AgdlInfo:
     #: base="auto": the encoder's objective (weighted MSE per pixel) for each candidate base, None if the base
     #: could not meet the budget; the file's base has the lowest (agdl_plugins.format.decisions)
     base_choice: dict[str, float | None] | None = None
+    #: the user's region of interest the file carries (``ROIM`` record, :mod:`agdl_plugins.format.roi`), or None
+    roi_record: RoiRecord | None = None
 
     def __getattr__(self, name: str) -> Any:
         # expose header fields directly: info.width, info.base_codec, ...
@@ -251,8 +254,18 @@ class AgdlInfo:
     def size(self) -> tuple[int, int]:
         return self.header.width, self.header.height
 
-    def as_dict(self) -> dict[str, Any]:
-        """Plain dict for ``PIL.Image.info`` / imageio metadata (metadata keys only when present)."""
+    @property
+    def roi(self) -> Any:
+        """The transmitted region of interest (issue 27), as the decoder uses it: None (no ROI), a list of
+        (x0, y0, x1, y1) pixel boxes (x1, y1 exclusive) for a box record, or an (H, W) bool numpy array for a
+        bitmap record. Both are the ROI *as transmitted*: the user's boxes or mask widened to whole blocks."""
+        return None if self.roi_record is None else self.roi_record.value()
+
+    def as_dict(self, roi_map: bool = True) -> dict[str, Any]:
+        """Plain dict for ``PIL.Image.info`` / imageio metadata (metadata keys only when present).
+
+        ``roi``: :attr:`roi` (boxes, or an (H, W) bool map built here); with ``roi_map=False`` a map ROI is
+        left out (it allocates H x W: Pillow's ``open`` adds it at ``load()``, after its size check)."""
         h = asdict(self.header)
         d: dict[str, Any] = {f"agdl_{k}": v for k, v in h.items() if k not in ("width", "height", "mode")}
         d["agdl_layer_bytes"] = dict(self.layer_bytes)
@@ -265,6 +278,8 @@ class AgdlInfo:
             d["agdl_fallback"] = self.fallback
         if self.base_choice is not None:
             d["agdl_base_choice"] = dict(self.base_choice)
+        if self.roi_record is not None and (roi_map or self.roi_record.kind == "boxes"):
+            d["roi"] = self.roi  # the option's name, as exif/icc_profile/xmp: save(..., roi=im.info["roi"])
         for key in ("exif", "icc_profile", "xmp"):
             val = getattr(self, key)
             if val is not None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from agdl_plugins.errors import AgdlFormatError, DecompressionBombError
 from agdl_plugins.format import container as C
 from agdl_plugins.format import decisions
+from agdl_plugins.format import roi as R
 from agdl_plugins.format.header import AgdlInfo, Header
 
 
@@ -56,6 +57,10 @@ def parse_file(data: bytes, max_pixels: int | None = None) -> Parsed:
     layers = {"base": st[b"BASE"], "refinement": st[b"REFN"], "alpha": st.get(b"ALPH", 0), "total": len(data)}
     version = f"{cont.version[0]}.{cont.version[1]}"
     choice = cm.get(decisions.BASE_CHOICE)
+    roi = cm.get(R.ROI)
+    if roi is not None:
+        layers["roi"] = st[R.ROI]
     info = AgdlInfo(hdr, cm.get(C.EXIF), cm.get(C.ICC), cm.get(C.XMP), layers, version,
-                    base_choice=None if choice is None else decisions.unpack_base_choice(choice))
+                    base_choice=None if choice is None else decisions.unpack_base_choice(choice),
+                    roi_record=None if roi is None else R.unpack(roi, hdr.width, hdr.height))
     return Parsed(info, cm)

@@ -8,7 +8,7 @@ from agdl_models import WEIGHTS_DIR
 
 from agdl_plugins.parts.base_codecs import BUILTIN_BASE_CODECS
 from agdl_plugins.parts.hookspecs import hookimpl
-from agdl_plugins.parts.predictors import LearnedPredictor, SobelEdgePredictor
+from agdl_plugins.parts.predictors import LearnedPredictor, RoiEdgePredictor, SobelEdgePredictor
 from agdl_plugins.parts.restorers import IdentityRestorer, LearnedRestorer, LossyBaseRestorer
 from agdl_plugins.parts.saliency_jpeg import SaliencyJpegCodec, SaliencyJpegCodecV1
 from agdl_plugins.parts.sensing import GaussianSensingPart, IdentitySensingPart, StructuredSensingPart
@@ -41,6 +41,7 @@ def agdl_register_parts(registry) -> None:
     registry.add_base_codec(SaliencyJpegCodec())  # decodes as plain JPEG; encoding needs agdl-f's saliency head
     registry.add_base_codec(SaliencyJpegCodecV1())  # decode-only
     registry.add_predictor(SobelEdgePredictor())
+    registry.add_predictor(RoiEdgePredictor())  # bound to the file's ROI map by the pipeline (issue 27)
     registry.add_restorer(IdentityRestorer())
     registry.add_sensing(StructuredSensingPart())
     registry.add_sensing(GaussianSensingPart())

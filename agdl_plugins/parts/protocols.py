@@ -9,9 +9,9 @@ Four kinds of part are registered (:class:`agdl_plugins.parts.registry.Registry`
 * :class:`Sensing` (E4): makes the sensing operator H of a file.
 
 Optional abilities are protocols of their own (:class:`SaliencyHead`, :class:`JointSaliency`,
-:class:`ColourInput`, :class:`BaseConditioned`, :class:`FractionalQuality`, :class:`SaliencyGuided`,
-:class:`PixelAligned`); a part has one when it has its members (``isinstance`` tells), with the default
-written beside each.
+:class:`ColourInput`, :class:`RoiConditioned`, :class:`BaseConditioned`, :class:`FractionalQuality`,
+:class:`SaliencyGuided`, :class:`PixelAligned`); a part has one when it has its members (``isinstance`` tells),
+with the default written beside each.
 
 The pipeline (``codec/``) calls a part only through the functions below (:func:`decode_base`,
 :func:`predict_scores`, :func:`predict_saliency`, :func:`restore`, :func:`make_operator`, :func:`measure`, ...).
@@ -127,6 +127,18 @@ class JointSaliency(SaliencyHead, Protocol):
     def scores_and_saliency(self, planes: np.ndarray, qtable: np.ndarray | None,
                             device: str) -> tuple[np.ndarray, np.ndarray | None]:
         """``(scores(planes, qtable, device), saliency(planes, device))``, bit-identical to the two calls."""
+        ...
+
+
+@runtime_checkable
+class RoiConditioned(Protocol):
+    """Predictor ability: ``needs_roi = True`` scores by the file's region of interest (``roi-edge``); the
+    pipeline binds it to the (H, W) bool map with ``for_roi`` (:func:`bind_roi`). Default: no ROI needed."""
+
+    needs_roi: bool
+
+    def for_roi(self, roi: np.ndarray) -> Predictor:
+        """The predictor bound to ``roi`` ((H, W) bool, the transmitted map)."""
         ...
 
 
@@ -281,6 +293,27 @@ def wants_saliency(codec: BaseCodec) -> bool:
 
 
 # -- predictors ---------------------------------------------------------------------------------------------------
+
+
+def needs_roi(predictor: Predictor) -> bool:
+    """The predictor scores by the file's ROI map (:class:`RoiConditioned`)."""
+    return isinstance(predictor, RoiConditioned) and bool(predictor.needs_roi)
+
+
+def bind_roi(predictor: Predictor, roi: np.ndarray | None) -> Predictor:
+    """``predictor`` as it runs for a file whose ROI map is ``roi`` ((H, W) bool, or None without one): bound
+    through ``for_roi`` (:class:`RoiConditioned`), else as is.
+
+    Raises:
+        ValueError: ``predictor`` needs a ROI and ``roi`` is None.
+    """
+    if not needs_roi(predictor):
+        return predictor
+    if roi is None:
+        raise ValueError(f"predictor {part_name(predictor)} scores by a region of interest and there is none")
+    bound = predictor.for_roi(roi)  # type: ignore[attr-defined]
+    check_part("predictor", bound)
+    return bound
 
 
 def predictor_input(predictor: Predictor, planes: np.ndarray) -> np.ndarray:

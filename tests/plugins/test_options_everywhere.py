@@ -24,7 +24,15 @@ VALUES = {
     "quality": 55, "target_bpp": 2.0, "critical_fraction": 0.1, "measurement_ratio": 0.5, "step": 3.0,
     "roi_weight": 1.0, "base": "webp", "predictor": "edge-sobel", "restorer": "identity",
     "sensing": "gaussian", "device": "cpu", "seed": 7, "quantiser": "rdo", "container": "jpeg",
+    "roi": [(24, 16, 104, 80)],
 }
+
+
+def _cli_args(name: str, value) -> list[str]:
+    """``--name value``; the ROI's boxes as ``--roi-box x0,y0,x1,y1`` (``--roi`` takes a mask file)."""
+    if name == "roi":
+        return [x for box in value for x in ("--roi-box", ",".join(map(str, box)))]
+    return [flag(name), str(value)]
 
 
 def test_every_option_has_a_test_value() -> None:
@@ -48,7 +56,7 @@ def test_same_bytes_from_every_front_end(name: str, tmp_path: Path) -> None:
     src = tmp_path / "in.png"
     Image.fromarray(arr).save(src)
     out = tmp_path / f"out{suffix}"
-    args = [x for k, v in opts.items() for x in (flag(k), str(v))]
+    args = [x for k, v in opts.items() for x in _cli_args(k, v)]
     assert main(["encode", str(src), "-o", str(out), "-q", *args]) == 0
     assert buf.getvalue() == api
     assert via_iio == api

@@ -88,7 +88,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int,
                    help="timing repeats, median taken (default 3, --quick 1; 0 = no timing, quality only)")
     # every encoder option but the rate points' (quality, target_bpp), generated from EncodeOptions
-    add_encode_arguments(p, exclude=RATE_OPTIONS)
+    add_encode_arguments(p, exclude=RATE_OPTIONS + ("roi",))
+    p.add_argument("--roi", choices=["mask", "box"], default=None,
+                   help="give every AGDL encode the image's ground-truth mask (mask) or its bounding box (box) as "
+                   "roi= (issue 27; needs masks); the peers get nothing")
     p.add_argument("--anchor", default="jpeg", help="BD-rate/BD-PSNR anchor codec (default jpeg; e.g. avif)")
     p.add_argument("--threads", type=int, help="torch threads for AGDL and DnCNN (default: torch's, = cores)")
     p.add_argument("--tolerance", type=float, default=0.02, help="rate-match tolerance (default 0.02)")
@@ -130,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         from agdl_plugins.options import validate_encode_options
 
         points = _points(a)
-        agdl_options = encode_options(a, exclude=RATE_OPTIONS + ("device",))
+        agdl_options = encode_options(a, exclude=RATE_OPTIONS + ("device", "roi"))
         a.device = a.device or "auto"
         validate_encode_options(**agdl_options, device=a.device)
         if a.no_masks:
@@ -142,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             guess = a.images.resolve().parent / "masks"
             masks = guess if guess.is_dir() else None
+        if a.roi is not None and masks is None:
+            raise ValueError("--roi mask/box gives AGDL the ground-truth mask: it needs masks (--masks DIR)")
         limit = a.limit if a.limit is not None else (QUICK_IMAGES if a.quick else None)
         if limit is not None and limit < 1:
             raise ValueError("--limit must be >= 1")
@@ -159,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             torch.set_num_threads(a.threads)
         cfg = Config(images=a.images, masks=masks, out=a.out, codecs=codecs, points=points, limit=limit,
                      repeats=repeats, device=a.device, agdl_options=agdl_options, tolerance=a.tolerance,
-                     grid_shift=a.grid_shift, dncnn=a.dncnn, rss=a.rss, progress=a.progress)
+                     grid_shift=a.grid_shift, dncnn=a.dncnn, rss=a.rss, progress=a.progress, agdl_roi=a.roi)
         res = run(cfg)
     except (ValueError, FileNotFoundError) as e:
         print(f"agdl bench: error: {e}", file=sys.stderr)
@@ -177,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         "n_images": len(res.images), "points": labels, "codecs": names,
         "codec_descriptions": {c.name: c.description for c in res.codecs},
         "agdl_options": {k: v for k, v in agdl_options.items() if v is not None},
-        "device": a.device, "repeats": repeats, "tolerance": a.tolerance, "grid_shift": a.grid_shift,
+        "device": a.device, "agdl_roi": a.roi, "repeats": repeats, "tolerance": a.tolerance, "grid_shift": a.grid_shift,
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                     "cuda": torch.cuda.is_available()},

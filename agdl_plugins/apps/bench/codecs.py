@@ -148,11 +148,14 @@ class AgdlCodec(Codec):
                  device: str, **kw: Any) -> None:
         super().__init__(name, description, is_agdl=True, **kw)
         self.options, self.projection, self.device = options, projection, device
+        self.roi: Any = None  # the current image's roi= (agdl bench --roi), set per image by the runner
 
     def encode(self, rgb: np.ndarray, knob: float | None = None, **override: Any) -> bytes:
         import agdl_plugins as agdl
 
         opts = {**self.options, **override}
+        if self.roi is not None:
+            opts.setdefault("roi", self.roi)
         if knob is not None:
             opts["quality"] = int(knob)
         return agdl.encode(rgb, device=self.device, **opts)

@@ -19,7 +19,7 @@ ROW_COLUMNS = [
     "ms_ssim_db", "roi_ms_ssim", "roi_ms_ssim_db", "enc_ms", "dec_ms", "enc_mps", "dec_mps", "enc_vs_jpeg",
     "dec_vs_jpeg", "dncnn_ms",
     "agdl_base", "agdl_quality", "agdl_step", "agdl_predictor", "agdl_restorer", "agdl_n_critical",
-    "agdl_n_measurements", "agdl_base_bytes", "agdl_refinement_bytes", "error",
+    "agdl_n_measurements", "agdl_base_bytes", "agdl_refinement_bytes", "agdl_roi_bytes", "error",
 ]
 MEAN_METRICS = ("bpp", "bytes_ratio", "psnr_y", "psnr_rgb", "roi_psnr_y", "roi_psnr_rgb", "edge_psnr_y",
                 "edge_psnr_rgb", "ssim", "ms_ssim", "ms_ssim_db", "roi_ms_ssim", "roi_ms_ssim_db")

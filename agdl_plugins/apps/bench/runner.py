@@ -45,6 +45,19 @@ class Config:
     dncnn: bool = True
     rss: bool = True
     progress: bool = True
+    #: "mask" / "box": every AGDL encode gets the image's ground-truth mask / its bounding box as roi= (issue 27)
+    agdl_roi: str | None = None
+
+
+def agdl_roi(roi: np.ndarray | None, kind: str | None) -> Any:
+    """The ``roi=`` the AGDL encodes get for an image whose ground-truth mask is ``roi`` ((H, W) bool, after the
+    grid shift): the mask, its bounding box as one box, or None (no ``kind``, no mask, or an empty mask)."""
+    if kind is None or roi is None or not roi.any():
+        return None
+    if kind == "mask":
+        return roi
+    ys, xs = np.nonzero(roi)
+    return [(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)]
 
 
 @dataclass
@@ -124,7 +137,8 @@ def _agdl_facts(data: bytes) -> dict[str, Any]:
     i = agdl.read_info(data)
     return {"agdl_base": i.base_codec, "agdl_quality": i.quality, "agdl_step": i.step, "agdl_predictor": i.predictor,
             "agdl_restorer": i.restorer, "agdl_n_critical": i.n_critical, "agdl_n_measurements": i.n_measurements,
-            "agdl_base_bytes": i.layer_bytes.get("base"), "agdl_refinement_bytes": i.layer_bytes.get("refinement")}
+            "agdl_base_bytes": i.layer_bytes.get("base"), "agdl_refinement_bytes": i.layer_bytes.get("refinement"),
+            "agdl_roi_bytes": i.layer_bytes.get("roi", 0)}
 
 
 def _uses_auto_budget(codec: Codec) -> bool:
@@ -171,6 +185,9 @@ def run(cfg: Config) -> Result:
         if cfg.masks is not None and mask_path is None:
             facts["notes"].append("no mask with this stem: ROI metrics NaN")
         ref = M.make_reference(rgb, roi)
+        for c in codecs:
+            if isinstance(c, AgdlCodec):
+                c.roi = agdl_roi(roi, cfg.agdl_roi)
         img_rec: dict[str, Any] = {
             "image": path.name, "width": w, "height": h, "pixels": px, **{k: facts[k] for k in
                                                                         ("source_format", "grid_shift")},
