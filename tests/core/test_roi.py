@@ -109,8 +109,8 @@ def test_critical_set_ranks_pixels_as_f_v4_edge_term(photo) -> None:
     not counted) does; every ROI pixel outranks every other."""
     import torch
     import torch.nn.functional as F
-
     from agdl_models.saliency import sobel_magnitude
+
     from agdl_plugins.parts.predictors import RoiEdgePredictor
 
     luma = np.asarray(Image.fromarray(photo).convert("L"))
