@@ -415,6 +415,8 @@ def save_model_only(net: PyramidSaliencyNet, path: Path, meta: dict) -> None:
 def append_log(path: Path, row: dict, copy_to: Path | None = None) -> None:
     """Append ``row`` (``LOG_FIELDS``) to the CSV at ``path`` (header on creation); mirror it to ``copy_to``."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() and copy_to is not None and copy_to.is_file():  # a resume on a new machine: the
+        shutil.copyfile(copy_to, path)  # committed copy holds the history; the mirror must not drop it
     new = not path.exists()
     with open(path, "a", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=LOG_FIELDS)
