@@ -36,7 +36,7 @@ class _ResBlock(nn.Module):
             self.c2.weight.mul_(0.2)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        return x + self.c2(F.relu(self.film(self.c1(x), cond)))
+        return x + self.c2(F.relu(self.film.conv(self.c1, x, cond)))
 
 
 class MultiScaleRestorer(nn.Module):
@@ -86,16 +86,16 @@ class MultiScaleRestorer(nn.Module):
         z = self.cond(cond)
         xc = x - 0.5
         h1 = F.relu(self.e1a(F.pixel_unshuffle(xc, 2)))
-        h1 = F.relu(self.f1(self.e1b(h1), z))
+        h1 = F.relu(self.f1.conv(self.e1b, h1, z))
         h2 = F.relu(self.down2(h1))
-        h2 = F.relu(self.f2(self.e2(h2), z))
+        h2 = F.relu(self.f2.conv(self.e2, h2, z))
         coef = F.conv2d(xc, self.dct_w, stride=8)
         qmap = cond[:, :64, None, None].expand(-1, -1, coef.shape[2], coef.shape[3])
         h3 = F.relu(self.down3(h2) + self.dct_in(torch.cat([coef, qmap * 4.0], dim=1)))
         for blk in self.body:
             h3 = blk(h3, z)
         u2 = F.pixel_shuffle(self.up3(h3), 2) + h2
-        u2 = F.relu(self.fd2(self.d2(F.relu(u2)), z))
+        u2 = F.relu(self.fd2.conv(self.d2, F.relu(u2), z))
         u1 = F.pixel_shuffle(self.up2(u2), 2) + h1
-        u1 = F.relu(self.fd1(self.d1(F.relu(u1)), z))
+        u1 = F.relu(self.fd1.conv(self.d1, F.relu(u1), z))
         return x + F.pixel_shuffle(self.out(u1), 2)
