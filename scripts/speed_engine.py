@@ -8,7 +8,8 @@ Variants, cumulative, interleaved round by round in one process (so a loaded mac
   flush with the end: G v2's 1024/64 computes 2.0x a 6 MP mosaic's pixels), contiguous NCHW, FiLM as its own pass;
 * ``+tiling``: balanced tiles (:func:`agdl_plugins.parts.engine.tiles`: the fewest tiles, kept parts equal);
 * ``+channels_last``: the restorer's weights and each tile in channels-last layout (oneDNN's own);
-* ``+film_fold``: FiLM's per-channel scale and shift folded into the convolution before it (the shipped engine).
+* ``+film_fold``: FiLM's per-channel scale and shift folded into the convolution before it;
+* ``+tile 1536 (shipped)``: the network's own tile side (G v2: 1536) instead of 1024 (the rows above use 1024).
 
 Each variant's decoded pixels are compared with ``before`` under the format's pixel contract
 (``decoder.within_pixel_contract``), and the critical set must be identical. ``--tiles`` also times the
@@ -63,8 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         engine.channels_last = real["channels_last"] if layout else (lambda device: False)
         restorer_mod.FiLM.conv = real["conv"] if fold else unfolded
 
-    variants = {"before": (False, False, False), "+tiling": (True, False, False),
-                "+channels_last": (True, True, False), "+film_fold": (True, True, True)}
+    variants = {"before": (False, False, False, 1024), "+tiling": (True, False, False, 1024),
+                "+channels_last": (True, True, False, 1024), "+film_fold": (True, True, True, 1024),
+                "+tile 1536 (shipped)": (True, True, True, None)}
     variants.update({f"shipped, tile {t}": (True, True, True, int(t)) for t in a.tiles.split(",") if t})
     times: dict[str, list[float]] = {k: [] for k in variants}
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                 agdl.decode(data)
                 times[k].append(time.perf_counter() - t)
     finally:
-        setup(True, True, True)
+        setup(True, True, True, None)
     ref = statistics.median(times["before"])
     prev = ref
     print(f"{a.file}: {a.threads} thread(s), medians of {a.repeats} interleaved rounds")

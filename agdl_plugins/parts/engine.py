@@ -20,9 +20,12 @@ from typing import Any
 
 import numpy as np
 
-#: side of a tile and context kept around it, for networks that do not set their own (``net.tile``/``overlap``)
-DEFAULT_TILE = 512
-DEFAULT_OVERLAP = 32
+#: side of a tile and context kept around it, for networks that do not set their own (``net.tile``/``overlap``).
+#: Bigger tiles run faster per pixel on CPU (fewer overlapping pixels, larger oneDNN problems; G v2 on a 6 MP
+#: mosaic: tile 512 takes 1.84x the time of 1024, 256 12.9x, BENCHMARKS.md §24); 1024 keeps a 32-channel
+#: full-resolution network's tile under ~0.5 GB.
+DEFAULT_TILE = 1024
+DEFAULT_OVERLAP = 64
 
 _cache: dict[tuple[str, str, bool], Any] = {}
 _cache_lock = threading.Lock()

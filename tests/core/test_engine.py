@@ -44,8 +44,8 @@ def test_resolve_device_with_cuda(monkeypatch):
         resolve_device("quantum")
 
 
-# (tile, overlap) the codec uses: run_tiled's default (512, 32), G v2's (1024, 64), the test below's (128, 16)
-TILINGS = [(512, 32), (1024, 64), (128, 16)]
+# (tile, overlap): run_tiled's default (1024, 64), G v2's (1536, 64), the former default (512, 32), the test's (128, 16)
+TILINGS = [(1024, 64), (1536, 64), (512, 32), (128, 16)]
 
 
 @pytest.mark.parametrize("tile,overlap", TILINGS)
@@ -71,8 +71,8 @@ def test_tiles_cover_and_align(tile, overlap):
 
 
 def test_tiling_work_is_bounded():
-    """The tiling's point: G v2's (1024, 64) on a 6 MP mosaic (2048 x 3072) computes 1.27x the image's pixels
-    (the fixed-stride tiling before it computed 2.0x: 12 tiles of 1024 x 1024)."""
+    """The tiling's point: (1024, 64) on a 6 MP mosaic (2048 x 3072) computes 1.27x the image's pixels (the
+    fixed-stride tiling before it computed 2.0x: 12 tiles of 1024 x 1024)."""
     work = [sum(e - s for s, e, _, _ in tiles(n, 1024, 64)) / n for n in (2048, 3072)]
     assert work[0] * work[1] < 1.3
 
