@@ -12,8 +12,9 @@ it and reads its peak RSS before anything else runs in it.
 
 Encode: AGDL ``target_bpp``; then AVIF (Pillow, speed 6), WebP (method 4) and JPEG (libjpeg-turbo, optimised) at
 the quality whose bytes are closest to AGDL's file (rate-matched with the benchmark's ``match_bytes``, not timed),
-each timed at that quality. Decode: the same files. Times are medians of ``--repeats`` runs (AGDL at 24 MP: one),
-all measured side by side in one process, so the ratios hold on a loaded machine where the absolute times do not.
+each timed at that quality. Decode: the same files. Times are medians of ``--repeats`` runs after a first, cold
+one (AGDL at 24 MP: the cold run alone), measured side by side in one process, so the ratios hold on a loaded
+machine where the absolute times do not.
 """
 
 from __future__ import annotations
@@ -112,7 +113,10 @@ def main(argv: list[str] | None = None) -> int:
                                 str(a.target_bpp), str(a.repeats), a.tmp], capture_output=True, text=True)
             if r.returncode:
                 sys.stderr.write(r.stderr)
-                return r.returncode
+                if r.returncode < 0:  # e.g. SIGKILL from the kernel's OOM killer: say so instead of nothing
+                    sys.stderr.write(f"{mp:g} MP {what}: child killed by signal {-r.returncode} "
+                                     "(9: probably out of memory)\n")
+                return 1
             row = json.loads(r.stdout.strip().splitlines()[-1])
             if what == "encode":
                 enc_row = row

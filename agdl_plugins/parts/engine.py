@@ -47,7 +47,7 @@ def resolve_device(device: str | None = "auto") -> str:
 
 def channels_last(device: str) -> bool:
     """Whether convolutional networks run in channels-last memory format on ``device`` (CPU: oneDNN's layout,
-    measured 1.15-1.6x faster convolutions for G v2, BENCHMARKS.md §24; other devices keep contiguous NCHW)."""
+    G v2: 1.1x on a whole decode, 1.5x on one tile's forward, BENCHMARKS.md §24; other devices keep contiguous NCHW)."""
     return device == "cpu"
 
 
