@@ -18,11 +18,15 @@ def qtable_tensor(qtable: np.ndarray | None, device: str):
 
 
 def _network(kind: str, part_id: str, version: int, device: str, stem: str | None = None):
+    """The cached network. Restorers (tiled convolutional networks) are kept in the device's convolution
+    layout (engine.channels_last); predictors keep the contiguous layout their critical-set scores were
+    measured in (their scores decide the critical set, which the guard band protects, but there is nothing
+    to gain: F's whole-image U-Net runs on a thumbnail)."""
     from agdl_models import weights
 
     path = WEIGHTS_DIR / f"{stem or kind}_v{version}.safetensors"
     loader = getattr(weights, f"load_{kind}")
-    return cached_model(f"{part_id}@{version}", device, lambda: loader(path))
+    return cached_model(f"{part_id}@{version}", device, lambda: loader(path), conv_layout=kind == "restorer")
 
 
 def _whole_plane(luma: np.ndarray, device: str):

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import agdl_plugins as agdl
-from agdl_plugins.parts.engine import _starts, cached_model, resolve_device, run_tiled
+from agdl_plugins.parts.engine import cached_model, channels_last, resolve_device, run_tiled, tiles
 from agdl_plugins.parts.registry import get_registry
 
 
@@ -44,24 +44,46 @@ def test_resolve_device_with_cuda(monkeypatch):
         resolve_device("quantum")
 
 
-# (tile, overlap) the codec uses: run_tiled's default (512, 32), G v2's (1024, 64), the test below's (128, 16)
-TILINGS = [(512, 32), (1024, 64), (128, 16)]
+# (tile, overlap): run_tiled's default (1024, 64), G v2's (1536, 64), the former default (512, 32), the test's (128, 16)
+TILINGS = [(1024, 64), (1536, 64), (512, 32), (128, 16)]
 
 
 @pytest.mark.parametrize("tile,overlap", TILINGS)
 def test_tiles_cover_and_align(tile, overlap):
-    """Every seam, not one: each pixel is kept from a tile that gives it ``overlap`` pixels of context on each
-    side, except at the image border; tiles are 8-aligned, in order, inside the image and reach its end."""
+    """Every seam, not one: the kept parts partition the axis in order; each kept pixel has ``overlap`` pixels of
+    context inside its tile on each side, except at the image border; tiles are 8-aligned, inside the image, at
+    most ``tile`` long, and no more of them than the fewest that can satisfy this (+1 for 8-pixel rounding)."""
     for length in range(8, 5 * tile + 8, 8):  # run_tiled pads to a multiple of 8
-        starts = _starts(length, tile, overlap)
-        assert starts[0] == 0 and all(s % 8 == 0 for s in starts)
-        assert starts == sorted(set(starts))
+        spans = tiles(length, tile, overlap)
+        assert all(v % 8 == 0 for span in spans for v in span)
+        assert spans[0][0] == spans[0][2] == 0 and spans[-1][1] == spans[-1][3] == length
+        for (s, e, k0, k1), nxt in zip(spans, spans[1:] + [None]):
+            assert 0 <= s <= k0 < k1 <= e <= length and e - s <= tile
+            assert k0 - s >= overlap or s == 0, (length, s, k0)
+            assert e - k1 >= overlap or e == length, (length, e, k1)
+            if nxt is not None:
+                assert nxt[2] == k1  # kept parts are contiguous, in order
         if length <= tile:
-            assert starts == [0]
+            assert spans == [(0, length, 0, length)]
             continue
-        assert starts[-1] + tile == length  # the last tile ends at the image's end, no tile past it
-        for a, b in zip(starts, starts[1:]):  # each seam: b's kept part starts before a's trusted part ends
-            assert b + overlap <= a + tile - overlap, (length, a, b)
+        fewest = 2 + max(0, -(-(length - 2 * (tile - overlap)) // (tile - 2 * overlap)))
+        assert fewest <= len(spans) <= fewest + 1, (length, len(spans), fewest)
+
+
+def test_tiling_work_is_bounded():
+    """The tiling's point: (1024, 64) on a 6 MP mosaic (2048 x 3072) computes 1.27x the image's pixels (the
+    fixed-stride tiling before it computed 2.0x: 12 tiles of 1024 x 1024)."""
+    work = [sum(e - s for s, e, _, _ in tiles(n, 1024, 64)) / n for n in (2048, 3072)]
+    assert work[0] * work[1] < 1.3
+
+
+def test_channels_last_only_on_cpu():
+    """The engine's layout choice is the device's (values never change, only their order in memory)."""
+    assert channels_last("cpu") and not channels_last("cuda") and not channels_last("cuda:1")
+    m = cached_model("test-layout", "cpu", lambda: torch.nn.Conv2d(2, 4, 3), conv_layout=True)
+    assert m.weight.is_contiguous(memory_format=torch.channels_last)
+    plain = cached_model("test-layout", "cpu", lambda: torch.nn.Conv2d(2, 4, 3))
+    assert plain is not m and plain.weight.is_contiguous()
 
 
 @pytest.mark.parametrize("tile,overlap", TILINGS)

@@ -237,3 +237,47 @@ def test_import_is_light():
             "print(bad); sys.exit(1 if [b for b in bad if b!='numpy.random'] else 0)")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("cls", [DualDomainRestorer, MultiScaleRestorer])
+def test_film_folded_into_conv_matches_unfolded(cls):
+    """FiLM.conv at inference (one condition, autograd off, channels-last as the engine runs it) equals the
+    unfolded conv -> FiLM to float rounding; with autograd on it is the unfolded graph itself (training)."""
+    from agdl_models.restorer import FiLM
+
+    with torch.random.fork_rng():
+        torch.manual_seed(1)
+        m = _randomised(cls())
+        for f in m.modules():  # FiLM starts as the identity: give it a real scale and shift
+            if isinstance(f, FiLM):
+                torch.nn.init.normal_(f.lin.weight, std=0.05)
+                torch.nn.init.normal_(f.lin.bias, std=0.05)
+    x, q = _inputs(64, 96, b=1)
+    calls = []
+    real = FiLM.conv
+
+    def unfolded(self, conv, xx, cond):
+        calls.append(1)
+        return self(conv(xx), cond)
+
+    import copy
+
+    fast = copy.deepcopy(m).to(memory_format=torch.channels_last)  # the engine's CPU layout
+    with torch.inference_mode():
+        folded = fast(x.contiguous(memory_format=torch.channels_last), q)
+        FiLM.conv = unfolded
+        try:
+            plain = m(x, q)
+        finally:
+            FiLM.conv = real
+    assert calls  # the network goes through FiLM.conv
+    assert not torch.equal(plain, x)  # a real, non-identity network
+    assert torch.allclose(folded, plain, rtol=0, atol=2e-6 * float(plain.abs().max()))
+    y = m(x, q)  # autograd on: the unfolded ops, bit for bit
+    with torch.no_grad():
+        FiLM.conv = unfolded
+        try:
+            ref = m(x, q)
+        finally:
+            FiLM.conv = real
+    assert y.requires_grad and torch.equal(y.detach(), ref)
