@@ -33,7 +33,7 @@ ENTROPY_CODERS = {0: "constriction-range-qlaplace"}
 PART_CODES = (
     "jpeg", "webp", "avif", "jpeg2000", "jpeg-saliency",
     "agdl-f", "edge-sobel", "agdl-g", "identity",
-    "structured-dct", "gaussian", "agdl-g-webp-avif",
+    "structured-dct", "gaussian", "agdl-g-webp-avif", "agdl-g-lite",
 )  # fmt: skip
 _PART_KINDS = ("base_codec", "predictor", "restorer", "sensing")
 
