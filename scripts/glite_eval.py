@@ -3,7 +3,7 @@
     # the two runs differ only in --restorer (both named explicitly, so both get the same encoder treatment)
     agdl bench DIR --codecs agdl --bpp 0.3,0.5,0.75,1.0 --repeats 0 --restorer agdl-g --out runs/b/v2
     agdl bench DIR --codecs agdl --bpp 0.3,0.5,0.75,1.0 --repeats 0 --restorer agdl-g-lite --out runs/b/lite
-    python scripts/glite_eval.py bd runs/b/v2/results.json runs/b/lite/results.json
+    python scripts/glite_eval.py bd runs/b/v2/results.json runs/b/lite/results.json [--limit 20]
     python scripts/glite_eval.py speed --tiles 4 --threads 1 --repeats 3
 
 ``bd``: BD-PSNR (dB) of run B's ``agdl`` against run A's on PSNR-Y and ROI-PSNR-Y, on the images present
@@ -30,9 +30,10 @@ from agdl_plugins.apps.bench.report import aggregate
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
 
-def _common_agg(runs: list[dict]) -> list[list[dict]]:
-    """Aggregates of the ``agdl`` rows of each run, restricted to images present at every point of every run."""
-    keep = None
+def _common_agg(runs: list[dict], limit: int = 0) -> list[list[dict]]:
+    """Aggregates of the ``agdl`` rows of each run, restricted to images present at every point of every run
+    (and, with ``limit``, to the first ``limit`` image names of the first run, sorted)."""
+    keep = set(sorted({r["image"] for r in runs[0]["rows"]})[:limit]) if limit else None
     for doc in runs:
         for p in doc["meta"]["points"]:
             ok = {r["image"] for r in doc["rows"] if r["point"] == p and r["codec"] == "agdl" and not r["error"]}
@@ -47,7 +48,7 @@ def _common_agg(runs: list[dict]) -> list[list[dict]]:
 
 def cmd_bd(a: argparse.Namespace) -> int:
     docs = [json.loads(Path(p).read_text()) for p in (a.run_a, a.run_b)]
-    agg_a, agg_b = _common_agg(docs)
+    agg_a, agg_b = _common_agg(docs, a.limit)
     for x, y in zip(agg_a, agg_b):
         print(f"{x['point']}: A {x['bpp']:.3f} bpp {x['psnr_y']:.3f} / {x['roi_psnr_y']:.3f}   "
               f"B {y['bpp']:.3f} bpp {y['psnr_y']:.3f} / {y['roi_psnr_y']:.3f}   (PSNR-Y / ROI-PSNR-Y dB)")
@@ -103,6 +104,9 @@ def cmd_speed(a: argparse.Namespace) -> int:
         res[f"restore_s[{n}]"] = _median_s(lambda p=part: p.restore(luma, qt, "cpu"), a.repeats)
     for n in names:
         data = agdl.encode(rgb, target_bpp=a.bpp, restorer=n)
+        hdr = agdl.read_info(data).header
+        res[f"file[{n}]"] = (f"{hdr.restorer}@{hdr.restorer_version}, base q{hdr.quality}, "
+                             f"{hdr.n_critical} critical, {hdr.n_measurements} measurements")
         res[f"bpp[{n}]"] = len(data) * 8 / (w * h)
         res[f"decode_s[{n}]"] = _median_s(lambda d=data: agdl.decode(d), a.repeats)
     print(json.dumps(res, indent=1))
@@ -118,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("bd", help="BD-PSNR of bench run B's agdl against run A's")
     b.add_argument("run_a", help="results.json of the reference run (G v2)")
     b.add_argument("run_b", help="results.json of the test run (G-lite)")
+    b.add_argument("--limit", type=int, default=0, help="only the first N images (sorted by name)")
     s = sub.add_parser("speed", help="restorer and decode time, side by side in one process")
     s.add_argument("--kodak", default=str(DATA / "kodak24" / "images"))
     s.add_argument("--tiles", type=int, default=4)

@@ -9,7 +9,7 @@ Phase 1 (once, cached under ``--out``; a restarted run reuses it): a pool of 128
 Pillow JPEG at q drawn like G v2's training, 75 % in 10..60, else 61..90; or WebP/AVIF), and the teacher's
 output on that base (G v2, or the WebP/AVIF restorer for lossy bases) stored as float16 residuals
 ``teacher - base``. Phase 2: the student only: loss = (1 - w_gt) * L1(student, teacher) + w_gt * L1(student,
-ground truth), Adam, cosine learning rate in wall-clock time, random 90° rotations.
+ground truth), Adam, linear warm-up then cosine learning rate in wall-clock time, random 90° rotations.
 
 Checkpoints (safetensors: model + Adam state, counters as JSON metadata; no pickle) every ``--ckpt-minutes``
 to ``{out}/last.safetensors`` and a copy to ``--ckpt-copy``; one CSV row per checkpoint to ``{out}/log.csv``
@@ -123,8 +123,8 @@ def save_checkpoint(path: Path, model, opt, counters: dict, run: dict) -> None:
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: Path, model, opt) -> dict:
-    """Restore model and Adam state from ``path``; returns the counters."""
+def load_checkpoint(path: Path, model, opt) -> tuple[dict, dict]:
+    """Restore model and Adam state from ``path``; returns (counters, run: the training command and data)."""
     from safetensors import safe_open
     with safe_open(str(path), framework="pt") as fh:
         md = dict(fh.metadata() or {})
@@ -138,7 +138,7 @@ def load_checkpoint(path: Path, model, opt) -> dict:
     sd = opt.state_dict()
     sd["state"] = state
     opt.load_state_dict(sd)
-    return json.loads(md["counters"])
+    return json.loads(md["counters"]), json.loads(md["run"])
 
 
 def append_log(path: Path, row: dict, copy_to: Path | None) -> None:
@@ -174,10 +174,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--extra-images", type=int, default=3000, help="first N images of duts-tr-extra")
     ap.add_argument("--max-images", type=int, default=0, help="use only the first N DUTS-TR images (0: all)")
     ap.add_argument("--per-image-extra", type=int, default=2)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=3e-4, help="peak learning rate (1e-3 killed every ReLU)")
+    ap.add_argument("--warmup-minutes", type=float, default=1.0)
     ap.add_argument("--w-gt", type=float, default=0.3, help="weight of the ground-truth L1 (teacher: 1 - w_gt)")
     ap.add_argument("--ckpt-minutes", type=float, default=5.0)
     ap.add_argument("--resume", action="store_true", help="continue from {out}/last.safetensors")
+    ap.add_argument("--export-only", action="store_true",
+                    help="export the weights of {out}/last.safetensors (e.g. of a stopped run) and exit")
     a = ap.parse_args(argv)
 
     torch.set_num_threads(a.threads)  # a training script owns its process
@@ -195,9 +198,15 @@ def main(argv: list[str] | None = None) -> None:
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     counters = {"step": 0, "seen": 0, "elapsed": 0.0}
     ck = out / "last.safetensors"
-    if a.resume and ck.exists():
-        counters = load_checkpoint(ck, model, opt)
+    if (a.resume or a.export_only) and ck.exists():
+        counters, run0 = load_checkpoint(ck, model, opt)
         log(f"resumed {ck}: {counters}")
+        if a.export_only:  # the weights of the last checkpoint, with the command that trained them
+            export(model, a, counters, run0["command"], make_val_pool(a.data, codec=a.base_codec), teacher,
+                   (mac_s, mac_t), log)
+            return
+    elif a.export_only:
+        raise SystemExit(f"--export-only: no checkpoint at {ck}")
 
     pool = build_cache(a, log)
     P = len(pool["base"])
@@ -238,6 +247,8 @@ def main(argv: list[str] | None = None) -> None:
         if el >= budget:
             break
         lr = 1e-6 + (a.lr - 1e-6) * 0.5 * (1 + math.cos(math.pi * el / budget))
+        if el < a.warmup_minutes * 60:  # linear warm-up: at 1e-3 from the first step the ReLUs died (all zero)
+            lr *= el / (a.warmup_minutes * 60)
         for g in opt.param_groups:
             g["lr"] = lr
         idx = torch.from_numpy(rng.integers(0, P, a.batch))
@@ -269,6 +280,12 @@ def main(argv: list[str] | None = None) -> None:
             last_ck = time.time()
 
     checkpoint(final=True)
+    export(model, a, counters, cmd, vpools, teacher, (mac_s, mac_t), log)
+
+
+def export(model, a, counters: dict, cmd: str, vpools: dict, teacher, macs: tuple[float, float], log) -> None:
+    """Validate the weights as stored (float16-rounded with ``--export-dtype float16``) and write ``--export``
+    with metadata (training command, minutes, patches, MACs/px of student and teacher, validation)."""
     minutes = counters["elapsed"] / 60
     if a.export_dtype == "float16":  # validate what is shipped: weights rounded to float16, run in float32
         with torch.no_grad():
@@ -278,15 +295,14 @@ def main(argv: list[str] | None = None) -> None:
     v = validate(model, vpools, teacher)
     log(f"final val ({a.export_dtype} weights): {json.dumps(v)}")
     meta = {"id": a.part_id, "weights_version": a.weights_version, "base_codec": a.base_codec, "command": cmd,
-            "minutes": round(minutes, 2), "patches_seen": counters["seen"], "patch": a.patch,
-            "teacher": TEACHER[a.base_codec], "w_gt": a.w_gt, "macs_per_pixel": round(mac_s),
-            "teacher_macs_per_pixel": round(mac_t), "val": v,
+            "minutes": round(minutes, 2), "patches_seen": counters["seen"], "steps": counters["step"],
+            "patch": a.patch, "teacher": TEACHER[a.base_codec], "w_gt": a.w_gt, "macs_per_pixel": round(macs[0]),
+            "teacher_macs_per_pixel": round(macs[1]), "val": v,
             "val_set": "24 crops 128px of last-50 duts-tr (held out)",
             "input": "x (B,1,H,W) float32 luma/255, H,W multiple of 8 grid at (0,0); cond (B,64) table / 255",
             "torch": torch.__version__}
     W.export(model, a.export, meta, dtype=a.export_dtype)
     log(f"exported {a.export} ({os.path.getsize(a.export)} bytes) seen {counters['seen']} in {minutes:.1f} min")
-
 
 if __name__ == "__main__":
     main()
