@@ -9,7 +9,7 @@
 ``bd``: BD-PSNR (dB) of run B's ``agdl`` against run A's on PSNR-Y and ROI-PSNR-Y, on the images present
 (without error) at every point of both runs; mean PSNR per point. ``speed``: a ``tiles x tiles`` mosaic of
 Kodak images (4x4 = 6.3 MP), in one process with fixed torch threads: median of ``--repeats`` runs of each
-restorer part on the JPEG q30 base luminance, and of a full decode of the same image encoded at
+restorer part (interleaved) on the JPEG q30 base luminance, and of a full decode of the same image encoded at
 ``target_bpp`` with each restorer (restorer, F and projection included); a warm-up call first.
 """
 
@@ -47,7 +47,11 @@ def _common_agg(runs: list[dict], limit: int = 0) -> list[list[dict]]:
 
 
 def cmd_bd(a: argparse.Namespace) -> int:
-    docs = [json.loads(Path(p).read_text()) for p in (a.run_a, a.run_b)]
+    docs = [json.loads(Path(a.run_a).read_text())]
+    parts = [json.loads(Path(p).read_text()) for p in a.run_b]  # runs on disjoint image sets: rows concatenated
+    if any(d["meta"]["points"] != parts[0]["meta"]["points"] for d in parts):
+        raise SystemExit("the test runs have different rate points")
+    docs.append({"meta": parts[0]["meta"], "rows": [r for d in parts for r in d["rows"]]})
     agg_a, agg_b = _common_agg(docs, a.limit)
     for x, y in zip(agg_a, agg_b):
         print(f"{x['point']}: A {x['bpp']:.3f} bpp {x['psnr_y']:.3f} / {x['roi_psnr_y']:.3f}   "
@@ -60,14 +64,18 @@ def cmd_bd(a: argparse.Namespace) -> int:
     return 0
 
 
-def _median_s(fn, repeats: int) -> float:
-    fn()  # warm-up: model load, allocator
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
+def _medians_s(fns: dict, repeats: int) -> dict:
+    """Median seconds of each callable in ``fns``, the calls interleaved (a, b, a, b, ...) so that a shared
+    machine's load hits all of them alike; one untimed warm-up call each first (model load, allocator)."""
+    for fn in fns.values():
         fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
+    ts: dict = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            ts[k].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in ts.items()}
 
 
 def mosaic(tiles: int, folder: Path) -> np.ndarray:
@@ -99,16 +107,18 @@ def cmd_speed(a: argparse.Namespace) -> int:
     reg = get_registry()
     names = a.restorers.split(",")
     res = {"image": f"{w}x{h} Kodak mosaic ({w * h / 1e6:.2f} MP)", "threads": a.threads, "repeats": a.repeats}
+    parts = {n: reg.get("restorer", n) for n in names}
+    t = _medians_s({n: (lambda p=p: p.restore(luma, qt, "cpu")) for n, p in parts.items()}, a.repeats)
+    res.update({f"restore_s[{n}]": v for n, v in t.items()})
+    files = {}
     for n in names:
-        part = reg.get("restorer", n)
-        res[f"restore_s[{n}]"] = _median_s(lambda p=part: p.restore(luma, qt, "cpu"), a.repeats)
-    for n in names:
-        data = agdl.encode(rgb, target_bpp=a.bpp, restorer=n)
+        data = files[n] = agdl.encode(rgb, target_bpp=a.bpp, restorer=n)
         hdr = agdl.read_info(data).header
         res[f"file[{n}]"] = (f"{hdr.restorer}@{hdr.restorer_version}, base q{hdr.quality}, "
                              f"{hdr.n_critical} critical, {hdr.n_measurements} measurements")
         res[f"bpp[{n}]"] = len(data) * 8 / (w * h)
-        res[f"decode_s[{n}]"] = _median_s(lambda d=data: agdl.decode(d), a.repeats)
+    t = _medians_s({n: (lambda d=d: agdl.decode(d)) for n, d in files.items()}, a.repeats)
+    res.update({f"decode_s[{n}]": v for n, v in t.items()})
     print(json.dumps(res, indent=1))
     if len(names) == 2:
         for k in ("restore_s", "decode_s"):
@@ -121,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("bd", help="BD-PSNR of bench run B's agdl against run A's")
     b.add_argument("run_a", help="results.json of the reference run (G v2)")
-    b.add_argument("run_b", help="results.json of the test run (G-lite)")
+    b.add_argument("run_b", nargs="+", help="results.json of the test run (G-lite); several runs on disjoint "
+                   "image sets (e.g. DUTS-TE 1-20 and 21-100) are taken together")
     b.add_argument("--limit", type=int, default=0, help="only the first N images (sorted by name)")
     s = sub.add_parser("speed", help="restorer and decode time, side by side in one process")
     s.add_argument("--kodak", default=str(DATA / "kodak24" / "images"))
