@@ -130,3 +130,32 @@ def test_lite_restores_a_jpeg_base_but_less_than_g_v2(photo):
 
     g_lite, g_v2 = gain(W.load_restorer(LITE)), gain(W.load_restorer(G_V2))
     assert 0.6 < g_lite < g_v2
+
+
+def test_training_checkpoint_round_trip_without_pickle(tmp_path):
+    """train_glite's checkpoints (safetensors: model + Adam state + JSON counters) restore exactly."""
+    from models.training.train_glite import load_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    m = LiteRestorer(c4=8, c8=8, blocks=1, cond_dim=4)
+    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+    x, q = torch.rand(2, 1, 16, 16), torch.rand(2, 64)
+    for _ in range(2):
+        opt.zero_grad()
+        (m(x, q) - x).abs().mean().backward()
+        opt.step()
+    p = tmp_path / "last.safetensors"
+    save_checkpoint(p, m, opt, {"step": 2, "seen": 4, "elapsed": 1.5}, {"command": "test"})
+    assert p.read_bytes()[8:9] == b"{"  # safetensors header, no pickle
+    m2 = LiteRestorer(c4=8, c8=8, blocks=1, cond_dim=4)
+    opt2 = torch.optim.Adam(m2.parameters(), lr=1e-3)
+    counters, run = load_checkpoint(p, m2, opt2)
+    assert counters == {"step": 2, "seen": 4, "elapsed": 1.5} and run == {"command": "test"}
+    assert all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), m2.state_dict().values()))
+    for opt_ in (opt, opt2):  # one more identical step from both: same parameters
+        opt_.zero_grad()
+    (m(x, q) - x).abs().mean().backward()
+    (m2(x, q) - x).abs().mean().backward()
+    opt.step()
+    opt2.step()
+    assert all(torch.equal(a, b) for a, b in zip(m.parameters(), m2.parameters()))
