@@ -187,7 +187,7 @@ def _load(cls_name, path, check=True):
     if check:
         verify(path)
     md = read_metadata(path)
-    allowed = {"DualDomainRestorer": ("DualDomainRestorer", "MultiScaleRestorer"),
+    allowed = {"DualDomainRestorer": ("DualDomainRestorer", "MultiScaleRestorer", "LiteRestorer"),
                "CriticalPixelPredictor": ("CriticalPixelPredictor", "SaliencyEdgePredictor")}[cls_name]
     if md.get("arch") not in allowed:
         raise WeightsIntegrityError(f"{path} holds {md.get('arch')!r}, expected one of {allowed}")
@@ -196,6 +196,8 @@ def _load(cls_name, path, check=True):
         from .restorer import DualDomainRestorer as C
     elif md["arch"] == "MultiScaleRestorer":
         from .restorer_v2 import MultiScaleRestorer as C
+    elif md["arch"] == "LiteRestorer":
+        from .restorer_lite import LiteRestorer as C
     elif md["arch"] == "SaliencyEdgePredictor":
         from .saliency import SaliencyEdgePredictor as C
     else:

@@ -9,7 +9,7 @@ from agdl_models import WEIGHTS_DIR
 from agdl_plugins.parts.base_codecs import BUILTIN_BASE_CODECS
 from agdl_plugins.parts.hookspecs import hookimpl
 from agdl_plugins.parts.predictors import LearnedPredictor, RoiEdgePredictor, SobelEdgePredictor
-from agdl_plugins.parts.restorers import IdentityRestorer, LearnedRestorer, LossyBaseRestorer
+from agdl_plugins.parts.restorers import IdentityRestorer, LearnedRestorer, LiteLearnedRestorer, LossyBaseRestorer
 from agdl_plugins.parts.saliency_jpeg import SaliencyJpegCodec, SaliencyJpegCodecV1
 from agdl_plugins.parts.sensing import GaussianSensingPart, IdentitySensingPart, StructuredSensingPart
 
@@ -21,14 +21,14 @@ DEFAULT_VERSIONS: dict[str, tuple[str, int]] = {"predictor": ("agdl-f", 4)}
 
 def learned_versions() -> dict[str, list[int]]:
     """Weight versions shipped in ``models/weights``: ``{"predictor": [1, 2], "restorer": [1, 2],
-    "restorer_webp_avif": [1]}`` (sorted).
+    "restorer_webp_avif": [1], "restorer_lite": [1]}`` (sorted).
 
     Read from the file names (``predictor_v1.safetensors``) so that registering parts never imports torch.
     Every shipped version is registered, so files written with older weights keep decoding with them.
     """
-    found: dict[str, list[int]] = {"predictor": [], "restorer": [], "restorer_webp_avif": []}
+    found: dict[str, list[int]] = {"predictor": [], "restorer": [], "restorer_webp_avif": [], "restorer_lite": []}
     for f in WEIGHTS_DIR.glob("*_v*.safetensors"):
-        m = re.fullmatch(r"(predictor|restorer|restorer_webp_avif)_v(\d+)\.safetensors", f.name)
+        m = re.fullmatch(r"(predictor|restorer|restorer_webp_avif|restorer_lite)_v(\d+)\.safetensors", f.name)
         if m:
             found[m[1]].append(int(m[2]))
     return {k: sorted(v) for k, v in found.items()}
@@ -53,6 +53,8 @@ def agdl_register_parts(registry) -> None:
         registry.add_restorer(LearnedRestorer(v))
     for v in versions["restorer_webp_avif"]:  # WebP/AVIF bases, conditioned on the HEAD's codec and quality
         registry.add_restorer(LossyBaseRestorer(v))
+    for v in versions["restorer_lite"]:  # G-lite (agdl-g-lite): chosen with restorer="agdl-g-lite", not a default
+        registry.add_restorer(LiteLearnedRestorer(v))
     for kind, (part_id, v) in DEFAULT_VERSIONS.items():
         if v in versions[kind]:
             registry.set_default(kind, part_id, v)

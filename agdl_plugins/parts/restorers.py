@@ -15,10 +15,13 @@ import numpy as np
 from agdl_plugins.parts.learned import run_network
 from agdl_plugins.parts.protocols import bind
 
-__all__ = ["LOSSY_RESTORER_ID", "IdentityRestorer", "LearnedRestorer", "LossyBaseRestorer", "bind"]
+__all__ = ["LITE_RESTORER_ID", "LOSSY_RESTORER_ID", "IdentityRestorer", "LearnedRestorer", "LiteLearnedRestorer",
+           "LossyBaseRestorer", "bind"]
 
 #: id of the WebP/AVIF restorer (weights ``models/weights/restorer_webp_avif_vN.safetensors``)
 LOSSY_RESTORER_ID = "agdl-g-webp-avif"
+#: id of G-lite, the light JPEG restorer distilled from G v2 (``models/weights/restorer_lite_vN.safetensors``)
+LITE_RESTORER_ID = "agdl-g-lite"
 
 
 class IdentityRestorer:
@@ -41,6 +44,16 @@ class LearnedRestorer:
 
     def restore(self, luma: np.ndarray, qtable: np.ndarray | None, device: str) -> np.ndarray:
         return run_network("restorer", self.id, self.version, luma, qtable, device) * 255.0
+
+
+class LiteLearnedRestorer(LearnedRestorer):
+    """G-lite (``models.restorer_lite.LiteRestorer``, ``agdl-g-lite``): G v2's interface (luminance + JPEG
+    luminance table) at under a quarter of its multiply-adds per pixel; distilled from G v2 (issue 29)."""
+
+    id = LITE_RESTORER_ID
+
+    def restore(self, luma: np.ndarray, qtable: np.ndarray | None, device: str) -> np.ndarray:
+        return run_network("restorer", self.id, self.version, luma, qtable, device, stem="restorer_lite") * 255.0
 
 
 class LossyBaseRestorer:

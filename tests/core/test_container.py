@@ -367,6 +367,7 @@ def test_framing_varints_refused_when_malformed(sample):
 
 def test_part_codes_are_append_only():
     """Codes are in every 2.x file: never reorder or drop one (docs/FORMAT.md)."""
-    assert PART_CODES[:13] == ("jpeg", "webp", "avif", "jpeg2000", "jpeg-saliency", "agdl-f", "edge-sobel",
-                               "agdl-g", "identity", "structured-dct", "gaussian", "agdl-g-webp-avif", "roi-edge")
+    assert PART_CODES[:14] == ("jpeg", "webp", "avif", "jpeg2000", "jpeg-saliency", "agdl-f", "edge-sobel",
+                               "agdl-g", "identity", "structured-dct", "gaussian", "agdl-g-webp-avif", "roi-edge",
+                               "agdl-g-lite")
     assert C.TAGS == {b"BASE": 1, b"REFN": 2, b"ALPH": 3, b"ROIM": 4, b"eXIf": 0x81, b"iCCP": 0x82, b"xmPP": 0x83}
