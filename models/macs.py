@@ -33,7 +33,9 @@ def count_macs(model: nn.Module, x: torch.Tensor, cond: torch.Tensor) -> int:
         elif isinstance(mod, nn.Linear):
             hooks.append(mod.register_forward_hook(lin_hook))
     try:
-        with torch.no_grad():
+        # autograd on: the graph the weights define (at inference FiLM folds into its convolution and runs it
+        # through F.conv2d, which the module hooks do not see; the multiply-adds are the same)
+        with torch.enable_grad():
             model(x, cond)
     finally:
         for h in hooks:

@@ -13,10 +13,11 @@ from agdl_plugins.parts.restorers import IdentityRestorer, LearnedRestorer, Lite
 from agdl_plugins.parts.saliency_jpeg import SaliencyJpegCodec, SaliencyJpegCodecV1
 from agdl_plugins.parts.sensing import GaussianSensingPart, IdentitySensingPart, StructuredSensingPart
 
-# The version a learned part id resolves to when none is named (encoding), where it is not the latest
-# shipped one: a newer version (F v5 while it is being trained and judged) is registered, so files naming it
-# decode, without changing what the encoder writes by default. A pinned version that is not shipped is ignored.
-DEFAULT_VERSIONS: dict[str, tuple[str, int]] = {"predictor": ("agdl-f", 4)}
+# The version a learned part id resolves to when none is named (encoding), pinned so that shipping a newer
+# version (registered at once: files naming it decode) never changes what the encoder writes by default until
+# it has won in the codec. F v5 won (BENCHMARKS.md §26) and is the default. A pinned version that is not
+# shipped is ignored.
+DEFAULT_VERSIONS: dict[str, tuple[str, int]] = {"predictor": ("agdl-f", 5)}
 
 
 def learned_versions() -> dict[str, list[int]]:
