@@ -11,7 +11,8 @@ and options) at each ``--bpp``. Compared with the ground-truth masks (binarised 
 Metrics: MAE = mean |saliency - mask|; max F-measure (beta^2 = 0.3): the saliency as an 8-bit map
 (round(255 s)) is thresholded at every k = 0..255 (positive where >= k), precision and recall are averaged over
 the images per threshold, F is taken per threshold and the maximum reported (the usual SOD protocol);
-IoU = |s >= 0.5 & mask| / |s >= 0.5 | mask| per image, averaged. ``agree`` = mean |stream - original|.
+IoU = |s >= 0.5 & mask| / |s >= 0.5 | mask| per image, averaged. ``agree`` = mean |stream - original|;
+``IoU vs original`` = the same IoU between the stream's map and the original's map (both at 0.5; issue 30).
 Size: file bytes / bytes of the original saved as PNG (Pillow, default settings), averaged. Speed: per file,
 ``analyze()`` (default outputs: saliency + critical set) and a full ``decode()`` of the same bytes are timed
 side by side in this process (torch threads = ``--threads``; models warmed up first, best of ``--repeats``);
@@ -92,6 +93,7 @@ class Acc:
         self.iou: list[float] = []
         self.curves: list = []
         self.agree: list[float] = []
+        self.iou_orig: list[float] = []
         self.size: list[float] = []
         self.t_an: list[float] = []
         self.t_dec: list[float] = []
@@ -106,7 +108,8 @@ class Acc:
         med = lambda v: statistics.median(v) if v else float("nan")  # noqa: E731
         mean = lambda v: float(np.mean(v)) if v else float("nan")  # noqa: E731
         return {"n": len(self.mae), "MAE": mean(self.mae), "maxF": max_f(self.curves) if self.curves else float("nan"),
-                "IoU@0.5": mean(self.iou), "agree_MAE": mean(self.agree), "bytes/PNG": mean(self.size),
+                "IoU@0.5": mean(self.iou), "agree_MAE": mean(self.agree),
+                "IoU_vs_original": mean(self.iou_orig), "bytes/PNG": mean(self.size),
                 "analyze_s": med(self.t_an), "decode_s": med(self.t_dec), "analyze/decode": med(self.ratio)}
 
 
@@ -164,6 +167,7 @@ def main() -> int:
                 acc = results.setdefault((name, f"stream {b:g}"), Acc())
                 acc.add(res.saliency, gt_f, gt)
                 acc.agree.append(float(np.abs(res.saliency - orig_sal).mean()))
+                acc.iou_orig.append(iou(res.saliency, orig_sal >= 0.5))
                 acc.size.append(len(data) / png)
                 acc.t_an.append(t["an"])
                 acc.t_dec.append(t["dec"])
@@ -171,7 +175,8 @@ def main() -> int:
                 rows.append({"set": name, "image": img_p.name, "bpp_target": b,
                              "bpp": 8 * len(data) / (rgb.shape[0] * rgb.shape[1]), "bytes": len(data),
                              "png_bytes": png, "n_critical": info.n_critical, "mae": acc.mae[-1],
-                             "iou": acc.iou[-1], "agree": acc.agree[-1], "analyze_s": t["an"],
+                             "iou": acc.iou[-1], "agree": acc.agree[-1], "iou_vs_original": acc.iou_orig[-1],
+                             "analyze_s": t["an"],
                              "decode_s": t["dec"], "encode_s": t_enc})
             print(f"{name} {k}/{len(images)} {img_p.name}", file=sys.stderr, flush=True)
 
@@ -182,14 +187,15 @@ def main() -> int:
             w.writeheader()
             w.writerows(rows)
     print(f"torch {torch.__version__}, {a.threads} thread(s); sets {a.sets}, first {a.limit} each; bpp {a.bpp}")
-    print("| set | saliency from | n | MAE | max F (β²=0.3) | IoU@0.5 | MAE vs original's | bytes / PNG "
-          "| analyze (s) | decode (s) | analyze / decode |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| set | saliency from | n | MAE | max F (β²=0.3) | IoU@0.5 | MAE vs original's | IoU vs original's "
+          "| bytes / PNG | analyze (s) | decode (s) | analyze / decode |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for (name, src), acc in results.items():
         r = acc.row()
         fmt = lambda v, s: "–" if v != v else format(v, s)  # noqa: E731
         print(f"| {name} | {src} | {r['n']} | {r['MAE']:.3f} | {r['maxF']:.3f} | {r['IoU@0.5']:.3f} "
-              f"| {fmt(r['agree_MAE'], '.3f')} | {fmt(r['bytes/PNG'], '.3f')} | {fmt(r['analyze_s'], '.3f')} "
+              f"| {fmt(r['agree_MAE'], '.3f')} | {fmt(r['IoU_vs_original'], '.3f')} "
+              f"| {fmt(r['bytes/PNG'], '.3f')} | {fmt(r['analyze_s'], '.3f')} "
               f"| {fmt(r['decode_s'], '.3f')} | {fmt(r['analyze/decode'], '.3f')} |")
     for s in skipped:
         print(f"skipped: {s}")
