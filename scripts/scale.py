@@ -2,7 +2,7 @@
 
 Usage:
     python scripts/scale.py [--mp 0.1 6 24] [--kodak ../shared/datasets/kodak24] [--threads 2]
-                            [--target-bpp 0.5] [--repeats 3] [--json OUT]
+                            [--target-bpp 0.5] [--repeats 3] [--json OUT] [--restorer agdl-g-lite]
 
 Test images are mosaics of Kodak24 photos (no upscaling, real photo statistics at every size): 6 MP is the
 4 x 4 mosaic of kodim01..16 (portrait photos turned), 24 MP the 8 x 8 mosaic (kodim01..24 repeated, every other
@@ -30,8 +30,9 @@ import io, json, resource, statistics, sys, time
 from pathlib import Path
 import numpy as np
 import torch
-mp, kodak, what, threads, bpp, reps, tmp = sys.argv[1:8]
+mp, kodak, what, threads, bpp, reps, tmp, restorer = sys.argv[1:9]
 mp, threads, bpp, reps, tmp = float(mp), int(threads), float(bpp), int(reps), Path(tmp)
+opts = {"target_bpp": bpp, **({"restorer": restorer} if restorer else {})}
 if threads > 0:
     torch.set_num_threads(threads)  # a script may; the library never does
 from PIL import Image
@@ -68,10 +69,10 @@ else:
     else:
         img = mosaic(4 if mp < 12 else 8)
     from agdl_plugins.apps.bench.ratematch import match_bytes
-    t = time.perf_counter(); data = agdl.encode(img, target_bpp=bpp); first = time.perf_counter() - t
+    t = time.perf_counter(); data = agdl.encode(img, **opts); first = time.perf_counter() - t
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     Path(f"{stem}.agdl").write_bytes(data)
-    res = {"agdl_s": med(lambda: agdl.encode(img, target_bpp=bpp), agdl_reps) if agdl_reps > 1 else first,
+    res = {"agdl_s": med(lambda: agdl.encode(img, **opts), agdl_reps) if agdl_reps > 1 else first,
            "agdl_first_s": first}
     pil = Image.fromarray(img)
     def saver(fmt, **kw):
@@ -102,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--what", nargs="+", default=["encode", "decode"], choices=["encode", "decode"])
     ap.add_argument("--tmp", default="/tmp", help="folder for the encoded files")
     ap.add_argument("--json", default=None, help="also write the rows as JSON here")
+    ap.add_argument("--restorer", default="", help="encode with this restorer (e.g. agdl-g-lite; default: the "
+                    "encoder's own); the decode uses what the file names")
     a = ap.parse_args(argv)
     rows = []
     for mp in a.mp:
@@ -110,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             if what not in a.what:
                 continue
             r = subprocess.run([sys.executable, "-c", CHILD, str(mp), a.kodak, what, str(a.threads),
-                                str(a.target_bpp), str(a.repeats), a.tmp], capture_output=True, text=True)
+                                str(a.target_bpp), str(a.repeats), a.tmp, a.restorer], capture_output=True, text=True)
             if r.returncode:
                 sys.stderr.write(r.stderr)
                 if r.returncode < 0:  # e.g. SIGKILL from the kernel's OOM killer: say so instead of nothing
