@@ -39,6 +39,19 @@ def blockdct_filters() -> torch.Tensor:
     return basis.float()
 
 
+def check_restorer_inputs(x: torch.Tensor, cond: torch.Tensor, cond_in: int | None = None) -> torch.Tensor:
+    """The restorers' input contract: ``x`` (B, 1, H, W) with H, W multiples of 8; ``cond`` (B, ``cond_in``)
+    (any width when ``cond_in`` is None). Returns ``cond`` in ``x``'s dtype. ValueError otherwise."""
+    if x.dim() != 4 or x.shape[1] != 1:
+        raise ValueError("x must be (B, 1, H, W)")
+    if x.shape[2] % 8 or x.shape[3] % 8:
+        raise ValueError("H and W must be multiples of 8 (pad before calling)")
+    cond = cond.to(x.dtype)
+    if cond_in is not None and (cond.dim() != 2 or cond.shape[0] != x.shape[0] or cond.shape[1] != cond_in):
+        raise ValueError(f"cond must be (B, {cond_in})")
+    return cond
+
+
 class DetConv2d(nn.Conv2d):
     """nn.Conv2d kept as its own class for the state-dict layout of shipped weights (same keys).
 
@@ -110,11 +123,7 @@ class DualDomainRestorer(nn.Module):
             self.f_out.bias.zero_()
 
     def forward(self, x: torch.Tensor, qtable: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[1] != 1:
-            raise ValueError("x must be (B, 1, H, W)")
-        if x.shape[2] % 8 or x.shape[3] % 8:
-            raise ValueError("H and W must be multiples of 8 (pad before calling)")
-        qtable = qtable.to(x.dtype)
+        qtable = check_restorer_inputs(x, qtable)
         cond = self.cond(qtable)
         # pixel branch
         h = F.relu(self.p_in(x - 0.5))

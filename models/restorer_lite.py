@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .restorer import FiLM
+from .restorer import FiLM, check_restorer_inputs
 
 
 class _ResBlock(nn.Module):
@@ -69,13 +69,7 @@ class LiteRestorer(nn.Module):
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """x (B, 1, H, W) in [0, 1], H, W multiples of 8; cond (B, cond_in) -> (B, 1, H, W)."""
-        if x.dim() != 4 or x.shape[1] != 1:
-            raise ValueError("x must be (B, 1, H, W)")
-        if x.shape[2] % 8 or x.shape[3] % 8:
-            raise ValueError("H and W must be multiples of 8 (pad before calling)")
-        cond = cond.to(x.dtype)
-        if cond.dim() != 2 or cond.shape[0] != x.shape[0] or cond.shape[1] != self.hparams["cond_in"]:
-            raise ValueError(f"cond must be (B, {self.hparams['cond_in']})")
+        cond = check_restorer_inputs(x, cond, self.hparams["cond_in"])
         z = self.cond(cond)
         xc = x - 0.5
         h4 = F.relu(self.e4(F.pixel_unshuffle(xc, 4)))

@@ -20,7 +20,6 @@ DUTS-TE is never read.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import os
@@ -38,6 +37,7 @@ from ..macs import macs_per_pixel
 from ..restorer import param_count
 from ..restorer_lite import LiteRestorer
 from . import data as D
+from .runlog import append_log
 from .train_restorer import log_to, make_val_pool, psnr
 
 REPO = Path(__file__).resolve().parents[2]
@@ -141,18 +141,6 @@ def load_checkpoint(path: Path, model, opt) -> tuple[dict, dict]:
     return json.loads(md["counters"]), json.loads(md["run"])
 
 
-def append_log(path: Path, row: dict, copy_to: Path | None) -> None:
-    new = not path.exists()
-    with open(path, "a", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=LOG_FIELDS)
-        if new:
-            w.writeheader()
-        w.writerow({k: row.get(k, "") for k in LOG_FIELDS})
-    if copy_to is not None:
-        copy_to.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, copy_to)
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=D.DEFAULT_ROOT)
@@ -237,7 +225,8 @@ def main(argv: list[str] | None = None) -> None:
             "seen": counters["seen"], "train_minutes": round(counters["elapsed"] / 60, 2), "lr": f"{lr:.2e}",
             "loss_teacher": round(lt_acc / max(1, n_acc) * 255, 4), "loss_gt": round(lg_acc / max(1, n_acc) * 255, 4),
             "patches_per_s": round((counters["seen"] - seen0) / max(1e-6, time.time() - t_loop), 2),
-            "val": json.dumps({q: r["student_gain"] for q, r in v.items()})}, Path(a.log_copy) if a.log_copy else None)
+            "val": json.dumps({q: r["student_gain"] for q, r in v.items()})}, tuple(LOG_FIELDS),
+            Path(a.log_copy) if a.log_copy else None)
         log(f"{'final' if final else 'checkpoint'} step {counters['step']} val {json.dumps(v)}")
 
     lr = a.lr

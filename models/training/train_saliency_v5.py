@@ -34,7 +34,6 @@ import io
 import json
 import math
 import os
-import shutil
 import signal
 import time
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ from PIL import Image
 from ..saliency import thumbnail
 from ..saliency_v5 import PyramidSaliencyNet
 from . import data as D
+from .runlog import append_log
 
 REPO = Path(__file__).resolve().parents[2]  # the repository root (models/training/ → ../..)
 LONG_SIDE = 160
@@ -412,24 +412,6 @@ def save_model_only(net: PyramidSaliencyNet, path: Path, meta: dict) -> None:
     os.replace(tmp, path)
 
 
-def append_log(path: Path, row: dict, copy_to: Path | None = None) -> None:
-    """Append ``row`` (``LOG_FIELDS``) to the CSV at ``path`` (header on creation); mirror it to ``copy_to``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists() and copy_to is not None and copy_to.is_file():  # a resume on a new machine: the
-        shutil.copyfile(copy_to, path)  # committed copy holds the history; the mirror must not drop it
-    new = not path.exists()
-    with open(path, "a", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=LOG_FIELDS)
-        if new:
-            w.writeheader()
-        w.writerow({k: row.get(k, "") for k in LOG_FIELDS})
-    if copy_to is not None:
-        copy_to.parent.mkdir(parents=True, exist_ok=True)
-        tmp = copy_to.with_name(copy_to.name + ".tmp")
-        shutil.copyfile(path, tmp)
-        os.replace(tmp, copy_to)
-
-
 def plot_log(csv_path: Path, out: Path, ref: tuple[float, float] | None = None) -> str:
     """Plot validation IoU/MAE and training loss against training hours to ``out`` (PNG); ``ref``: a
     reference (IoU, MAE) drawn as dashed lines (F v4 on the same images). Returns a summary line with the
@@ -539,7 +521,7 @@ def train(tr: Trainer, cache: PairCache, val: ValSet | None, a: argparse.Namespa
                "val_iou": f"{v['iou']:.4f}", "val_mae": f"{v['mae']:.4f}",
                "val_iou_q10": f"{v.get('iou_q10', float('nan')):.4f}",
                "val_iou_q60": f"{v.get('iou_q60', float('nan')):.4f}"}
-        append_log(logp, row, Path(a.log_copy) if a.log_copy else None)
+        append_log(logp, row, LOG_FIELDS, Path(a.log_copy) if a.log_copy else None)
         log("val " + json.dumps(row))
         if v["iou"] > tr.best_iou:
             tr.best_iou = v["iou"]

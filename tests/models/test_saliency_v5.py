@@ -264,12 +264,13 @@ def test_eval_saliency_skip_selects_images_by_sorted_name(tmp_path):
 def test_log_mirror_keeps_history_on_a_new_machine(tmp_path) -> None:
     """A resume where runs/ is empty (a new machine) appends to the committed log copy's history instead of
     replacing it with the new rows only (what happened once: 10 validations lost from f5_log.csv)."""
-    from models.training.train_saliency_v5 import LOG_FIELDS, append_log
+    from models.training.runlog import append_log
+    from models.training.train_saliency_v5 import LOG_FIELDS
 
     mirror = tmp_path / "ckpt" / "log.csv"
-    append_log(tmp_path / "old_run" / "log.csv", {"step": 1}, mirror)
-    append_log(tmp_path / "old_run" / "log.csv", {"step": 2}, mirror)
-    append_log(tmp_path / "new_machine" / "log.csv", {"step": 3}, mirror)  # runs/ log missing here
+    append_log(tmp_path / "old_run" / "log.csv", {"step": 1}, LOG_FIELDS, mirror)
+    append_log(tmp_path / "old_run" / "log.csv", {"step": 2}, LOG_FIELDS, mirror)
+    append_log(tmp_path / "new_machine" / "log.csv", {"step": 3}, LOG_FIELDS, mirror)  # runs/ log missing here
     lines = mirror.read_text().splitlines()
     assert lines[0] == ",".join(LOG_FIELDS)
     assert [ln.split(",")[1] for ln in lines[1:]] == ["1", "2", "3"]

@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = sorted(p.name for p in (ROOT / "scripts").glob("*.py"))
-LIBRARIES = ("__init__", "cs", "data")  # imported by the programs, not run
+LIBRARIES = ("__init__", "cs", "data", "runlog")  # imported by the programs, not run
 PROGRAMS = sorted(p.stem for p in (ROOT / "models" / "training").glob("*.py") if p.stem not in LIBRARIES)
 
 
