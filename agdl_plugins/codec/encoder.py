@@ -280,7 +280,6 @@ def check_parts(opts: EncodeOptions, reg: Registry) -> str:
     """
     if opts.base != "auto":  # base="auto": the search picks among the bases this Pillow can use
         reg.require("base_codec", opts.base, "base")
-        reg.require("base_codec", base_codec_id(opts), "base")
         codec = reg.get("base_codec", opts.base)
         if not codec.available():
             raise ValueError(f"base={opts.base!r} cannot be written by this Pillow: install {codec.requires}")

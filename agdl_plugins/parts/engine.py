@@ -123,9 +123,10 @@ def run_tiled(
     hp, wp = padded.shape
     out = np.empty((hp, wp), dtype=np.float32)
     fmt = torch.channels_last if channels_last(device) else torch.contiguous_format
+    columns = tiles(wp, tile, overlap)
     with torch.inference_mode():
         for y0, y1, ky0, ky1 in tiles(hp, tile, overlap):
-            for x0, x1, kx0, kx1 in tiles(wp, tile, overlap):
+            for x0, x1, kx0, kx1 in columns:
                 t = torch.from_numpy(np.ascontiguousarray(padded[y0:y1, x0:x1]))[None, None].to(device)
                 res = fn(t.contiguous(memory_format=fmt))[0, 0].float().cpu().numpy()
                 out[ky0:ky1, kx0:kx1] = res[ky0 - y0 : ky1 - y0, kx0 - x0 : kx1 - x0]
