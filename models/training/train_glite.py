@@ -141,6 +141,26 @@ def load_checkpoint(path: Path, model, opt) -> tuple[dict, dict]:
     return json.loads(md["counters"]), json.loads(md["run"])
 
 
+@torch.no_grad()
+def warm_start(model: LiteRestorer, path: Path) -> str:
+    """Load exported G-lite weights into ``model`` (same widths, as many or more residual blocks).
+
+    The blocks the file lacks keep their fresh first conv and get a zero second conv, so each is the identity and
+    the deeper network starts as exactly the network in ``path``. Any other mismatch raises ``ValueError``.
+    """
+    from safetensors.torch import load_file
+    sd = {k: v.float() for k, v in load_file(str(path)).items()}
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    new_blocks = sorted({int(k.split(".")[1]) for k in missing if k.startswith("body.")})
+    bad = [k for k in missing if not k.startswith("body.")] + list(unexpected)
+    if bad:
+        raise ValueError(f"--init {path}: does not fit LiteRestorer{model.hparams}: {bad[:5]}")
+    for i in new_blocks:
+        model.body[i].c2.weight.zero_()
+        model.body[i].c2.bias.zero_()
+    return f"{len(sd)} tensors loaded; new identity blocks {new_blocks}"
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=D.DEFAULT_ROOT)
@@ -167,6 +187,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--w-gt", type=float, default=0.3, help="weight of the ground-truth L1 (teacher: 1 - w_gt)")
     ap.add_argument("--ckpt-minutes", type=float, default=5.0)
     ap.add_argument("--resume", action="store_true", help="continue from {out}/last.safetensors")
+    ap.add_argument("--init", default="",
+                    help="start from these exported G-lite weights (e.g. restorer_lite_v1.safetensors); residual "
+                         "blocks the file lacks (a deeper --hparams) start as the identity (zero second conv)")
     ap.add_argument("--export-only", action="store_true",
                     help="export the weights of {out}/last.safetensors (e.g. of a stopped run) and exit")
     a = ap.parse_args(argv)
@@ -183,6 +206,8 @@ def main(argv: list[str] | None = None) -> None:
     mac_s, mac_t = macs_per_pixel(model), macs_per_pixel(teacher)
     log(f"student params {param_count(model)} hparams {model.hparams} MACs/px {mac_s:.0f}; "
         f"teacher MACs/px {mac_t:.0f} (ratio {mac_s / mac_t:.3f})")
+    if a.init and not a.resume:
+        log(f"init from {a.init}: {warm_start(model, Path(a.init))}")
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     counters = {"step": 0, "seen": 0, "elapsed": 0.0}
     ck = out / "last.safetensors"
