@@ -17,6 +17,7 @@ import argparse
 import csv
 import math
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -63,10 +64,13 @@ def main() -> None:
         w = objective_weights(rgb)
         px = rgb.width * rgb.height
         for bpp in a.bpp:
-            res = {}
+            res: dict = {}
+            secs: dict[str, float] = {}
             for base in [*bases, "auto"]:
                 try:
+                    t0 = time.perf_counter()
                     blob = agdl.encode(rgb, base=base, target_bpp=bpp)
+                    secs[base] = time.perf_counter() - t0
                 except RateUnreachableError:  # this base cannot get this small: not a candidate at this point
                     continue
                 out = luminance(Image.fromarray(agdl.decode(blob).array)).astype(np.float64)
@@ -74,6 +78,8 @@ def main() -> None:
                 info = agdl.read_info(blob)
                 res[base] = (float((w * e2).sum()), 10 * math.log10(255 ** 2 / max(float(e2.mean()), 1e-12)),
                              len(blob) * 8 / px, info.base_codec)
+                if base == "auto":
+                    choice = info.base_choice or {}
             if "auto" not in res or not set(bases) & set(res):
                 print(f"{f.name} {bpp}: out of reach ({sorted(res)})", flush=True)
                 continue
@@ -86,11 +92,19 @@ def main() -> None:
                    "auto_over_best": d_auto / d_best}
             for b in [*bases, "auto"]:
                 d, psnr, real_bpp, _ = res.get(b, (math.nan,) * 4)
-                row.update({f"D_{b}": d, f"psnr_{b}": psnr, f"bpp_{b}": real_bpp})
+                row.update({f"D_{b}": d, f"psnr_{b}": psnr, f"bpp_{b}": real_bpp, f"sec_{b}": secs.get(b, math.nan)})
+            for b in bases:  # auto's objective per base per pixel as written in the file (probe or full search)
+                v = choice.get(b)
+                row[f"auto_note_{b}"] = math.nan if v is None else v * px
             rows.append(row)
             print(f"{f.name} {bpp}: auto chose {res['auto'][3]} (D {d_auto:.3f}), best single {best_single} "
                   f"(D {d_best:.3f}), ratio {d_auto / d_best:.4f}; PSNR-Y "
                   + ", ".join(f"{b} {res[b][1]:.2f}" for b in res), flush=True)
+    ratio = [r["sec_auto"] / r["sec_jpeg"] for r in rows if math.isfinite(r.get("sec_jpeg", math.nan))]
+    chosen = [r["sec_auto"] / r[f"sec_{r['auto_chose']}"] for r in rows if f"sec_{r['auto_chose']}" in r]
+    if ratio:
+        print(f"encode time auto / jpeg: median x{np.median(ratio):.2f}; auto / the chosen base alone: median "
+              f"x{np.median(chosen):.2f} (same process, consecutive encodes)")
     print(f"image-points: {n}; auto worse than the best single base by > {a.tol:.1%}: {below} "
           f"({below / max(n, 1):.1%}); strictly worse: {strict} ({strict / max(n, 1):.1%})")
     if a.csv and rows:

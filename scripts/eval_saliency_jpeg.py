@@ -26,7 +26,11 @@ from agdl_plugins.apps.bench.ratematch import bd_psnr  # noqa: E402
 from agdl_plugins.apps.bench.runner import find_mask, list_images, load_image  # noqa: E402
 from agdl_plugins.apps.metrics import luma, psnr  # noqa: E402
 from agdl_plugins.parts.registry import get_registry  # noqa: E402
-from agdl_plugins.parts.saliency_jpeg import SaliencyJpegCodec, saliency_map  # noqa: E402
+from agdl_plugins.parts.saliency_jpeg import (  # noqa: E402
+    SALIENCY_PREDICTOR_VERSION,
+    SaliencyJpegCodec,
+    saliency_map,
+)
 
 QUALITIES = (5, 8, 12, 17, 25, 35, 50, 65, 80, 90)
 
@@ -48,6 +52,8 @@ def main() -> int:
     ap.add_argument("--bpp", default="0.3,0.5,0.75,1.0")
     ap.add_argument("--oracle", action="store_true", help="use the ground-truth mask as the saliency map "
                     "(upper bound of the mechanism; not a codec result)")
+    ap.add_argument("--predictor-version", type=int, default=SALIENCY_PREDICTOR_VERSION,
+                    help="the agdl-f whose saliency head drives the coefficient control")
     ap.add_argument("--json", default=None, help="write per-image results here")
     a = ap.parse_args()
     codec, jpeg = SaliencyJpegCodec(), JpegCodec("jpeg", "plain JPEG", integer=False)
@@ -60,7 +66,7 @@ def main() -> int:
         if roi is None or not roi.any():
             continue
         img = Image.fromarray(rgb)
-        sal = roi.astype(np.float32) if a.oracle else saliency_map(img, "cpu", get_registry())
+        sal = roi.astype(np.float32) if a.oracle else saliency_map(img, "cpu", get_registry(), a.predictor_version)
         y0 = luma(rgb)
         curves = {}
         for name in ("jpeg", "sal"):
@@ -83,7 +89,8 @@ def main() -> int:
               f"whole {row['bd_whole']:+.2f}", flush=True)
     keys = ["bd_roi", "bd_whole"] + [f"{k}@{t}" for t in targets for k in ("roi_gain", "whole_gain")]
     tag = " ORACLE saliency" if a.oracle else ""
-    print(f"\n{len(rows)} images, max_step {a.max_step}, dilate {a.dilate}{tag} (mean over images with a value)")
+    print(f"\n{len(rows)} images, agdl-f@{a.predictor_version}, max_step {a.max_step}, dilate {a.dilate}{tag} "
+          "(mean over images with a value)")
     for k in keys:
         v = np.array([r[k] for r in rows], dtype=float)
         v = v[np.isfinite(v)]

@@ -282,30 +282,40 @@ def resolve(opts: EncodeOptions) -> str:
     return resolve_device(opts.device)
 
 
-def search(im: Image.Image, color: Image.Image, alpha: np.ndarray | None, opts: EncodeOptions, reg: Registry,
-           metadata: dict[str, bytes | None], s: _Search | None = None) -> bytes:
-    """Encode ``im`` with the decisions that minimise the user's distortion (see module docstring).
+def decide(s: _Search) -> tuple[float, float, float, float]:
+    """The search's decisions for its image: (base quality, refinement fraction, step, objective D).
 
-    ``s``: a search already started on this image (its base layers and network runs are reused).
+    The quality is fractional only for a refinement-free JPEG file filled up to the budget
+    (:meth:`_Search.fill_base`); D is then the objective at the integer quality below it (an upper bound).
     """
-    s = s if s is not None else _Search(im, color, alpha, opts, reg)
-    if opts.target_bpp is None:
+    if s.opts.target_bpp is None:
         c = s.at_quality()
-        step = c.step if c.fraction else 16.0
-    else:
-        c, target = s.to_rate()
-        step = s.tune_step(c, target)
-        if c.fraction and s.space()[2]:  # the tuned step moved D: G alone stays the fallback if it is better
+        return c.quality, c.fraction, (c.step if c.fraction else 16.0), c.distortion
+    c, target = s.to_rate()
+    step = s.tune_step(c, target)
+    if c.fraction:
+        d = c.distortion
+        if s.space()[2]:  # the tuned step moved D: G alone stays the fallback if it is better
             tuned = s.evaluator(c.quality).evaluate(c.fraction, float(np.float32(step)))
             alone = s.evaluator(s.q_alone).alone()
-            if alone.distortion < tuned.distortion:
-                c = alone
-        if c.fraction == 0:
-            q = s.fill_base(c.quality, target)
-            s.decide_restorer(q)  # type: ignore[arg-type]
-            return s.file(q, 0.0, 16.0, metadata)  # type: ignore[arg-type]
-    s.decide_restorer(c.quality)
-    return s.file(c.quality, c.fraction, step, metadata)
+            c, d = (alone, alone.distortion) if alone.distortion < tuned.distortion else (c, tuned.distortion)
+        if c.fraction:
+            return c.quality, c.fraction, step, d
+    return s.fill_base(c.quality, target), 0.0, 16.0, c.distortion
+
+
+def search(im: Image.Image, color: Image.Image, alpha: np.ndarray | None, opts: EncodeOptions, reg: Registry,
+           metadata: dict[str, bytes | None], s: _Search | None = None,
+           decided: tuple[float, float, float, float] | None = None) -> bytes:
+    """Encode ``im`` with the decisions that minimise the user's distortion (see module docstring).
+
+    ``s``: a search already started on this image (its base layers and network runs are reused);
+    ``decided``: :func:`decide`'s result for ``s`` when the caller already has it.
+    """
+    s = s if s is not None else _Search(im, color, alpha, opts, reg)
+    q, f, step, _ = decided if decided is not None else decide(s)
+    s.decide_restorer(q)  # type: ignore[arg-type]
+    return s.file(q, f, step, metadata)  # type: ignore[arg-type]
 
 
 def encode_image(
@@ -338,6 +348,8 @@ AUTO = "auto"
 AUTO_BASES = ("jpeg", "webp", "avif")
 #: how many of them (the best by their base layers alone) are probed with G before choosing
 AUTO_G_PROBES = 2
+#: finalists whose G probes are within this fraction of the best one's are both searched in full
+AUTO_CLOSE = 0.05
 
 
 def auto_bases(reg: Registry) -> list[str]:
@@ -349,12 +361,13 @@ def encode_auto(im: Image.Image, color: Image.Image, alpha: np.ndarray | None, o
                 reg: Registry, metadata: dict[str, bytes | None]) -> bytes:
     """``base="auto"``: rank every base at the byte budget by its base layer alone (:meth:`_Search.probe` with
     ``proxy``: base encodes and F, no G), probe the :data:`AUTO_G_PROBES` best with G (one run each), then run the
-    full search on the winner only, reusing its probe's work.
+    full search on the winner only, reusing its probe's work — or on both finalists when their probes are within
+    :data:`AUTO_CLOSE` of each other, and then the two searches' own objectives decide.
 
     The budget is ``target_bpp``'s; without it, the bytes the JPEG base alone takes at ``quality`` (so
     ``quality`` keeps meaning "about this many bytes"). The objective per base is written in the file
     (``agdl_base_choice`` in ``read_info``: weighted MSE per pixel; None for a base the first ranking ruled out or
-    that cannot meet the budget).
+    that cannot meet the budget; a fully searched base's value is its search's objective, not its probe's).
     """
     from dataclasses import replace
 
@@ -376,10 +389,18 @@ def encode_auto(im: Image.Image, color: Image.Image, alpha: np.ndarray | None, o
     rough = {b: s.probe(target, proxy=True) for b, s in searches.items()}
     finalists = sorted(bases, key=lambda b: (rough[b], bases.index(b)))[:AUTO_G_PROBES]
     objective = {b: searches[b].probe(target) if b in finalists else float("nan") for b in bases}
-    best = min(finalists, key=lambda b: (objective[b], bases.index(b)))
+    ranked = sorted(finalists, key=lambda b: (objective[b], bases.index(b)))
+    # a close call: the probe (one G run, a coarse grid) cannot be trusted to rank the finalists the way their
+    # full searches would, so both run in full and their exact objectives decide (BENCHMARKS.md §22)
+    close = [b for b in ranked if np.isfinite(objective[b]) and objective[b] <= objective[ranked[0]] * (1 + AUTO_CLOSE)]
+    decided = {b: decide(searches[b]) for b in close} if len(close) > 1 else {}
+    for b, d in decided.items():
+        objective[b] = d[3]
+    best = min(decided, key=lambda b: (decided[b][3], bases.index(b))) if decided else ranked[0]
     chosen = searches[best]
     note = {b: (d / px if np.isfinite(d) else None) for b, d in objective.items()}
-    return search(im, color, alpha, chosen.opts, reg, {**metadata, BASE_CHOICE_KEY: note}, s=chosen)
+    return search(im, color, alpha, chosen.opts, reg, {**metadata, BASE_CHOICE_KEY: note}, s=chosen,
+                  decided=decided.get(best))
 
 
 #: ``metadata`` key under which the search hands :func:`agdl_plugins.codec.encoder.finish` the base choice

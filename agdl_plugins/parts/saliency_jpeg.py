@@ -39,10 +39,12 @@ _C = dct8_matrix()
 SALIENCY_PREDICTOR_VERSION = 2
 
 
-def saliency_map(rgb: Image.Image, device: str, registry: Any) -> np.ndarray:
-    """(H, W) float32 salient-region probability in [0, 1] from network F v2's saliency head.
+def saliency_map(rgb: Image.Image, device: str, registry: Any,
+                 version: int = SALIENCY_PREDICTOR_VERSION) -> np.ndarray:
+    """(H, W) float32 salient-region probability in [0, 1] from network F ``version``'s saliency head.
 
-    Pinned to :data:`SALIENCY_PREDICTOR_VERSION` so that ``jpeg-saliency@2`` writes the same JPEG whichever
+    Pinned to :data:`SALIENCY_PREDICTOR_VERSION` (``version`` is for measuring others) so that
+    ``jpeg-saliency@2`` writes the same JPEG whichever
     F is the codec's default; the latest ``agdl-f`` is used only where that version is not installed.
     ``registry`` (the caller's :class:`agdl_plugins.parts.registry.Registry`) provides F and ``device`` runs it:
     a part never reaches for the global registry or picks a device itself.
@@ -51,7 +53,7 @@ def saliency_map(rgb: Image.Image, device: str, registry: Any) -> np.ndarray:
         ValueError: that ``agdl-f`` has no saliency head (e.g. only F v1 installed).
     """
     try:
-        pred = registry.get("predictor", "agdl-f", SALIENCY_PREDICTOR_VERSION)
+        pred = registry.get("predictor", "agdl-f", version)
     except MissingPartError:
         pred = registry.get("predictor", "agdl-f")
     planes = ycbcr_planes(rgb if rgb.mode in ("L", "RGB") else rgb.convert("RGB"))

@@ -50,6 +50,37 @@ def test_only_the_best_bases_by_their_base_layer_run_g(auto_file, monkeypatch, p
     assert len([b for b, p in calls if not p]) == rdo_search.AUTO_G_PROBES
 
 
+def test_a_close_call_searches_both_finalists_in_full(monkeypatch, photo) -> None:
+    """Finalists whose G probes are within AUTO_CLOSE both get the full search; the lower search objective wins
+    and the file is exactly what a single-base search on that base would have written."""
+    from agdl_plugins.codec import rdo_search
+
+    searched: list[tuple[str, float]] = []
+    real = rdo_search.decide
+
+    def spy(s):
+        d = real(s)
+        searched.append((s.opts.base, d[3]))
+        return d
+
+    monkeypatch.setattr(rdo_search, "decide", spy)
+    monkeypatch.setattr(rdo_search, "AUTO_CLOSE", 1e9)  # every finalist counts as close
+    blob = agdl.encode(photo, base="auto", target_bpp=0.8)
+    assert len(searched) == rdo_search.AUTO_G_PROBES
+    info = agdl.read_info(blob)
+    best_base, best_d = min(searched, key=lambda t: t[1])
+    assert info.base_codec == best_base
+    px = photo.shape[0] * photo.shape[1]
+    for b, d in searched:  # the note carries the full searches' objectives
+        assert info.base_choice[b] == pytest.approx(d / px, rel=1e-6)
+    single = agdl.encode(photo, base=best_base, target_bpp=0.8)  # the same decisions, so the same pixels
+    np.testing.assert_array_equal(agdl.decode(blob).array, agdl.decode(single).array)
+    monkeypatch.setattr(rdo_search, "AUTO_CLOSE", 0.0)  # a strict ranking: one full search only
+    searched.clear()
+    agdl.encode(photo, base="auto", target_bpp=0.8)
+    assert len(searched) == 1
+
+
 def test_auto_without_a_rate_spends_the_jpeg_base_bytes(photo) -> None:
     blob = agdl.encode(photo, base="auto", quality=30)
     assert agdl.read_info(blob).base_choice is not None
