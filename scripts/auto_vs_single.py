@@ -30,7 +30,7 @@ from agdl_plugins.codec.rdo import pixel_weights  # noqa: E402
 from agdl_plugins.codec.rdo_search import AUTO_BASES, auto_bases  # noqa: E402
 from agdl_plugins.errors import RateUnreachableError  # noqa: E402
 from agdl_plugins.imaging import luminance, ycbcr_planes  # noqa: E402
-from agdl_plugins.options import EncodeOptions  # noqa: E402
+from agdl_plugins.options import validate_encode_options  # noqa: E402
 from agdl_plugins.parts import protocols as P  # noqa: E402
 from agdl_plugins.parts.registry import get_registry  # noqa: E402
 
@@ -38,7 +38,7 @@ from agdl_plugins.parts.registry import get_registry  # noqa: E402
 def objective_weights(rgb: Image.Image) -> np.ndarray:
     """(H, W) weights of the encoder's objective for the default options (saliency of the original)."""
     reg = get_registry()
-    opts = EncodeOptions()
+    opts = validate_encode_options()
     pred = reg.get("predictor", "agdl-f")
     sal = P.predict_saliency(pred, ycbcr_planes(rgb), "cpu")
     return pixel_weights(sal, (rgb.height, rgb.width), opts.roi_weight)

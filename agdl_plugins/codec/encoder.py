@@ -157,7 +157,8 @@ def encode_base(color: Image.Image, codec: P.BaseCodec, reg: Registry, quality: 
             return codec.encode(color, quality, roi.astype(np.float32))  # type: ignore[call-arg]
         from agdl_plugins.parts.saliency_jpeg import saliency_map
 
-        return codec.encode(color, quality, saliency_map(color, device, reg))  # type: ignore[call-arg]
+        sal = saliency_map(color, device, reg, codec.saliency_predictor)  # type: ignore[attr-defined]
+        return codec.encode(color, quality, sal)  # type: ignore[call-arg]
     if roi is not None and BACKGROUND_SIGMA.get(codec.id, 0.0) > 0:
         color = background_prefilter(color, roi, BACKGROUND_SIGMA[codec.id])
     return codec.encode(color, quality)

@@ -10,7 +10,7 @@ from agdl_plugins.parts.base_codecs import BUILTIN_BASE_CODECS
 from agdl_plugins.parts.hookspecs import hookimpl
 from agdl_plugins.parts.predictors import LearnedPredictor, RoiEdgePredictor, SobelEdgePredictor
 from agdl_plugins.parts.restorers import IdentityRestorer, LearnedRestorer, LiteLearnedRestorer, LossyBaseRestorer
-from agdl_plugins.parts.saliency_jpeg import SaliencyJpegCodec, SaliencyJpegCodecV1
+from agdl_plugins.parts.saliency_jpeg import SaliencyJpegCodec, SaliencyJpegCodecV1, SaliencyJpegCodecV3
 from agdl_plugins.parts.sensing import GaussianSensingPart, IdentitySensingPart, StructuredSensingPart
 
 # The version a learned part id resolves to when none is named (encoding), pinned so that shipping a newer
@@ -40,6 +40,7 @@ def agdl_register_parts(registry) -> None:
     for codec in BUILTIN_BASE_CODECS:
         registry.add_base_codec(codec)
     registry.add_base_codec(SaliencyJpegCodec())  # decodes as plain JPEG; encoding needs agdl-f's saliency head
+    registry.add_base_codec(SaliencyJpegCodecV3())  # @2's control on F v5's map: the latest, so the one encoding
     registry.add_base_codec(SaliencyJpegCodecV1())  # decode-only
     registry.add_predictor(SobelEdgePredictor())
     registry.add_predictor(RoiEdgePredictor())  # bound to the file's ROI map by the pipeline (issue 27)

@@ -36,6 +36,7 @@ _C = dct8_matrix()
 
 #: The F whose saliency head drives ``jpeg-saliency@2``: the one its max_step/dilate were tuned with (F v3,
 #: the codec's default predictor since, was measured here and not adopted: BENCHMARKS.md §9, §17).
+#: ``jpeg-saliency@3`` (the default since BENCHMARKS.md §30) is the same coefficient control on F v5's map.
 SALIENCY_PREDICTOR_VERSION = 2
 
 
@@ -107,6 +108,8 @@ class SaliencyJpegCodec(JpegCodec):
 
     id = "jpeg-saliency"
     version = 2
+    #: the ``agdl-f`` version whose saliency head the encoder passes to :meth:`encode` (:func:`saliency_map`)
+    saliency_predictor = SALIENCY_PREDICTOR_VERSION
     max_step = 8.0  # AC step multiplier for a block of zero saliency
     dilate = 2  # blocks around the salient region kept at full quality
 
@@ -155,6 +158,14 @@ class SaliencyJpegCodec(JpegCodec):
         shaped.save(buf, "JPEG", qtables=ijg_tables(quality)[: 1 if shaped.mode == "L" else 2], optimize=True,
                     subsampling="4:2:0")
         return buf.getvalue()
+
+
+class SaliencyJpegCodecV3(SaliencyJpegCodec):
+    """``jpeg-saliency@3``: @2's coefficient control (same ``max_step``/``dilate``) on F v5's saliency map, which
+    won on SOD and human-seg (BENCHMARKS.md §30). The latest version, so ``base="jpeg-saliency"`` writes it."""
+
+    version = 3
+    saliency_predictor = 5
 
 
 class SaliencyJpegCodecV1(JpegCodec):

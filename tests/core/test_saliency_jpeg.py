@@ -12,7 +12,13 @@ from skimage import data
 import agdl_plugins as agdl
 from agdl_plugins.apps.metrics import luma, psnr
 from agdl_plugins.parts.jpeg_tables import dct8_matrix, ijg_tables
-from agdl_plugins.parts.saliency_jpeg import SaliencyJpegCodec, block_weights, requantise_plane, saliency_map
+from agdl_plugins.parts.saliency_jpeg import (
+    SaliencyJpegCodec,
+    SaliencyJpegCodecV3,
+    block_weights,
+    requantise_plane,
+    saliency_map,
+)
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +157,8 @@ def test_network_saliency_and_end_to_end(scene, tmp_path):
     assert Image.open(io.BytesIO(jpg)).format == "JPEG"
     blob = agdl.encode(scene, base="jpeg-saliency", quality=30)
     info = agdl.read_info(blob)
-    assert info.base_codec == "jpeg-saliency" and info.base_codec_version == SaliencyJpegCodec.version
+    latest = max(v for (i, v) in get_registry()._parts["base_codec"] if i == "jpeg-saliency")
+    assert info.base_codec == "jpeg-saliency" and info.base_codec_version == latest == SaliencyJpegCodecV3.version
     out = agdl.decode(blob).array
     assert out.shape == scene.shape and psnr(luma(scene), luma(out)) > 25
 
@@ -168,6 +175,25 @@ def test_saliency_is_pinned_to_the_tuned_predictor(scene):
     assert np.array_equal(saliency_map(Image.fromarray(scene), "cpu", reg), v2)
 
 
+def test_each_version_encodes_with_its_own_map(scene, monkeypatch):
+    """The encoder hands each jpeg-saliency version the map of the F it was made for: @2 F v2, @3 F v5; a
+    version's bytes do not change when the default F does."""
+    from agdl_plugins.codec.encoder import encode_base
+    from agdl_plugins.parts.registry import get_registry
+
+    reg = get_registry()
+    img = Image.fromarray(scene)
+    planes = np.asarray(img.convert("YCbCr"))
+    for version, f_version in ((2, 2), (3, 5)):
+        codec = reg.get("base_codec", "jpeg-saliency", version)
+        assert codec.saliency_predictor == f_version
+        own = reg.get("predictor", "agdl-f", f_version).saliency(planes, "cpu")
+        assert encode_base(img, codec, reg, 30, "cpu") == codec.encode(img, 30, own)
+    v2_map = reg.get("predictor", "agdl-f", 2).saliency(planes, "cpu")
+    v3 = reg.get("base_codec", "jpeg-saliency", 3)
+    assert encode_base(img, v3, reg, 30, "cpu") != v3.encode(img, 30, v2_map)  # the map matters
+
+
 def test_encoder_gives_the_part_its_own_registry_and_device(scene, monkeypatch):
     """Issue 25 item 10: the saliency comes from the registry and device the encode was given, not globals."""
     from agdl_plugins.codec.rdo_search import encode_image
@@ -177,7 +203,7 @@ def test_encoder_gives_the_part_its_own_registry_and_device(scene, monkeypatch):
     calls = []
 
     class Spy:
-        id, version = "agdl-f", 2
+        id, version = "agdl-f", SaliencyJpegCodecV3.saliency_predictor
 
         def __init__(self, inner):
             self.inner = inner
@@ -193,7 +219,8 @@ def test_encoder_gives_the_part_its_own_registry_and_device(scene, monkeypatch):
     reg = Registry()
     for kind in ("base_codec", "predictor", "restorer", "sensing"):
         for (pid, ver), part in glob._parts[kind].items():
-            reg._parts[kind][(pid, ver)] = Spy(part) if (kind, pid, ver) == ("predictor", "agdl-f", 2) else part
+            spied = ("predictor", "agdl-f", SaliencyJpegCodecV3.saliency_predictor)
+            reg._parts[kind][(pid, ver)] = Spy(part) if (kind, pid, ver) == spied else part
     class CallersDevice(str):
         """The device string the encoder resolved for this call (a CPU, tagged so the test can tell)."""
 

@@ -89,9 +89,10 @@ class SaliencyJpegCodec(Codec):
 
         img = Image.fromarray(rgb)
         key = hashlib.blake2b(np.ascontiguousarray(rgb).tobytes() + repr(rgb.shape).encode(), digest_size=16).digest()
+        codec = get_registry().get("base_codec", "jpeg-saliency")
         if self._saliency is None or self._saliency[0] != key:  # one network run per image, not per knob
-            self._saliency = (key, saliency_map(img, "cpu", get_registry()))
-        return get_registry().get("base_codec", "jpeg-saliency").encode(img, float(knob), self._saliency[1])
+            self._saliency = (key, saliency_map(img, "cpu", get_registry(), codec.saliency_predictor))
+        return codec.encode(img, float(knob), self._saliency[1])
 
     def guess(self, target_bytes, pixels, ref_quality):
         return ref_quality
