@@ -150,6 +150,10 @@ def warm_start(model: LiteRestorer, path: Path) -> str:
     """
     from safetensors.torch import load_file
     sd = {k: v.float() for k, v in load_file(str(path)).items()}
+    own = model.state_dict()
+    wrong = [k for k, v in sd.items() if k in own and own[k].shape != v.shape]
+    if wrong:
+        raise ValueError(f"--init {path}: does not fit LiteRestorer{model.hparams}: shapes of {wrong[:5]}")
     missing, unexpected = model.load_state_dict(sd, strict=False)
     new_blocks = sorted({int(k.split(".")[1]) for k in missing if k.startswith("body.")})
     bad = [k for k in missing if not k.startswith("body.")] + list(unexpected)

@@ -14,10 +14,14 @@ from skimage import data
 
 import agdl_plugins as agdl
 from agdl_plugins.format.header import PART_CODES
+from agdl_plugins.parts.builtin import learned_versions
 from agdl_plugins.parts.registry import get_registry
 from agdl_plugins.parts.restorers import LITE_RESTORER_ID
 
-LITE = W.WEIGHTS_DIR / "restorer_lite_v1.safetensors"
+#: every shipped G-lite version (files name theirs); the latest is what restorer="agdl-g-lite" writes
+LITE_VERSIONS = learned_versions()["restorer_lite"]
+LITES = [W.WEIGHTS_DIR / f"restorer_lite_v{v}.safetensors" for v in LITE_VERSIONS]
+LITE = LITES[-1]
 G_V2 = W.WEIGHTS_DIR / "restorer_v2.safetensors"
 
 
@@ -37,25 +41,29 @@ def test_mac_counter_counts_convolutions_and_linears():
     assert count_macs(m, torch.zeros(1, 1, 16, 16), torch.zeros(1, 64)) == 4 * 16 * 16 * 9 + 8 * 64
 
 
-def test_shipped_lite_is_under_a_quarter_of_g_v2_macs():
-    lite, g2 = W.load_restorer(LITE), W.load_restorer(G_V2)
+@pytest.mark.parametrize("path", LITES, ids=lambda p: p.stem)
+def test_shipped_lite_is_under_a_quarter_of_g_v2_macs(path):
+    lite, g2 = W.load_restorer(path), W.load_restorer(G_V2)
     assert type(lite).__name__ == "LiteRestorer" and type(g2).__name__ == "MultiScaleRestorer"
     m_lite, m_g2 = macs_per_pixel(lite), macs_per_pixel(g2)
     assert 40_000 < m_g2 < 42_000  # G v2 (blocks=6): 41,026 multiply-adds per pixel
     assert m_lite <= m_g2 / 4
-    assert int(W.read_metadata(LITE)["macs_per_pixel"]) == round(m_lite)
+    assert int(W.read_metadata(path)["macs_per_pixel"]) == round(m_lite)
 
 
-def test_weights_are_safetensors_float16_and_checked(tmp_path):
-    raw = LITE.read_bytes()
+@pytest.mark.parametrize("path", LITES, ids=lambda p: p.stem)
+def test_weights_are_safetensors_float16_and_checked(tmp_path, path):
+    raw = path.read_bytes()
     header_len = int.from_bytes(raw[:8], "little")
     assert raw[8:9] == b"{" and header_len < len(raw)  # safetensors: a JSON header, no pickle opcodes
     assert not raw.startswith(b"\x80") and b"PK\x03\x04" not in raw[:4]
-    assert LITE.stat().st_size <= 520_000
-    W.verify(LITE)  # the SHA256SUMS entry matches
-    md = W.read_metadata(LITE)
-    assert (md["id"], md["weights_version"], md["dtype"]) == (LITE_RESTORER_ID, "1", "float16")
-    bad = tmp_path / LITE.name
+    n_params = sum(v.numel() for v in W.load_state(path).values())
+    assert path.stat().st_size <= 2 * n_params + 64_000  # float16: two bytes a weight plus the JSON header
+    W.verify(path)  # the SHA256SUMS entry matches
+    md = W.read_metadata(path)
+    version = int(path.stem.rsplit("_v", 1)[1])
+    assert (md["id"], md["weights_version"], md["dtype"]) == (LITE_RESTORER_ID, str(version), "float16")
+    bad = tmp_path / path.name
     data_ = bytearray(raw)
     data_[-1] ^= 1
     bad.write_bytes(bytes(data_))
@@ -95,7 +103,7 @@ def test_registered_with_its_own_part_code_and_not_the_default():
 def test_round_trip_records_g_lite_and_restores(photo):
     d = agdl.encode(photo, quality=30, restorer=LITE_RESTORER_ID, critical_fraction=0.05, step=8.0)
     hdr = agdl.read_info(d).header
-    assert (hdr.restorer, hdr.restorer_version) == (LITE_RESTORER_ID, 1)
+    assert (hdr.restorer, hdr.restorer_version) == (LITE_RESTORER_ID, LITE_VERSIONS[-1])
     out = agdl.decode(d).array
     assert out.shape == photo.shape and np.array_equal(out, agdl.decode(d).array)
     # G-lite alone (no refinement) brings the JPEG base closer to the original luminance
@@ -130,6 +138,22 @@ def test_lite_restores_a_jpeg_base_but_less_than_g_v2(photo):
 
     g_lite, g_v2 = gain(W.load_restorer(LITE)), gain(W.load_restorer(G_V2))
     assert 0.6 < g_lite < g_v2
+
+
+def test_warm_start_makes_a_deeper_net_that_starts_as_the_shipped_one(tmp_path):
+    """train_glite --init: blocks the weights file lacks start as the identity, so the deeper net's output equals
+    the file's network exactly; widths that do not fit are refused."""
+    from models.training.train_glite import warm_start
+
+    first = W.WEIGHTS_DIR / f"restorer_lite_v{LITE_VERSIONS[0]}.safetensors"
+    small = W.load_restorer(first).eval()
+    deeper = LiteRestorer(**{**small.hparams, "blocks": small.hparams["blocks"] + 2}).eval()
+    assert "new identity blocks" in warm_start(deeper, first)
+    x, q = torch.rand(1, 1, 64, 64), torch.rand(1, 64)
+    with torch.inference_mode():
+        assert torch.equal(deeper(x, q), small(x, q))
+    with pytest.raises(ValueError, match="does not fit"):
+        warm_start(LiteRestorer(c4=32), first)
 
 
 def test_training_checkpoint_round_trip_without_pickle(tmp_path):
