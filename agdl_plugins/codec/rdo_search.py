@@ -6,9 +6,11 @@
   are spent only where they buy more than the same bytes of base quality would. One G run.
 * ``target_bpp``: minimise D subject to the pixel layers' size (base + refinement + alpha + container;
   EXIF/ICC/XMP ride on top) landing within 3 % of the target. The largest base quality that fits alone
-  (``q_alone``) and the qualities below it are ranked with a proxy (the decoded base standing in for G, so
-  no network runs), then G runs on ``q_alone`` and on the proxy's best quality only (at most two G runs)
-  and the exact distortions decide. The winner's step is tuned on the real coder to land on the rate;
+  (``q_alone``, found by a secant search over the base's sizes) and the qualities below it are ranked with a
+  proxy (the decoded base standing in for G), coarse to fine: first all on the critical sets of one F run (F's
+  scores on ``q_alone``'s base), then the :data:`PROXY_FINALISTS` best again on F's scores on their own base
+  (F runs on at most three bases, not on every one). G runs on ``q_alone`` and on the proxy's best quality
+  only (at most two G runs) and the exact distortions decide. The winner's step is tuned on the real coder to land on the rate;
   a winner without refinement that lands more than 3 % under the target (integer base qualities are
   coarse at low rates) gets a fractional base quality instead (JPEG bases: IJG-scaled tables).
 """
