@@ -10,9 +10,10 @@
   proxy (the decoded base standing in for G), coarse to fine: first all on the critical sets of one F run (F's
   scores on ``q_alone``'s base), then the :data:`PROXY_FINALISTS` best again on F's scores on their own base
   (F runs on at most three bases, not on every one). G runs on ``q_alone`` and on the proxy's best quality
-  only (at most two G runs) and the exact distortions decide. The winner's step is tuned on the real coder to land on the rate;
-  a winner without refinement that lands more than 3 % under the target (integer base qualities are
-  coarse at low rates) gets a fractional base quality instead (JPEG bases: IJG-scaled tables).
+  only (at most two G runs) and the exact distortions decide. The winner's step is tuned on the real coder to
+  land on the rate (its measurements sensed once); a winner without refinement that lands more than 3 % under
+  the target (integer base qualities are coarse at low rates) gets a fractional base quality instead (JPEG
+  bases: IJG-scaled tables).
 """
 
 from __future__ import annotations
