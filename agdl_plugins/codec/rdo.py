@@ -103,7 +103,8 @@ class QualityEvaluator:
 
     Args:
         y: (H, W) float64 original luminance.
-        ref: (H, W) float64 restorer output on this quality's decoded base (or a proxy for it).
+        ref: (H, W) float64 restorer output on this quality's decoded base, or (H, W) uint8 a proxy for it
+            (the decoded base's luminance).
         scores: (H, W) predictor scores on the decoded base.
         exact: the predictor's scores are integer-exact (no guard band).
         weights: (H, W) float64 objective weights (:func:`pixel_weights`).
@@ -126,7 +127,8 @@ class QualityEvaluator:
         self.sets = sets if sets is not None else CriticalSets(scores, exact)
         self.weights, self.seed, self.ratio, self.fixed = weights, seed, measurement_ratio, fixed_bytes
         self.quantiser, self.sensing = quantiser, sensing
-        self.err2 = weights * (y - rounded_8bit(ref)) ** 2
+        # an integer reference (a proxy's decoded base, uint8) is its own decoded output: nothing to round
+        self.err2 = weights * (y - (ref if ref.dtype.kind in "ui" else rounded_8bit(ref))) ** 2
         self.d_alone = float(self.err2.sum())
         self._sets: dict[float, tuple] = {}
 

@@ -137,7 +137,7 @@ class _Search:
         key = (q, proxy, q if scores_at is None or not proxy else scores_at)
         if key not in self.evals:
             a = self.analysis(q)
-            ref = a.base.luma.astype(np.float64) if proxy else a.reference()
+            ref = a.base.luma if proxy else a.reference()  # (H, W) uint8 proxy or float64 G output
             sets = self.critical_sets(key[2])
             sensing = self.reg.get("sensing", self.opts.sensing)
             self.evals[key] = QualityEvaluator(
