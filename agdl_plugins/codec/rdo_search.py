@@ -132,8 +132,8 @@ class _Search:
     def evaluator(self, q: int, proxy: bool = False, scores_at: int | None = None) -> QualityEvaluator:
         """The evaluator of base quality ``q``: exact (G's output on that base, F's scores on it), or with
         ``proxy`` the decoded base standing in for G and the critical sets of F's scores on the base at
-        ``scores_at`` (default ``q``). Proxies only rank base qualities (:meth:`to_rate`): one F run's sets
-        serve them all, where F's own scores per quality changed no decision (BENCHMARKS.md §29)."""
+        ``scores_at`` (default ``q``). Proxies only rank base qualities (:meth:`to_rate`): one F run's sets rank
+        them all coarsely, and the finalists are ranked again on their own F scores (BENCHMARKS.md §29)."""
         key = (q, proxy, q if scores_at is None or not proxy else scores_at)
         if key not in self.evals:
             a = self.analysis(q)
