@@ -65,6 +65,9 @@ class Prepared:
     restorer: P.Restorer
     codec: P.BaseCodec
     weights: np.ndarray | None = None  # (N,) the objective's pixel weights on the critical set, or None
+    #: ((sensing id, version, ratio, seed), operator H, z = H r): the measurements before quantisation, kept
+    #: for the next :func:`measure` of the same options (the RDO search's step tuning codes one set many times)
+    sensed: tuple[tuple, Any, np.ndarray] | None = None
 
 
 @dataclass
@@ -213,7 +216,10 @@ def quantised(quantiser: str, z: np.ndarray, step: float, part: P.Sensing, weigh
 def measure(prep: Prepared, opts: EncodeOptions, reg: Registry, step: float) -> tuple[int, np.ndarray]:
     """(M, quantised measurements q) of the residual: q = Q(H r / step), Q = ``opts.quantiser``."""
     part = reg.get("sensing", opts.sensing)
-    op, z = sense(part, prep.selection.n, opts.measurement_ratio, opts.seed, prep.residual)
+    key = (part.id, part.version, opts.measurement_ratio, opts.seed)
+    if prep.sensed is None or prep.sensed[0] != key:  # z does not depend on the step: sensed once per set
+        prep.sensed = (key, *sense(part, prep.selection.n, opts.measurement_ratio, opts.seed, prep.residual))
+    _, op, z = prep.sensed
     if op is None:
         return 0, np.zeros(0, np.int32)
     return len(z), quantised(opts.quantiser, z, step, part, prep.weights)

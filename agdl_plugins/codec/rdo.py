@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from agdl_plugins.codec.critical import pack_indices, select_critical, sorted_scores
+from agdl_plugins.codec.critical import Selection, pack_indices, select_critical, sorted_scores
 from agdl_plugins.codec.encoder import quantised, sense
 from agdl_plugins.format import refn
 
@@ -72,12 +72,39 @@ def rounded_8bit(v: np.ndarray) -> np.ndarray:
     return np.clip(np.round(v), 0, 255)
 
 
+class CriticalSets:
+    """The critical sets one score map gives at every budget asked for, each selected once (one sort of the
+    scores serves them all). Several evaluators may share one: the RDO search's proxy evaluators rank base
+    qualities with one F run's scores (:meth:`agdl_plugins.codec.rdo_search._Search.evaluator`).
+
+    Args:
+        scores: (H, W) float64 predictor scores.
+        exact: the predictor's scores are integer-exact (no guard band).
+    """
+
+    def __init__(self, scores: np.ndarray, exact: bool) -> None:
+        self.scores, self.exact = scores, exact
+        self._desc: np.ndarray | None = None
+        self._sets: dict[float, tuple[Selection, int]] = {}
+
+    def get(self, fraction: float) -> tuple[Selection, int]:
+        """(the set of ``round(fraction * H * W)`` pixels, REFN's side bytes for its guard-band list)."""
+        if fraction not in self._sets:
+            h, w = self.scores.shape
+            if self._desc is None:
+                self._desc = sorted_scores(self.scores)
+            sel = select_critical(self.scores, int(round(fraction * h * w)), exact=self.exact, desc=self._desc)
+            self._sets[fraction] = (sel, refn.side_bytes(pack_indices(sel.explicit) if sel.explicit.size else b""))
+        return self._sets[fraction]
+
+
 class QualityEvaluator:
     """Exact distortion / estimated rate of every (budget, step) at one base quality.
 
     Args:
         y: (H, W) float64 original luminance.
-        ref: (H, W) float64 restorer output on this quality's decoded base (or a proxy for it).
+        ref: (H, W) float64 restorer output on this quality's decoded base, or (H, W) uint8 a proxy for it
+            (the decoded base's luminance).
         scores: (H, W) predictor scores on the decoded base.
         exact: the predictor's scores are integer-exact (no guard band).
         weights: (H, W) float64 objective weights (:func:`pixel_weights`).
@@ -86,6 +113,8 @@ class QualityEvaluator:
         measurement_ratio: M / N.
         fixed_bytes: bytes of the file that do not depend on the refinement (base, header, alpha, container).
         quantiser: the encoder's quantiser (:data:`agdl_plugins.options.QUANTISERS`).
+        sets: the critical sets of ``scores`` (shared with other evaluators on the same scores); built here
+            when None.
 
     Sensing and quantising are the encoder's own steps (:func:`agdl_plugins.codec.encoder.sense`,
     :func:`~agdl_plugins.codec.encoder.quantised`), so every candidate is measured exactly as the file would be.
@@ -93,30 +122,27 @@ class QualityEvaluator:
 
     def __init__(self, quality: int, y: np.ndarray, ref: np.ndarray, scores: np.ndarray, exact: bool,
                  weights: np.ndarray, sensing: Any, seed: int, measurement_ratio: float, fixed_bytes: int,
-                 quantiser: str = "round") -> None:
+                 quantiser: str = "round", sets: CriticalSets | None = None) -> None:
         self.quality, self.y, self.ref, self.scores, self.exact = quality, y, ref, scores, exact
+        self.sets = sets if sets is not None else CriticalSets(scores, exact)
         self.weights, self.seed, self.ratio, self.fixed = weights, seed, measurement_ratio, fixed_bytes
         self.quantiser, self.sensing = quantiser, sensing
-        self.err2 = weights * (y - rounded_8bit(ref)) ** 2
+        # an integer reference (a proxy's decoded base, uint8) is its own decoded output: nothing to round
+        self.err2 = weights * (y - (ref if ref.dtype.kind in "ui" else rounded_8bit(ref))) ** 2
         self.d_alone = float(self.err2.sum())
         self._sets: dict[float, tuple] = {}
-        self._desc: np.ndarray | None = None
 
     def alone(self) -> Candidate:
         return Candidate(self.quality, 0.0, 0.0, float(self.fixed), self.d_alone)
 
     def _set(self, fraction: float):
         if fraction not in self._sets:
-            h, w = self.y.shape
-            if self._desc is None:
-                self._desc = sorted_scores(self.scores)
-            sel = select_critical(self.scores, int(round(fraction * h * w)), exact=self.exact, desc=self._desc)
+            sel, side = self.sets.get(fraction)
             mask = sel.mask
-            r = self.y[mask] - self.ref[mask]
-            op, z = sense(self.sensing, int(mask.sum()), self.ratio, self.seed, r)
+            y_c, ref_c, w_c = self.y[mask], self.ref[mask], self.weights[mask]  # (N,) each, raster order
+            op, z = sense(self.sensing, y_c.size, self.ratio, self.seed, y_c - ref_c)
             d_out = self.d_alone - float(self.err2[mask].sum())
-            side = refn.side_bytes(pack_indices(sel.explicit) if sel.explicit.size else b"")
-            self._sets[fraction] = (sel, mask, r, op, z, d_out, side)
+            self._sets[fraction] = (sel, y_c, ref_c, w_c, op, z, d_out, side)
         return self._sets[fraction]
 
     def evaluate(self, fraction: float, step: float, exact_rate: bool = False) -> Candidate:
@@ -124,13 +150,13 @@ class QualityEvaluator:
 
         from agdl_plugins.codec.entropy import encode_symbols
 
-        sel, mask, r, op, z, d_out, side = self._set(fraction)
+        sel, y_c, ref_c, w_c, op, z, d_out, side = self._set(fraction)
         if op is None:
             return self.alone()
-        q = quantised(self.quantiser, z, step, self.sensing, self.weights[mask])
+        q = quantised(self.quantiser, z, step, self.sensing, w_c)
         corr = op.adjoint(torch.from_numpy(step * q.astype(np.float64))).numpy()
-        out = rounded_8bit(self.ref[mask] + corr)
-        d = d_out + float((self.weights[mask] * (self.y[mask] - out) ** 2).sum())
+        out = rounded_8bit(ref_c + corr)
+        d = d_out + float((w_c * (y_c - out) ** 2).sum())
         bits = len(encode_symbols(q)) if exact_rate else estimated_symbol_bytes(q)
         return Candidate(self.quality, fraction, step, float(self.fixed + side + bits), d)
 

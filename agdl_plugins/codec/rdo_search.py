@@ -6,11 +6,14 @@
   are spent only where they buy more than the same bytes of base quality would. One G run.
 * ``target_bpp``: minimise D subject to the pixel layers' size (base + refinement + alpha + container;
   EXIF/ICC/XMP ride on top) landing within 3 % of the target. The largest base quality that fits alone
-  (``q_alone``) and the qualities below it are ranked with a proxy (the decoded base standing in for G, so
-  no network runs), then G runs on ``q_alone`` and on the proxy's best quality only (at most two G runs)
-  and the exact distortions decide. The winner's step is tuned on the real coder to land on the rate;
-  a winner without refinement that lands more than 3 % under the target (integer base qualities are
-  coarse at low rates) gets a fractional base quality instead (JPEG bases: IJG-scaled tables).
+  (``q_alone``, found by a secant search over the base's sizes) and the qualities below it are ranked with a
+  proxy (the decoded base standing in for G), coarse to fine: first all on the critical sets of one F run (F's
+  scores on ``q_alone``'s base), then the :data:`PROXY_FINALISTS` best again on F's scores on their own base
+  (F runs on at most three bases, not on every one). G runs on ``q_alone`` and on the proxy's best quality
+  only (at most two G runs) and the exact distortions decide. The winner's step is tuned on the real coder to
+  land on the rate (its measurements sensed once); a winner without refinement that lands more than 3 % under
+  the target (integer base qualities are coarse at low rates) gets a fractional base quality instead (JPEG
+  bases: IJG-scaled tables).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from agdl_plugins.codec.rdo import (
     FRACTIONS,
     STEPS,
     Candidate,
+    CriticalSets,
     QualityEvaluator,
     best_for_lambda,
     best_under_rate,
@@ -49,6 +53,11 @@ RATE_TOLERANCE = 0.03
 PROXY_FRACTIONS = (0.03, 0.1, 0.3)
 PROXY_STEPS = (8.0, 16.0, 32.0)
 PROXY_QUALITY_FACTORS = (0.8, 0.6, 0.45, 0.3)
+#: base qualities the coarse proxy ranking (one F run's critical sets) passes to the fine one (F per quality):
+#: the coarse ranking's best two held the fine ranking's best on DUTS-TE 20 x 4 rates (BENCHMARKS.md §29)
+PROXY_FINALISTS = 2
+#: interpolated probes of :meth:`_Search.largest_alone` before it halves the bracket instead
+SECANT_PROBES = 6
 
 
 class _Search:
@@ -59,7 +68,8 @@ class _Search:
         self.y = luma_plane(self.planes).astype(np.float64)
         self.analyses: dict[int, Analysis] = {}
         self.fixed: dict[int, int] = {}
-        self.evals: dict[tuple[int, bool], QualityEvaluator] = {}
+        self.evals: dict[tuple[int, bool, int], QualityEvaluator] = {}
+        self.sets: dict[int, CriticalSets] = {}
         self.preps: dict[tuple[int, float], Prepared] = {}
         self._weights: np.ndarray | None = None
 
@@ -112,15 +122,27 @@ class _Search:
             self._weights = pixel_weights(sal, self.y.shape, self.opts.roi_weight)
         return self._weights
 
-    def evaluator(self, q: int, proxy: bool = False) -> QualityEvaluator:
-        key = (q, proxy)
+    def critical_sets(self, q: int) -> CriticalSets:
+        """The critical sets of F's scores on the base at quality ``q`` (F runs once per quality)."""
+        if q not in self.sets:
+            a = self.analysis(q)
+            self.sets[q] = CriticalSets(a.scores(), a.predictor.exact)
+        return self.sets[q]
+
+    def evaluator(self, q: int, proxy: bool = False, scores_at: int | None = None) -> QualityEvaluator:
+        """The evaluator of base quality ``q``: exact (G's output on that base, F's scores on it), or with
+        ``proxy`` the decoded base standing in for G and the critical sets of F's scores on the base at
+        ``scores_at`` (default ``q``). Proxies only rank base qualities (:meth:`to_rate`): one F run's sets rank
+        them all coarsely, and the finalists are ranked again on their own F scores (BENCHMARKS.md §29)."""
+        key = (q, proxy, q if scores_at is None or not proxy else scores_at)
         if key not in self.evals:
             a = self.analysis(q)
-            ref = a.base.luma.astype(np.float64) if proxy else a.reference()
+            ref = a.base.luma if proxy else a.reference()  # (H, W) uint8 proxy or float64 G output
+            sets = self.critical_sets(key[2])
             sensing = self.reg.get("sensing", self.opts.sensing)
             self.evals[key] = QualityEvaluator(
-                q, self.y, ref, a.scores(), a.predictor.exact, self.weights(), sensing, self.opts.seed,
-                self.opts.measurement_ratio, self.fixed_bytes(q), self.opts.quantiser)
+                q, self.y, ref, sets.scores, sets.exact, self.weights(), sensing, self.opts.seed,
+                self.opts.measurement_ratio, self.fixed_bytes(q), self.opts.quantiser, sets)
         return self.evals[key]
 
     def space(self) -> tuple[tuple[float, ...], tuple[float, ...], bool]:
@@ -160,15 +182,34 @@ class _Search:
         return self.opts.target_bpp * self.im.width * self.im.height / 8.0
 
     def largest_alone(self, target: float) -> int:
-        """The largest base quality whose file fits ``target`` bytes with no refinement (1 if none does)."""
-        lo, hi, q_alone = 2, 95, 1
-        while lo <= hi:
-            mid = (lo + hi) // 2
-            if self.fixed_bytes(mid) <= target:
-                q_alone, lo = mid, mid + 1
+        """The largest base quality in 1..95 whose file fits ``target`` bytes with no refinement (1 if none
+        does), the file's size being monotone in the quality.
+
+        A bracketed secant search: the next quality probed is where the log-size, linear through the last two
+        probes, meets ``target`` (sizes grow about exponentially with the quality), kept strictly inside the
+        bracket; after :data:`SECANT_PROBES` guesses it halves the bracket instead. Each probe is a base encode
+        of the whole image: 4.5 on average where a plain bisection of 2..95 takes 6.6, with the same answer
+        (270 size curves of DUTS-TE/Kodak images x JPEG/WebP/AVIF x 9 rates, BENCHMARKS.md §29).
+        """
+        if self.fixed_bytes(1) > target:
+            return 1
+        lo, hi = 1, 96  # fixed_bytes(lo) <= target < fixed_bytes(hi); 96 stands for "too big", never probed
+        last, q, guesses = 1, 48, 0
+        while True:
+            if self.fixed_bytes(q) <= target:
+                lo = q
             else:
-                hi = mid - 1
-        return q_alone
+                hi = q
+            if hi - lo <= 1 or lo == 95:
+                return lo
+            la, lq = np.log(self.fixed_bytes(last)), np.log(self.fixed_bytes(q))
+            slope = (lq - la) / (q - last)
+            last = q
+            if guesses >= SECANT_PROBES or slope <= 0:
+                q = (lo + hi) // 2
+                continue
+            guesses += 1
+            q = int(np.clip(np.floor(last + (np.log(target) - lq) / slope), lo + 1, hi - 1))
 
     def probe(self, target: float, proxy: bool = False) -> float:
         """The objective this base reaches at ``target`` bytes, cheaply: the refinement on the proxy grid at the
@@ -199,12 +240,21 @@ class _Search:
         if not fracs:  # no refinement asked for: nothing to weigh, no network to run
             return Candidate(q_alone, 0.0, 0.0, float(self.fixed_bytes(q_alone)), float("nan")), target
         qs = sorted({q_alone} | {max(1, round(q_alone * k)) for k in PROXY_QUALITY_FACTORS})
-        proxy: dict[int, Candidate] = {}
         pf = tuple(f for f in PROXY_FRACTIONS if f in fracs) or fracs
+        # coarse: every quality's proxy on the critical sets of F's scores at q_alone (one F run)
+        rough: dict[int, Candidate] = {}
         for q in qs:
-            c = self.fitting(self.evaluator(q, proxy=True), target, pf, PROXY_STEPS, alone)
+            c = self.fitting(self.evaluator(q, proxy=True, scores_at=q_alone), target, pf, PROXY_STEPS, alone)
             if c is not None:
-                proxy[q] = c
+                rough[q] = c
+        # fine: the PROXY_FINALISTS best again on F's scores on their own base (q_alone's proxy already is)
+        finalists = set(sorted(rough, key=lambda q: rough[q].distortion)[:PROXY_FINALISTS]) | {q_alone}
+        proxy: dict[int, Candidate] = {}
+        for q in qs:
+            if q in rough and q in finalists:
+                c = self.fitting(self.evaluator(q, proxy=True), target, pf, PROXY_STEPS, alone)
+                if c is not None:
+                    proxy[q] = c
         q_r = min(proxy, key=lambda q: proxy[q].distortion) if proxy else q_alone
         best: Candidate | None = None
         for q in sorted({q_alone, q_r}):

@@ -268,3 +268,20 @@ def test_predictor_gets_the_planes_its_abilities_ask_for(photo):
     # the joint call of a predictor without one: scores and saliency, as two calls
     s, sal = P.predict_scores_and_saliency(Grey(), planes, None, "cpu")
     assert s.shape == (40, 56) and sal is None
+
+
+def test_tensor_check_finds_non_finite_values_and_passes_a_sum_that_overflows():
+    """The measurements' finiteness check sums first: a NaN/inf anywhere still fails, and finite values whose sum
+    overflows (float32 near its max) fall through to the element-wise check and pass."""
+    import torch
+
+    from agdl_plugins.parts.protocols import _check_tensor
+
+    big = torch.full((8,), 3e38, dtype=torch.float32)
+    assert not torch.isfinite(big.sum())
+    assert _check_tensor("sensing", StructuredSensingPart(), "measurements", big, (8,)) is big
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        v = torch.zeros(1000, dtype=torch.float64)
+        v[537] = bad
+        with pytest.raises(PartOutputError, match="non-finite"):
+            _check_tensor("sensing", StructuredSensingPart(), "measurements", v, (1000,))

@@ -211,3 +211,92 @@ def test_rdo_quantiser_is_smaller_at_a_fixed_decision_and_decodes_with_any_decod
     assert psnr(outs["rdo"], y) > psnr(outs["round"], y) - 0.5
     with pytest.raises(ValueError, match="quantiser"):
         agdl.encode(photo, quantiser="floor")
+
+
+# --- the search's cost (issue 29 item 3): fewer base encodes and F runs, the same decisions --------------------------
+
+def _bisected_alone(s: _Search, target: float) -> int:
+    """The plain bisection of 2..95 the search used before (the reference answer)."""
+    lo, hi, q_alone = 2, 95, 1
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        if s.fixed_bytes(mid) <= target:
+            q_alone, lo = mid, mid + 1
+        else:
+            hi = mid - 1
+    return q_alone
+
+
+@pytest.mark.parametrize("base", ["jpeg", "webp"])
+def test_largest_alone_is_the_bisection_answer_with_fewer_base_encodes(photo, base):
+    from PIL import Image
+
+    im = Image.fromarray(photo)
+    probes = []
+    for bpp in (0.4, 0.8, 1.5, 3.0, 6.0):
+        s = _Search(im, im, None, validate_encode_options(target_bpp=bpp, base=base, **BASELINE), get_registry())
+        target = s.target_bytes()
+        q = s.largest_alone(target)
+        probes.append(len(s.fixed) - 1)  # base encodes besides quality 1 (which to_rate sizes anyway)
+        assert q == _bisected_alone(s, target)
+        assert s.fixed_bytes(q) <= target and (q == 95 or s.fixed_bytes(q + 1) > target)
+    assert sum(probes) < 6.5 * len(probes)  # a bisection of 2..95 probes 6-7 qualities
+
+
+def test_search_runs_f_on_at_most_three_bases_and_lands_on_the_rate(photo, monkeypatch):
+    """Default parts (F, G): F's scores run once for the coarse ranking of every proxy quality, and again only on
+    the fine ranking's finalists (PROXY_FINALISTS besides q_alone); the file still lands within 3 %."""
+    from agdl_plugins.codec import encoder, rdo_search
+
+    runs = []
+    real = encoder.P.predict_scores
+
+    def counted(pred, planes, qtable, device):
+        runs.append(planes.shape)
+        return real(pred, planes, qtable, device)
+
+    monkeypatch.setattr(encoder.P, "predict_scores", counted)
+    img = np.ascontiguousarray(data.astronaut()[40:232, 120:376])
+    for bpp in (0.5, 1.0):
+        runs.clear()
+        out = agdl.encode(img, target_bpp=bpp)
+        assert abs(len(out) * 8 / _px(img) - bpp) <= 0.03 * bpp
+        assert 1 <= len(runs) <= 1 + rdo_search.PROXY_FINALISTS < 1 + len(rdo_search.PROXY_QUALITY_FACTORS)
+
+
+def test_shared_critical_sets_evaluate_as_an_evaluator_of_its_own(grey):
+    """A proxy on another quality's critical sets is the same computation as an evaluator built on those scores,
+    and an evaluator on its own quality's shared sets is the one built alone (the sets are only cached)."""
+    from PIL import Image
+
+    from agdl_plugins.codec.rdo import QualityEvaluator
+
+    im = Image.fromarray(grey)
+    s = _Search(im, im, None, validate_encode_options(target_bpp=1.0, **BASELINE), get_registry())
+    a20 = s.analysis(20)
+    shared = s.evaluator(10, proxy=True, scores_at=20)
+    alone = QualityEvaluator(10, s.y, s.analysis(10).base.luma.astype(np.float64), a20.scores(), a20.predictor.exact,
+                             s.weights(), s.reg.get("sensing", s.opts.sensing), s.opts.seed,
+                             s.opts.measurement_ratio, s.fixed_bytes(10))
+    own = s.evaluator(10, proxy=True)
+    for frac, step in ((0.03, 8.0), (0.1, 16.0), (0.3, 32.0)):
+        assert shared.evaluate(frac, step) == alone.evaluate(frac, step)
+        assert own.evaluate(frac, step).rate > 0
+    assert s.critical_sets(20) is shared.sets and s.critical_sets(10) is own.sets
+
+
+def test_step_tuning_reuses_the_measurements_and_writes_the_same_file(photo):
+    """finish() senses a prepared set once (tune_step codes it at many steps): each step's file is byte-identical
+    to one written from a freshly prepared set."""
+    from PIL import Image
+
+    from agdl_plugins.codec.encoder import finish, prepare
+
+    im = Image.fromarray(photo)
+    opts = validate_encode_options(quality=30, **BASELINE)
+    reg = get_registry()
+    prep = prepare(im, opts, reg, 30, 0.1)
+    cached = [finish(prep, im, None, "RGB", opts, reg, st, {}) for st in (6.0, 12.0, 24.0)]
+    assert prep.sensed is not None
+    fresh = [finish(prepare(im, opts, reg, 30, 0.1), im, None, "RGB", opts, reg, st, {}) for st in (6.0, 12.0, 24.0)]
+    assert cached == fresh and len(set(cached)) == 3
