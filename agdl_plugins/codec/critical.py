@@ -156,7 +156,10 @@ def rederive_critical(scores: np.ndarray, threshold: float, guard: float, explic
     mask = scores > threshold
     if guard > 0:
         flat = mask.reshape(-1)
-        amb = np.flatnonzero(np.abs(scores.reshape(-1) - threshold) <= guard)
+        dist = scores.reshape(-1) - threshold
+        np.abs(dist, out=dist)  # in place: one temporary of the scores' size, not two
+        amb = np.flatnonzero(dist <= guard)
+        del dist
         flat[amb] = np.isin(amb, explicit, assume_unique=True)
     return mask
 

@@ -93,11 +93,11 @@ class Analysis:
     def reference(self) -> np.ndarray:
         """(H, W) float64: what the decoder's restorer outputs on this base (before the refinement)."""
         if self._ref is None:
-            ref = P.restore(self.restorer, self.base.luma, self.base.qtable, self.device)
+            ref = P.restore(self.restorer, self.base.luma, self.base.qtable, self.device).astype(np.float64)
             if self.keep_restorer is not None and self.plain is not None and not self.keep_restorer(
                     ref, self.base.luma):
                 self.restorer = self.plain
-                ref = P.restore(self.plain, self.base.luma, self.base.qtable, self.device)
+                ref = P.restore(self.plain, self.base.luma, self.base.qtable, self.device).astype(np.float64)
             self.keep_restorer = None
             self._ref = ref
         return self._ref
