@@ -19,6 +19,7 @@ optimised quantiser only ever picks an index between the rounded one and zero, w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,8 +69,19 @@ def estimated_symbol_bytes(q: np.ndarray) -> float:
 
 
 def rounded_8bit(v: np.ndarray) -> np.ndarray:
-    """``v`` rounded and clipped to 0..255 (float64): what the decoder outputs for a luminance estimate."""
+    """``v`` rounded and clipped to 0..255 (``v``'s dtype; float64 for float64): what the decoder outputs for a
+    luminance estimate."""
     return np.clip(np.round(v), 0, 255)
+
+
+def weighted_err2(weights: np.ndarray, y: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """(H, W) float64 ``weights * (y - rounded_8bit(ref)) ** 2``, the per-pixel objective of G's output alone,
+    computed in place (one full-size float64 temporary instead of three). ``ref``: any real dtype (promoted
+    exactly against the float64 ``y``)."""
+    e = y - rounded_8bit(ref)
+    np.square(e, out=e)
+    e *= weights
+    return e
 
 
 class QualityEvaluator:
@@ -77,7 +89,9 @@ class QualityEvaluator:
 
     Args:
         y: (H, W) float64 original luminance.
-        ref: (H, W) float64 restorer output on this quality's decoded base (or a proxy for it).
+        ref: (H, W) restorer output on this quality's decoded base (float32 as the restorer gives it), or a
+            proxy for it (the decoded base's uint8 luminance); taken to float64 (exactly) where it is used, so
+            no full-size float64 copy is made.
         scores: (H, W) predictor scores on the decoded base.
         exact: the predictor's scores are integer-exact (no guard band).
         weights: (H, W) float64 objective weights (:func:`pixel_weights`).
@@ -86,6 +100,8 @@ class QualityEvaluator:
         measurement_ratio: M / N.
         fixed_bytes: bytes of the file that do not depend on the refinement (base, header, alpha, container).
         quantiser: the encoder's quantiser (:data:`agdl_plugins.options.QUANTISERS`).
+        desc: returns ``scores`` sorted in descending order (shared by the evaluators of one base quality:
+            ``Analysis.sorted_scores``); None: sorted here on first use.
 
     Sensing and quantising are the encoder's own steps (:func:`agdl_plugins.codec.encoder.sense`,
     :func:`~agdl_plugins.codec.encoder.quantised`), so every candidate is measured exactly as the file would be.
@@ -93,13 +109,14 @@ class QualityEvaluator:
 
     def __init__(self, quality: int, y: np.ndarray, ref: np.ndarray, scores: np.ndarray, exact: bool,
                  weights: np.ndarray, sensing: Any, seed: int, measurement_ratio: float, fixed_bytes: int,
-                 quantiser: str = "round") -> None:
+                 quantiser: str = "round", desc: Callable[[], np.ndarray] | None = None) -> None:
         self.quality, self.y, self.ref, self.scores, self.exact = quality, y, ref, scores, exact
         self.weights, self.seed, self.ratio, self.fixed = weights, seed, measurement_ratio, fixed_bytes
         self.quantiser, self.sensing = quantiser, sensing
-        self.err2 = weights * (y - rounded_8bit(ref)) ** 2
+        self.err2 = weighted_err2(weights, y, ref)
         self.d_alone = float(self.err2.sum())
         self._sets: dict[float, tuple] = {}
+        self._desc_fn = desc if desc is not None else (lambda: sorted_scores(scores))
         self._desc: np.ndarray | None = None
 
     def alone(self) -> Candidate:
@@ -109,10 +126,10 @@ class QualityEvaluator:
         if fraction not in self._sets:
             h, w = self.y.shape
             if self._desc is None:
-                self._desc = sorted_scores(self.scores)
+                self._desc = self._desc_fn()
             sel = select_critical(self.scores, int(round(fraction * h * w)), exact=self.exact, desc=self._desc)
             mask = sel.mask
-            r = self.y[mask] - self.ref[mask]
+            r = self.y[mask] - self.ref[mask].astype(np.float64)
             op, z = sense(self.sensing, int(mask.sum()), self.ratio, self.seed, r)
             d_out = self.d_alone - float(self.err2[mask].sum())
             side = refn.side_bytes(pack_indices(sel.explicit) if sel.explicit.size else b"")
@@ -129,7 +146,7 @@ class QualityEvaluator:
             return self.alone()
         q = quantised(self.quantiser, z, step, self.sensing, self.weights[mask])
         corr = op.adjoint(torch.from_numpy(step * q.astype(np.float64))).numpy()
-        out = rounded_8bit(self.ref[mask] + corr)
+        out = rounded_8bit(self.ref[mask].astype(np.float64) + corr)
         d = d_out + float((self.weights[mask] * (self.y[mask] - out) ** 2).sum())
         bits = len(encode_symbols(q)) if exact_rate else estimated_symbol_bytes(q)
         return Candidate(self.quality, fraction, step, float(self.fixed + side + bits), d)

@@ -37,7 +37,7 @@ from agdl_plugins.codec.rdo import (
     best_for_lambda,
     best_under_rate,
     pixel_weights,
-    rounded_8bit,
+    weighted_err2,
 )
 from agdl_plugins.errors import RateUnreachableError
 from agdl_plugins.imaging import luma_plane, split_alpha, ycbcr_planes
@@ -78,8 +78,8 @@ class _Search:
         alone on the objective), rarely used on real photos: the 1 dB losses first blamed on the WebP/AVIF
         restorer were the decoder's chroma round trip (BENCHMARKS.md §16)."""
         w = self.weights()
-        d_g = float((w * (self.y - rounded_8bit(ref)) ** 2).sum())
-        d_b = float((w * (self.y - base_luma.astype(np.float64)) ** 2).sum())
+        d_g = float(weighted_err2(w, self.y, ref).sum())
+        d_b = float(weighted_err2(w, self.y, base_luma).sum())
         return d_g < d_b
 
     def decide_restorer(self, q: int) -> None:
@@ -116,11 +116,11 @@ class _Search:
         key = (q, proxy)
         if key not in self.evals:
             a = self.analysis(q)
-            ref = a.base.luma.astype(np.float64) if proxy else a.reference()
+            ref = a.base.luma if proxy else a.reference()  # uint8 / float32: the evaluator promotes what it uses
             sensing = self.reg.get("sensing", self.opts.sensing)
             self.evals[key] = QualityEvaluator(
                 q, self.y, ref, a.scores(), a.predictor.exact, self.weights(), sensing, self.opts.seed,
-                self.opts.measurement_ratio, self.fixed_bytes(q), self.opts.quantiser)
+                self.opts.measurement_ratio, self.fixed_bytes(q), self.opts.quantiser, desc=a.sorted_scores)
         return self.evals[key]
 
     def space(self) -> tuple[tuple[float, ...], tuple[float, ...], bool]:
@@ -201,11 +201,16 @@ class _Search:
         qs = sorted({q_alone} | {max(1, round(q_alone * k)) for k in PROXY_QUALITY_FACTORS})
         proxy: dict[int, Candidate] = {}
         pf = tuple(f for f in PROXY_FRACTIONS if f in fracs) or fracs
+        q_r = q_alone
         for q in qs:
             c = self.fitting(self.evaluator(q, proxy=True), target, pf, PROXY_STEPS, alone)
+            del self.evals[(q, True)]  # one proxy evaluator alive at a time (each holds full-size planes)
             if c is not None:
                 proxy[q] = c
-        q_r = min(proxy, key=lambda q: proxy[q].distortion) if proxy else q_alone
+            q_r = min(proxy, key=lambda q: proxy[q].distortion) if proxy else q_alone
+            for q_done in qs[: qs.index(q) + 1]:  # what only a losing proxy quality needed: recomputed if used
+                if q_done not in (q_alone, q_r):
+                    self.analyses[q_done].release()
         best: Candidate | None = None
         for q in sorted({q_alone, q_r}):
             near = _near(fracs, proxy[q].fraction) if q in proxy else fracs
