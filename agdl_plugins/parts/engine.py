@@ -131,8 +131,11 @@ def run_tiled(
     with torch.inference_mode():
         for y0, y1, ky0, ky1 in tiles(hp, tile, overlap):
             for x0, x1, kx0, kx1 in columns:
-                a = padded[y0:y1, x0:x1]
-                a = np.ascontiguousarray(a) if divide_by is None else a.astype(np.float32) / divide_by
+                if divide_by is None:
+                    a = np.ascontiguousarray(padded[y0:y1, x0:x1])
+                else:  # divided in place: the values of ``plane.astype(float32) / divide_by``
+                    a = padded[y0:y1, x0:x1].astype(np.float32)
+                    a /= np.float32(divide_by)
                 t = torch.from_numpy(a)[None, None].to(device)
                 res = fn(t.contiguous(memory_format=fmt))[0, 0].float().cpu().numpy()
                 out[ky0:ky1, kx0:kx1] = res[ky0 - y0 : ky1 - y0, kx0 - x0 : kx1 - x0]
