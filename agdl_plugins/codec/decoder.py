@@ -138,7 +138,7 @@ def decode_parsed(
                 for i in range(iterations):
                     if i:
                         y_in = np.clip(y_g, 0, 255).astype(np.float32)
-                        y_in[mask] = np.clip(c_hat, 0, 255)
+                        y_in[mask] = np.clip(c_hat, 0, 255)  # the previous pass's projected pixels
                         y_g = P.restore(out_part, y_in, base.qtable, dev)
                         del y_in
                     c_hat = _project(hdr.step, mask, y_g, sensing, op, y_target, projection,
@@ -158,12 +158,11 @@ def decode_parsed(
     if base.rgb is not None:  # RGB-decoded base (WebP/AVIF/JPEG 2000): correct luminance in RGB
         arr, mode = add_luma_delta(base.rgb, base.luma, out_y, _alpha(pf))
         return DecodedImage(arr, mode, pf.info, diag)
-    if base.planes.ndim == 2:
+    planes = base.planes.copy()
+    if planes.ndim == 2:
         planes = out_y
-    else:  # the base's own planes take the refined Y (the decoder owns them; nothing reads them after this)
-        planes = base.planes if base.planes.flags.writeable else base.planes.copy()
+    else:
         planes[..., 0] = out_y
-    del base
     arr, mode = planes_to_array(planes, _alpha(pf))
     return DecodedImage(arr, mode, pf.info, diag)
 
