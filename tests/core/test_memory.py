@@ -25,6 +25,7 @@ from skimage import data
 
 import agdl_plugins as agdl
 from agdl_plugins.parts import learned
+from kornia_ops import saliency_map
 
 DECODE_BYTES_PER_PIXEL = 22.0
 ENCODE_SEARCH_BYTES_PER_PIXEL = 130.0
@@ -66,12 +67,14 @@ def test_rate_search_releases_what_it_does_not_need(mosaic):
 
 
 def test_predictor_bands_equal_the_whole_image_forward(monkeypatch, mosaic):
-    """F v5's scores and saliency, run row band by row band, are its whole-image forward's values bit for bit,
-    and no band of its edge term is taller than a band plus its context rows."""
+    """F v5's scores and saliency, run row band by row band, are its whole-image forward's (and
+    ``kornia_ops.saliency_map``'s) values bit for bit, and no band of its edge term is taller than a band plus
+    its context rows."""
     planes = np.asarray(agdl.decode(agdl.encode(mosaic[:200, :264], quality=40)).to_pil().convert("YCbCr"))
     net = learned._network("predictor", "agdl-f", 5, "cpu")
     with torch.inference_mode():
-        whole, logits = net.scores_and_logits(learned._whole_input(net, planes, "cpu"))
+        x = learned._whole_input(net, planes, "cpu")
+        whole, sal_whole = net(x), saliency_map(x, net)
     rows_seen: list[int] = []
     edge = type(net).edge
 
@@ -86,5 +89,5 @@ def test_predictor_bands_equal_the_whole_image_forward(monkeypatch, mosaic):
     assert len(rows_seen) == 2 * 9 and max(rows_seen) <= 24 + 2 * net.edge_halo
     np.testing.assert_array_equal(scores, whole[0, 0].numpy())
     np.testing.assert_array_equal(scores2, whole[0, 0].numpy())
-    np.testing.assert_array_equal(sal, torch.sigmoid(logits)[0, 0].numpy())
+    np.testing.assert_array_equal(sal, sal_whole[0, 0].numpy())
     np.testing.assert_array_equal(learned.run_saliency("agdl-f", 5, planes, "cpu"), sal)
