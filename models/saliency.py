@@ -103,19 +103,40 @@ class SaliencyEdgePredictor(nn.Module):
         if x.dim() != 4 or x.shape[1] != self.cin:
             raise ValueError(f"x must be (B, {self.cin}, H, W), got {tuple(x.shape)}")
 
+    @property
+    def edge_halo(self) -> int:
+        """Rows (and columns) of context :meth:`edge` reads on each side of a pixel: 1 for the Sobel kernel plus
+        ``edge_pool // 2`` for the pooling. An edge computed on rows ``[a, b)`` of the image is exact on rows
+        ``[a + edge_halo, b - edge_halo)`` (and up to an image edge that is also a band edge)."""
+        return 1 + self.edge_pool // 2
+
+    def upsampled_logits(self, small: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """(B, 1, side, side) logits of :attr:`saliency` on the thumbnail -> (B, 1, H, W), bilinear."""
+        return F.interpolate(small, size=size, mode="bilinear", align_corners=False)
+
     def saliency_logits(self, x: torch.Tensor) -> torch.Tensor:
         """(B, cin, H, W) -> (B, 1, H, W) saliency logits, upsampled bilinearly from side x side."""
         self._check(x)
-        s = self.saliency(thumbnail(x, self.side))
-        return F.interpolate(s, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return self.upsampled_logits(self.saliency(thumbnail(x, self.side)), x.shape[-2:])
+
+    @staticmethod
+    def combine(logits: torch.Tensor, edge: torch.Tensor) -> torch.Tensor:
+        """The score ``log sigmoid(logits) + log(edge + 1e-3)``, elementwise (any matching shapes)."""
+        return F.logsigmoid(logits) + torch.log(edge + 1e-3)
 
     def scores_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, cin, H, W) -> ((B, 1, H, W) scores, (B, 1, H, W) saliency logits) from one U-Net run."""
+        """(B, cin, H, W) -> ((B, 1, H, W) scores, (B, 1, H, W) saliency logits) from one U-Net run.
+
+        Holds several full-size float planes; the codec computes the same values row band by row band
+        (``agdl_plugins.parts.learned``: :meth:`upsampled_logits`, :meth:`edge` with :attr:`edge_halo` rows of
+        context, :meth:`combine`), bit-identical on CPU.
+        """
         logits = self.saliency_logits(x)
-        return F.logsigmoid(logits) + torch.log(self.edge(x) + 1e-3), logits
+        return self.combine(logits, self.edge(x)), logits
 
     def edge(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, cin, H, W) -> (B, 1, H, W) edge strength of the luminance (channel 0)."""
+        """(B, cin, H, W) (or (B, 1, H, W): the luminance alone) -> (B, 1, H, W) edge strength of the
+        luminance (channel 0)."""
         e = sobel_magnitude(x[:, :1])
         if self.edge_pool == 1:
             return e

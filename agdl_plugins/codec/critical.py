@@ -147,18 +147,28 @@ def snap_threshold(tau: float, bits: int = SNAP_BITS) -> float:
 
 
 def sorted_scores(scores: np.ndarray) -> np.ndarray:
-    """(H*W,) the scores in descending order (one sort serves every budget of :func:`select_critical`)."""
-    return -np.sort(-scores.reshape(-1))
+    """(H*W,) the scores in descending order (one sort serves every budget of :func:`select_critical`).
+
+    ``-sort(-scores)``, negated and sorted in place: one array of the scores' size instead of three (the values,
+    ties and signed zeros included, are those of ``-np.sort(-scores)``)."""
+    out = np.negative(scores.reshape(-1))
+    out.sort()
+    return np.negative(out, out=out)
 
 
 def rederive_critical(scores: np.ndarray, threshold: float, guard: float, explicit: np.ndarray) -> np.ndarray:
     """Decoder side: rebuild the encoder's set from (possibly drifted) scores. Returns (H, W) bool."""
     mask = scores > threshold
     if guard > 0:
-        flat = mask.reshape(-1)
-        amb = np.flatnonzero(np.abs(scores.reshape(-1) - threshold) <= guard)
+        flat, s = mask.reshape(-1), scores.reshape(-1)
+        # |s - tau| <= g on chunks of the scores: a few MB of temporaries, not two full-size float planes
+        amb = np.concatenate([np.flatnonzero(np.abs(s[i : i + _CHUNK] - threshold) <= guard) + i
+                              for i in range(0, s.size, _CHUNK)] or [np.zeros(0, np.int64)])
         flat[amb] = np.isin(amb, explicit, assume_unique=True)
     return mask
+
+
+_CHUNK = 1 << 16  # elements per chunk of the guard-band test in rederive_critical (0.5 MB of float64)
 
 
 def mask_crc(mask: np.ndarray) -> int:

@@ -118,31 +118,43 @@ def decode_parsed(
         dev = resolve_device(device)
         ref_part = _bound(reg.get("restorer", hdr.restorer, hdr.restorer_version), hdr)
         out_part = _bound(reg.get("restorer", restorer), hdr) if restorer else ref_part
+        # G's output stays in the restorer's float32 (one full-size plane); only the critical pixels are
+        # taken to float64 (exactly) for the measurements and the projection
         y_ref = P.restore(ref_part, base.luma, base.qtable, dev)
         if restorer_hook is not None:
-            y_ref = np.asarray(restorer_hook(y_ref), dtype=np.float64)
+            y_ref = np.asarray(restorer_hook(y_ref.astype(np.float64)), dtype=np.float64)
         y_g = (
             y_ref
             if out_part is ref_part
             else P.restore(out_part, base.luma, base.qtable, dev)
         )
+        c_hat = None  # (N,) float64: the projected critical pixels, which replace y_g's on the mask
         if hdr.n_critical:
             explicit, sym = _refn(pf)  # parsed once per decode
             mask = _critical_mask(pf, base, reg, dev, score_hook, explicit)
             if hdr.n_measurements:
                 sensing, op, y_target = _targets(pf, reg, mask, y_ref, sym)
+                del y_ref  # frees G's reference when another restorer gave y_g (restorer=)
                 for i in range(iterations):
                     if i:
                         y_in = np.clip(y_g, 0, 255).astype(np.float32)
+                        y_in[mask] = np.clip(c_hat, 0, 255)  # the previous pass's projected pixels
                         y_g = P.restore(out_part, y_in, base.qtable, dev)
-                    y_g = _project(hdr.step, mask, y_g, sensing, op, y_target, projection,
-                                   diag if diagnostics else None)
-        out_y = np.clip(np.round(y_g), 0, 255).astype(np.uint8)
+                        del y_in
+                    c_hat = _project(hdr.step, mask, y_g, sensing, op, y_target, projection,
+                                     diag if diagnostics else None)
+        out_y = to_uint8(y_g)
+        if c_hat is not None:
+            out_y[mask] = to_uint8(c_hat)
         if diagnostics:
             diag["critical_mask"] = mask if hdr.n_critical else np.zeros(out_y.shape, bool)
-            diag["restored_float"] = y_g
+            restored = y_g.astype(np.float64)
+            if c_hat is not None:
+                restored[mask] = c_hat
+            diag["restored_float"] = restored
         if diagnostics and hdr.n_measurements:
             _constraint_after_rounding(hdr.step, mask, out_y, op, y_target, diag)
+        del y_g
     if base.rgb is not None:  # RGB-decoded base (WebP/AVIF/JPEG 2000): correct luminance in RGB
         arr, mode = add_luma_delta(base.rgb, base.luma, out_y, _alpha(pf))
         return DecodedImage(arr, mode, pf.info, diag)
@@ -153,6 +165,14 @@ def decode_parsed(
         planes[..., 0] = out_y
     arr, mode = planes_to_array(planes, _alpha(pf))
     return DecodedImage(arr, mode, pf.info, diag)
+
+
+def to_uint8(values: np.ndarray) -> np.ndarray:
+    """Float grey levels -> uint8: rounded half to even, clipped to 0..255 (float32 or float64 of the same
+    value give the same byte). One temporary of ``values``' size and dtype."""
+    r = np.round(values)
+    np.clip(r, 0, 255, out=r)
+    return r.astype(np.uint8)
 
 
 @dataclass
@@ -294,26 +314,31 @@ def _targets(pf: Parsed, reg: Registry, mask: np.ndarray, y_ref: np.ndarray, sym
         op = P.make_operator(part, hdr.n_critical, hdr.n_measurements, hdr.seed)
     except ValueError as e:  # e.g. identity sensing with M != N: a header no encoder of this part writes
         raise AgdlFormatError(f"corrupt AGDL file: sensing operator {hdr.sensing} refuses the header ({e})") from e
-    y_target = P.measure(part, op, torch.from_numpy(y_ref[mask])) + hdr.step * torch.from_numpy(q.astype(np.float64))
+    c_ref = torch.from_numpy(y_ref[mask].astype(np.float64))  # float32 -> float64 is exact
+    y_target = P.measure(part, op, c_ref) + hdr.step * torch.from_numpy(q.astype(np.float64))
     return part, op, y_target
 
 
 def _project(step: float, mask: np.ndarray, y_g: np.ndarray, part: P.Sensing, op, y_target, projection: str,
              diag: dict | None) -> np.ndarray:
-    """Stage D2/D3: correct the critical pixels of ``y_g`` (H, W) float64 so that H c = y (equality) or
-    |H c - y| <= step/2 (box), through :func:`kornia_ops.cs_project_image` (gather in raster order, project,
-    scatter back). Returns a new (H, W) float64 array."""
+    """Stage D2/D3: the critical pixels of ``y_g`` (H, W) float (raster order, as float64) corrected so that
+    H c = y (equality) or |H c - y| <= step/2 (box), through :func:`kornia_ops.cs_project_image`. Returns them,
+    (N,) float64; the caller puts them in place of ``y_g[mask]``.
+
+    The projection reads and changes only the critical pixels, so it is handed them alone, as a (1, 1, 1, N)
+    image whose every pixel is critical (gathered in ``mask``'s raster order, as ``cs_project_image`` would
+    gather them from the whole plane): the same values, without two float64 copies of the whole image."""
     import torch
 
     from kornia_ops import cs_project_image
 
-    image = torch.from_numpy(y_g.copy())[None, None]  # (1, 1, H, W); a copy: y_g may be read-only
-    out_t = cs_project_image(image, torch.from_numpy(mask)[None, None], [y_target], op, mode=projection, step=step)
-    out = out_t[0, 0].numpy()
-    c_hat = P.check_projected(part, out[mask])
+    c = torch.from_numpy(y_g[mask].astype(np.float64))[None, None, None]  # (1, 1, 1, N), float32 -> 64 exact
+    every = torch.ones(c.shape, dtype=torch.bool)
+    out_t = cs_project_image(c, every, [y_target], op, mode=projection, step=step)
+    c_hat = P.check_projected(part, out_t[0, 0, 0].numpy())
     if diag is not None:
         diag["constraint_max_abs_float"] = float((op(torch.from_numpy(c_hat)) - y_target).abs().max())
-    return out
+    return c_hat
 
 
 def _constraint_after_rounding(step: float, mask, out_y, op, y_target, diag: dict) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from agdl_plugins.codec.critical import Selection, mask_crc, pack_indices, select_critical
+from agdl_plugins.codec.critical import Selection, mask_crc, pack_indices, select_critical, sorted_scores
 from agdl_plugins.codec.entropy import encode_symbols, quantise_with
 from agdl_plugins.codec.roi import BACKGROUND_SIGMA, TransmittedRoi, background_prefilter, transmitted
 from agdl_plugins.format import container as C
@@ -58,7 +58,6 @@ class Prepared:
 
     quality: int
     base_bytes: bytes
-    base: BaseDecoded
     selection: Selection
     residual: np.ndarray  # (N,) float64: original - restorer reference, on the critical set, raster order
     predictor: P.Predictor
@@ -72,29 +71,53 @@ class Prepared:
 
 @dataclass
 class Analysis:
-    """Budget-independent work for one base quality: base layer, scores and restorer reference (lazy)."""
+    """Budget-independent work for one base quality: base layer, scores and restorer reference (lazy).
+
+    Everything past the base layer's bytes is computed on first use and can be dropped again
+    (:meth:`release`): a rate search sizes many qualities' base layers, and at 24 MP each decoded base, score map
+    and sorted copy of it is 75-200 MB (BENCHMARKS.md §28).
+    """
 
     quality: int
     base_bytes: bytes
-    base: BaseDecoded
     predictor: P.Predictor
     restorer: P.Restorer
     codec: P.BaseCodec
     device: str
+    mode: str  # the colour image's mode, "L" or "RGB" (the base layer is decoded to it)
+    size: tuple[int, int]  # (W, H)
     #: set by the RDO search: ``keep(G's output, base luma) -> bool`` judges the restorer on this base the first
     #: time its output is computed; when it says no, the file names ``plain`` (identity) instead
     keep_restorer: Callable[[np.ndarray, np.ndarray], bool] | None = None
     plain: P.Restorer | None = None
+    _base: BaseDecoded | None = None
     _scores: np.ndarray | None = None
+    _desc: np.ndarray | None = None
     _ref: np.ndarray | None = None
+
+    @property
+    def base(self) -> BaseDecoded:
+        """The base layer decoded as the decoder will decode it (on first use)."""
+        if self._base is None:
+            self._base = P.decode_base(self.codec, self.base_bytes, self.mode, self.size)
+        return self._base
 
     def scores(self) -> np.ndarray:
         if self._scores is None:
             self._scores = P.predict_scores(self.predictor, self.base.planes, self.base.qtable, self.device)
         return self._scores
 
+    def sorted_scores(self) -> np.ndarray:
+        """(H*W,) :meth:`scores` in descending order (:func:`~agdl_plugins.codec.critical.sorted_scores`), shared
+        by every evaluator of this quality."""
+        if self._desc is None:
+            self._desc = sorted_scores(self.scores())
+        return self._desc
+
     def reference(self) -> np.ndarray:
-        """(H, W) float64: what the decoder's restorer outputs on this base (before the refinement)."""
+        """(H, W) float32 (the restorer's own output, float64 for a restorer that gives it): what the decoder's
+        restorer outputs on this base (before the refinement). Promoted to float64 exactly wherever it meets the
+        float64 original, so its float32 storage changes no decision."""
         if self._ref is None:
             ref = P.restore(self.restorer, self.base.luma, self.base.qtable, self.device)
             if self.keep_restorer is not None and self.plain is not None and not self.keep_restorer(
@@ -104,6 +127,11 @@ class Analysis:
             self.keep_restorer = None
             self._ref = ref
         return self._ref
+
+    def release(self) -> None:
+        """Drop the decoded base, the scores and their sorted copy; they are recomputed, the same, on next use.
+        The restorer reference and verdict (a network run the search paid for) stay."""
+        self._base = self._scores = self._desc = None
 
     @property
     def restorer_pending(self) -> bool:
@@ -146,8 +174,7 @@ def analyse(color: Image.Image, opts: EncodeOptions, reg: Registry, quality: int
     reg.get("sensing", opts.sensing)
     device = resolve_device(opts.device)
     base_bytes = encode_base(color, codec, reg, quality, device, roi)
-    base = P.decode_base(codec, base_bytes, color.mode, color.size)
-    return Analysis(quality, base_bytes, base, predictor, restorer, codec, device)
+    return Analysis(quality, base_bytes, predictor, restorer, codec, device, color.mode, color.size)
 
 
 def encode_base(color: Image.Image, codec: P.BaseCodec, reg: Registry, quality: float, device: str,
@@ -177,18 +204,18 @@ def prepare(color: Image.Image, opts: EncodeOptions, reg: Registry, quality: int
     a = analysis if analysis is not None else analyse(color, opts, reg, quality)
     if fraction is None:
         fraction = DEFAULT_FRACTION if opts.critical_fraction is None else opts.critical_fraction
-    h, w = a.base.luma.shape
+    w, h = color.size
     n_target = int(round(fraction * h * w))
     if n_target > 0:
-        sel = select_critical(a.scores(), n_target, exact=a.predictor.exact)
-    else:
+        sel = select_critical(a.scores(), n_target, exact=a.predictor.exact, desc=a.sorted_scores())
+    else:  # no scores needed (nor the decoded base): the empty set
         sel = select_critical(np.zeros((h, w)), 0, exact=True)
-    if sel.n:
-        residual = luminance(color).astype(np.float64)[sel.mask] - a.reference()[sel.mask]
+    if sel.n:  # float64 - float32 promotes exactly: the values of a float64 reference
+        residual = luminance(color)[sel.mask].astype(np.float64) - a.reference()[sel.mask].astype(np.float64)
     else:
         residual = np.zeros(0)
     w_c = None if weights is None or not sel.n else weights[sel.mask]
-    return Prepared(a.quality, a.base_bytes, a.base, sel, residual, a.predictor, a.restorer, a.codec, w_c)
+    return Prepared(a.quality, a.base_bytes, sel, residual, a.predictor, a.restorer, a.codec, w_c)
 
 
 def sense(part: P.Sensing, n: int, ratio: float, seed: int, residual: np.ndarray) -> tuple[Any, np.ndarray]:

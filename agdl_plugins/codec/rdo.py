@@ -19,6 +19,7 @@ optimised quantiser only ever picks an index between the rounded one and zero, w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,7 +69,8 @@ def estimated_symbol_bytes(q: np.ndarray) -> float:
 
 
 def rounded_8bit(v: np.ndarray) -> np.ndarray:
-    """``v`` rounded and clipped to 0..255 (float64): what the decoder outputs for a luminance estimate."""
+    """``v`` rounded and clipped to 0..255 (``v``'s dtype; float64 for float64): what the decoder outputs for a
+    luminance estimate."""
     return np.clip(np.round(v), 0, 255)
 
 
@@ -80,10 +82,13 @@ class CriticalSets:
     Args:
         scores: (H, W) float64 predictor scores.
         exact: the predictor's scores are integer-exact (no guard band).
+        desc: returns ``scores`` sorted in descending order (shared with the encoder's other users of that base
+            quality: ``Analysis.sorted_scores``); None: sorted here on first use.
     """
 
-    def __init__(self, scores: np.ndarray, exact: bool) -> None:
+    def __init__(self, scores: np.ndarray, exact: bool, desc: Callable[[], np.ndarray] | None = None) -> None:
         self.scores, self.exact = scores, exact
+        self._desc_fn = desc if desc is not None else (lambda: sorted_scores(scores))
         self._desc: np.ndarray | None = None
         self._sets: dict[float, tuple[Selection, int]] = {}
 
@@ -92,10 +97,20 @@ class CriticalSets:
         if fraction not in self._sets:
             h, w = self.scores.shape
             if self._desc is None:
-                self._desc = sorted_scores(self.scores)
+                self._desc = self._desc_fn()
             sel = select_critical(self.scores, int(round(fraction * h * w)), exact=self.exact, desc=self._desc)
             self._sets[fraction] = (sel, refn.side_bytes(pack_indices(sel.explicit) if sel.explicit.size else b""))
         return self._sets[fraction]
+
+
+def weighted_err2(weights: np.ndarray, y: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """(H, W) float64 ``weights * (y - rounded_8bit(ref)) ** 2``, the per-pixel objective of G's output alone,
+    computed in place (one full-size float64 temporary instead of three). ``ref``: any real dtype (promoted
+    exactly against the float64 ``y``); an integer one (a proxy's decoded base) is its own rounded output."""
+    e = y - (ref if ref.dtype.kind in "ui" else rounded_8bit(ref))
+    np.square(e, out=e)
+    e *= weights
+    return e
 
 
 class QualityEvaluator:
@@ -103,8 +118,9 @@ class QualityEvaluator:
 
     Args:
         y: (H, W) float64 original luminance.
-        ref: (H, W) float64 restorer output on this quality's decoded base, or (H, W) uint8 a proxy for it
-            (the decoded base's luminance).
+        ref: (H, W) restorer output on this quality's decoded base (float32 as the restorer gives it), or a
+            proxy for it (the decoded base's uint8 luminance); taken to float64 (exactly) where it is used, so
+            no full-size float64 copy is made.
         scores: (H, W) predictor scores on the decoded base.
         exact: the predictor's scores are integer-exact (no guard band).
         weights: (H, W) float64 objective weights (:func:`pixel_weights`).
@@ -127,8 +143,7 @@ class QualityEvaluator:
         self.sets = sets if sets is not None else CriticalSets(scores, exact)
         self.weights, self.seed, self.ratio, self.fixed = weights, seed, measurement_ratio, fixed_bytes
         self.quantiser, self.sensing = quantiser, sensing
-        # an integer reference (a proxy's decoded base, uint8) is its own decoded output: nothing to round
-        self.err2 = weights * (y - (ref if ref.dtype.kind in "ui" else rounded_8bit(ref))) ** 2
+        self.err2 = weighted_err2(weights, y, ref)
         self.d_alone = float(self.err2.sum())
         self._sets: dict[float, tuple] = {}
 
@@ -139,7 +154,8 @@ class QualityEvaluator:
         if fraction not in self._sets:
             sel, side = self.sets.get(fraction)
             mask = sel.mask
-            y_c, ref_c, w_c = self.y[mask], self.ref[mask], self.weights[mask]  # (N,) each, raster order
+            # (N,) each, raster order; the reference promoted to float64 exactly on the critical pixels only
+            y_c, ref_c, w_c = self.y[mask], self.ref[mask].astype(np.float64), self.weights[mask]
             op, z = sense(self.sensing, y_c.size, self.ratio, self.seed, y_c - ref_c)
             d_out = self.d_alone - float(self.err2[mask].sum())
             self._sets[fraction] = (sel, y_c, ref_c, w_c, op, z, d_out, side)

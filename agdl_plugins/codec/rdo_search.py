@@ -41,7 +41,7 @@ from agdl_plugins.codec.rdo import (
     best_for_lambda,
     best_under_rate,
     pixel_weights,
-    rounded_8bit,
+    weighted_err2,
 )
 from agdl_plugins.errors import RateUnreachableError
 from agdl_plugins.imaging import luma_plane, split_alpha, ycbcr_planes
@@ -88,8 +88,8 @@ class _Search:
         alone on the objective), rarely used on real photos: the 1 dB losses first blamed on the WebP/AVIF
         restorer were the decoder's chroma round trip (BENCHMARKS.md §16)."""
         w = self.weights()
-        d_g = float((w * (self.y - rounded_8bit(ref)) ** 2).sum())
-        d_b = float((w * (self.y - base_luma.astype(np.float64)) ** 2).sum())
+        d_g = float(weighted_err2(w, self.y, ref).sum())
+        d_b = float(weighted_err2(w, self.y, base_luma).sum())
         return d_g < d_b
 
     def decide_restorer(self, q: int) -> None:
@@ -126,7 +126,7 @@ class _Search:
         """The critical sets of F's scores on the base at quality ``q`` (F runs once per quality)."""
         if q not in self.sets:
             a = self.analysis(q)
-            self.sets[q] = CriticalSets(a.scores(), a.predictor.exact)
+            self.sets[q] = CriticalSets(a.scores(), a.predictor.exact, desc=a.sorted_scores)
         return self.sets[q]
 
     def evaluator(self, q: int, proxy: bool = False, scores_at: int | None = None) -> QualityEvaluator:
@@ -137,7 +137,7 @@ class _Search:
         key = (q, proxy, q if scores_at is None or not proxy else scores_at)
         if key not in self.evals:
             a = self.analysis(q)
-            ref = a.base.luma if proxy else a.reference()  # (H, W) uint8 proxy or float64 G output
+            ref = a.base.luma if proxy else a.reference()  # uint8 / float32: the evaluator promotes what it uses
             sets = self.critical_sets(key[2])
             sensing = self.reg.get("sensing", self.opts.sensing)
             self.evals[key] = QualityEvaluator(
@@ -241,10 +241,12 @@ class _Search:
             return Candidate(q_alone, 0.0, 0.0, float(self.fixed_bytes(q_alone)), float("nan")), target
         qs = sorted({q_alone} | {max(1, round(q_alone * k)) for k in PROXY_QUALITY_FACTORS})
         pf = tuple(f for f in PROXY_FRACTIONS if f in fracs) or fracs
-        # coarse: every quality's proxy on the critical sets of F's scores at q_alone (one F run)
+        # coarse: every quality's proxy on the critical sets of F's scores at q_alone (one F run); one proxy
+        # evaluator alive at a time (each holds full-size planes)
         rough: dict[int, Candidate] = {}
         for q in qs:
             c = self.fitting(self.evaluator(q, proxy=True, scores_at=q_alone), target, pf, PROXY_STEPS, alone)
+            del self.evals[(q, True, q_alone)]
             if c is not None:
                 rough[q] = c
         # fine: the PROXY_FINALISTS best again on F's scores on their own base (q_alone's proxy already is)
@@ -253,9 +255,14 @@ class _Search:
         for q in qs:
             if q in rough and q in finalists:
                 c = self.fitting(self.evaluator(q, proxy=True), target, pf, PROXY_STEPS, alone)
+                del self.evals[(q, True, q)]
                 if c is not None:
                     proxy[q] = c
         q_r = min(proxy, key=lambda q: proxy[q].distortion) if proxy else q_alone
+        for q in qs:  # what only a losing proxy quality needed: recomputed, the same, if used again
+            if q not in (q_alone, q_r):
+                self.sets.pop(q, None)
+                self.analyses[q].release()
         best: Candidate | None = None
         for q in sorted({q_alone, q_r}):
             near = _near(fracs, proxy[q].fraction) if q in proxy else fracs

@@ -102,18 +102,22 @@ def run_tiled(
     tile: int = DEFAULT_TILE,
     overlap: int = DEFAULT_OVERLAP,
     extra: Any = None,
+    divide_by: float | None = None,
 ) -> np.ndarray:
-    """Apply ``fn`` to a (H, W) float plane tile by tile and stitch the kept parts (:func:`tiles`).
+    """Apply ``fn`` to a (H, W) plane tile by tile and stitch the kept parts (:func:`tiles`).
 
     Args:
-        fn: maps a tensor (1, 1, h, w) (h, w multiples of 8, values as given) to (1, 1, h, w).
-        plane: (H, W) float32 array.
+        fn: maps a tensor (1, 1, h, w) (h, w multiples of 8, float32) to (1, 1, h, w).
+        plane: (H, W) float32 array, or any real array with ``divide_by``.
         device: torch device string. On CPU the tile is handed over in channels-last format
             (:func:`channels_last`; for one channel the same memory as NCHW).
         tile, overlap: tile side and overlap (pixels); fixed so results are device independent.
+        divide_by: when given, each tile is ``tile.astype(float32) / divide_by`` (e.g. a uint8 plane and 255:
+            the same values as converting the whole plane first, without a full-size float copy of it).
 
     Returns:
-        (H, W) float32 array. Peak memory is bounded by the tile size, not the image size.
+        (H, W) float32 array (writable, owned by the caller). Peak memory is this output plus what one tile
+        needs, not a multiple of the image size.
     """
     import torch
 
@@ -127,7 +131,13 @@ def run_tiled(
     with torch.inference_mode():
         for y0, y1, ky0, ky1 in tiles(hp, tile, overlap):
             for x0, x1, kx0, kx1 in columns:
-                t = torch.from_numpy(np.ascontiguousarray(padded[y0:y1, x0:x1]))[None, None].to(device)
+                if divide_by is None:
+                    a = np.ascontiguousarray(padded[y0:y1, x0:x1])
+                else:  # divided in place: the values of ``plane.astype(float32) / divide_by``
+                    a = padded[y0:y1, x0:x1].astype(np.float32)
+                    a /= np.float32(divide_by)
+                t = torch.from_numpy(a)[None, None].to(device)
                 res = fn(t.contiguous(memory_format=fmt))[0, 0].float().cpu().numpy()
                 out[ky0:ky1, kx0:kx1] = res[ky0 - y0 : ky1 - y0, kx0 - x0 : kx1 - x0]
+                del t, res  # before the next tile's forward: one tile's activations alive at a time
     return out[:h, :w]

@@ -24,6 +24,12 @@ LOSSY_RESTORER_ID = "agdl-g-webp-avif"
 LITE_RESTORER_ID = "agdl-g-lite"
 
 
+def _grey(out: np.ndarray) -> np.ndarray:
+    """A restorer network's (H, W) float32 output in [0, 1] units -> grey levels, in place (``out * 255``: the
+    same values, without a second full-size plane)."""
+    return np.multiply(out, np.float32(255.0), out=out)
+
+
 class IdentityRestorer:
     """Baseline: no restoration (the base layer as is). Named ablation ``identity``."""
 
@@ -43,7 +49,7 @@ class LearnedRestorer:
         self.version = version
 
     def restore(self, luma: np.ndarray, qtable: np.ndarray | None, device: str) -> np.ndarray:
-        return run_network("restorer", self.id, self.version, luma, qtable, device) * 255.0
+        return _grey(run_network("restorer", self.id, self.version, luma, qtable, device))
 
 
 class LiteLearnedRestorer(LearnedRestorer):
@@ -53,7 +59,7 @@ class LiteLearnedRestorer(LearnedRestorer):
     id = LITE_RESTORER_ID
 
     def restore(self, luma: np.ndarray, qtable: np.ndarray | None, device: str) -> np.ndarray:
-        return run_network("restorer", self.id, self.version, luma, qtable, device, stem="restorer_lite") * 255.0
+        return _grey(run_network("restorer", self.id, self.version, luma, qtable, device, stem="restorer_lite"))
 
 
 class LossyBaseRestorer:
@@ -85,5 +91,5 @@ class LossyBaseRestorer:
         return base_cond(*self.base)
 
     def restore(self, luma: np.ndarray, qtable: np.ndarray | None, device: str) -> np.ndarray:
-        return run_network("restorer", self.id, self.version, luma, self.cond(), device,
-                           stem="restorer_webp_avif") * 255.0
+        return _grey(run_network("restorer", self.id, self.version, luma, self.cond(), device,
+                                 stem="restorer_webp_avif"))

@@ -110,6 +110,29 @@ def test_run_tiled_keeps_only_tile_centres(tile, overlap, shape):
     assert m.min() >= overlap, f"a pixel {m.min()} px from a seam ({np.argwhere(m < overlap)[:3].tolist()})"
 
 
+@pytest.mark.parametrize("shape", [(100, 130), (517, 1100)])
+def test_run_tiled_divides_each_tile_as_the_whole_plane(shape):
+    """``divide_by``: a uint8 plane converted tile by tile (no full-size float copy) gives the tiles, and so the
+    output, of the plane converted first, bit for bit (with the edge padding to a multiple of 8)."""
+    plane = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
+    seen: dict[str, list[np.ndarray]] = {"first": [], "tiles": []}
+
+    def record(key):
+        def fn(t):
+            seen[key].append(t.numpy().copy())
+            return t * 3.0 - 1.0
+        return fn
+
+    whole = run_tiled(record("first"), plane.astype(np.float32) / 255.0, "cpu", tile=64, overlap=16)
+    tiled = run_tiled(record("tiles"), plane, "cpu", tile=64, overlap=16, divide_by=255.0)
+    assert tiled.dtype == np.float32 and tiled.flags.writeable
+    np.testing.assert_array_equal(tiled, whole)
+    assert len(seen["tiles"]) == len(seen["first"]) > 1
+    for a, b in zip(seen["tiles"], seen["first"]):
+        assert a.dtype == b.dtype == np.float32
+        np.testing.assert_array_equal(a, b)
+
+
 def test_tiled_equals_whole_for_local_op():
     torch.manual_seed(0)
     conv = torch.nn.Sequential(*[torch.nn.Conv2d(1, 1, 3, padding=1) for _ in range(5)]).double()
