@@ -154,9 +154,10 @@ class QualityEvaluator:
         if fraction not in self._sets:
             sel, side = self.sets.get(fraction)
             mask = sel.mask
-            # (N,) each, raster order; the reference promoted to float64 exactly on the critical pixels only
-            y_c, ref_c, w_c = self.y[mask], self.ref[mask].astype(np.float64), self.weights[mask]
-            op, z = sense(self.sensing, y_c.size, self.ratio, self.seed, y_c - ref_c)
+            # (N,) each, raster order, kept for every step tried: the original's integer luminance as float32 and
+            # the reference in its own dtype (both exact; every use below promotes them to float64)
+            y_c, ref_c, w_c = self.y[mask].astype(np.float32), self.ref[mask], self.weights[mask]
+            op, z = sense(self.sensing, y_c.size, self.ratio, self.seed, np.subtract(y_c, ref_c, dtype=np.float64))
             d_out = self.d_alone - float(self.err2[mask].sum())
             self._sets[fraction] = (sel, y_c, ref_c, w_c, op, z, d_out, side)
         return self._sets[fraction]
@@ -171,7 +172,7 @@ class QualityEvaluator:
             return self.alone()
         q = quantised(self.quantiser, z, step, self.sensing, w_c)
         corr = op.adjoint(torch.from_numpy(step * q.astype(np.float64))).numpy()
-        out = rounded_8bit(ref_c + corr)
+        out = rounded_8bit(ref_c + corr)  # corr is float64: the sum is exact float64
         d = d_out + float((w_c * (y_c - out) ** 2).sum())
         bits = len(encode_symbols(q)) if exact_rate else estimated_symbol_bytes(q)
         return Candidate(self.quality, fraction, step, float(self.fixed + side + bits), d)

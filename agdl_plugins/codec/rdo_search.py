@@ -241,28 +241,37 @@ class _Search:
             return Candidate(q_alone, 0.0, 0.0, float(self.fixed_bytes(q_alone)), float("nan")), target
         qs = sorted({q_alone} | {max(1, round(q_alone * k)) for k in PROXY_QUALITY_FACTORS})
         pf = tuple(f for f in PROXY_FRACTIONS if f in fracs) or fracs
-        # coarse: every quality's proxy on the critical sets of F's scores at q_alone (one F run); one proxy
-        # evaluator alive at a time (each holds full-size planes)
+        # coarse: every quality's proxy on the critical sets of F's scores at q_alone (one F run). One proxy
+        # evaluator alive at a time (each holds full-size planes), and what only a quality already out of the
+        # running needed is released as soon as it is (recomputed, the same, if used again)
         rough: dict[int, Candidate] = {}
-        for q in qs:
+
+        def prune(ranked: dict[int, Candidate], keep: int, done: list[int]) -> set[int]:
+            lead = set(sorted(ranked, key=lambda q: ranked[q].distortion)[:keep]) | {q_alone}
+            for q in done:
+                if q not in lead:
+                    self.sets.pop(q, None)
+                    self.analyses[q].release()
+            return lead
+
+        for i, q in enumerate(qs):
             c = self.fitting(self.evaluator(q, proxy=True, scores_at=q_alone), target, pf, PROXY_STEPS, alone)
             del self.evals[(q, True, q_alone)]
             if c is not None:
                 rough[q] = c
-        # fine: the PROXY_FINALISTS best again on F's scores on their own base (q_alone's proxy already is)
-        finalists = set(sorted(rough, key=lambda q: rough[q].distortion)[:PROXY_FINALISTS]) | {q_alone}
+            finalists = prune(rough, PROXY_FINALISTS, qs[: i + 1])
+        # fine: the PROXY_FINALISTS best again on F's scores on their own base
         proxy: dict[int, Candidate] = {}
+        done: list[int] = []
         for q in qs:
             if q in rough and q in finalists:
                 c = self.fitting(self.evaluator(q, proxy=True), target, pf, PROXY_STEPS, alone)
                 del self.evals[(q, True, q)]
                 if c is not None:
                     proxy[q] = c
+                done.append(q)
+                prune(proxy, 1, done)
         q_r = min(proxy, key=lambda q: proxy[q].distortion) if proxy else q_alone
-        for q in qs:  # what only a losing proxy quality needed: recomputed, the same, if used again
-            if q not in (q_alone, q_r):
-                self.sets.pop(q, None)
-                self.analyses[q].release()
         best: Candidate | None = None
         for q in sorted({q_alone, q_r}):
             near = _near(fracs, proxy[q].fraction) if q in proxy else fracs
@@ -405,8 +414,8 @@ AUTO = "auto"
 AUTO_BASES = ("jpeg", "webp", "avif")
 #: how many of them (the best by their base layers alone) are probed with G before choosing
 AUTO_G_PROBES = 2
-#: finalists whose G probes are within this fraction of the best one's are both searched in full
-AUTO_CLOSE = 0.05
+#: finalists whose G probes are within this fraction of the best one's are both searched in full (BENCHMARKS.md §32)
+AUTO_CLOSE = 0.10
 
 
 def auto_bases(reg: Registry) -> list[str]:
