@@ -414,8 +414,11 @@ AUTO = "auto"
 AUTO_BASES = ("jpeg", "webp", "avif")
 #: how many of them (the best by their base layers alone) are probed with G before choosing
 AUTO_G_PROBES = 2
-#: finalists whose G probes are within this fraction of the best one's are both searched in full (BENCHMARKS.md §32)
-AUTO_CLOSE = 0.10
+#: finalists whose G probes are within this fraction of the best one's are both searched in full. Infinite: the
+#: probe (one G run at the largest base quality that fits alone, a coarse grid) misranked WebP and AVIF by up to
+#: 48 % on DUTS-TE, so both finalists always get the full search (0 of 120 image-points below the best single
+#: base, vs 1 of 80 at 5 % and 2 of 40 at 10 %; BENCHMARKS.md §32)
+AUTO_CLOSE = float("inf")
 
 
 def auto_bases(reg: Registry) -> list[str]:
@@ -456,8 +459,8 @@ def encode_auto(im: Image.Image, color: Image.Image, alpha: np.ndarray | None, o
     finalists = sorted(bases, key=lambda b: (rough[b], bases.index(b)))[:AUTO_G_PROBES]
     objective = {b: searches[b].probe(target) if b in finalists else float("nan") for b in bases}
     ranked = sorted(finalists, key=lambda b: (objective[b], bases.index(b)))
-    # a close call: the probe (one G run, a coarse grid) cannot be trusted to rank the finalists the way their
-    # full searches would, so both run in full and their exact objectives decide (BENCHMARKS.md §22)
+    # the probe (one G run, a coarse grid) cannot be trusted to rank close finalists the way their full searches
+    # would, so those run in full and their exact objectives decide (BENCHMARKS.md §22, §32)
     close = [b for b in ranked if np.isfinite(objective[b]) and objective[b] <= objective[ranked[0]] * (1 + AUTO_CLOSE)]
     decided = {b: decide(searches[b]) for b in close} if len(close) > 1 else {}
     for b, d in decided.items():
