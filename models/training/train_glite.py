@@ -63,13 +63,28 @@ def teacher_residual(teacher: torch.nn.Module, base: np.ndarray, qtable: np.ndar
     return out
 
 
+def pool_args(a) -> dict:
+    """The arguments that decide the distillation pool's content (recorded in the cache and checked on reuse)."""
+    return {k: getattr(a, k) for k in ("base_codec", "patch", "per_image", "extra_images", "max_images",
+                                       "per_image_extra", "seed")}
+
+
 def build_cache(a, log) -> dict[str, np.ndarray]:
     """The distillation pool (npz under ``--out``, built once): base, orig, qtable, quality, teacher residual."""
     path = Path(a.out) / f"cache_{a.base_codec.replace('+', '_')}.npz"
+    args = json.dumps(pool_args(a), sort_keys=True)
     if path.exists():
         with np.load(path, allow_pickle=False) as z:
+            pool = {k: z[k] for k in z.files}
+        stored = pool.pop("pool_args", None)
+        if stored is None:  # caches written before the arguments were recorded (G-lite v1's)
+            log(f"cache from {path} (its pool arguments were not recorded: make sure they match {args})")
+        elif stored.tobytes().decode() != args:
+            raise SystemExit(f"{path} was built with {stored.tobytes().decode()}, this run asks for {args}: "
+                             "use another --out or the same pool arguments")
+        else:
             log(f"cache from {path}")
-            return {k: z[k] for k in z.files}
+        return pool
     t0 = time.time()
     tr = D.list_pairs(a.data, "train")[:a.max_images or None]
     pairs = tr + extra_pairs(a.data, a.extra_images)
@@ -83,7 +98,7 @@ def build_cache(a, log) -> dict[str, np.ndarray]:
     pool["teacher"] = teacher_residual(teacher, pool["base"], pool["qtable"])
     log(f"teacher outputs in {time.time() - t1:.0f}s")
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **pool)
+    np.savez(tmp, **pool, pool_args=np.frombuffer(args.encode(), dtype=np.uint8))
     os.replace(tmp, path)
     return pool
 

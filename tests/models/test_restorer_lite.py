@@ -156,6 +156,28 @@ def test_warm_start_makes_a_deeper_net_that_starts_as_the_shipped_one(tmp_path):
         warm_start(LiteRestorer(c4=32), first)
 
 
+def test_distillation_cache_refuses_other_pool_arguments(tmp_path):
+    """train_glite's cached pool records the arguments it was built with; a run asking for another pool stops
+    instead of silently training on the cached one. A cache without the record (G-lite v1's) is still read."""
+    import argparse
+    import json
+
+    from models.training.train_glite import build_cache, pool_args
+
+    a = argparse.Namespace(out=str(tmp_path), base_codec="jpeg", patch=128, per_image=16, extra_images=9053,
+                           max_images=0, per_image_extra=2, seed=0, data="unused")
+    pool = {"base": np.zeros((2, 8, 8), np.uint8), "orig": np.ones((2, 8, 8), np.uint8)}
+    path = tmp_path / "cache_jpeg.npz"
+    np.savez(path, **pool)  # legacy: no record
+    assert build_cache(a, lambda m: None)["orig"].sum() == 128
+    recorded = json.dumps(pool_args(a), sort_keys=True).encode()
+    np.savez(path, **pool, pool_args=np.frombuffer(recorded, dtype=np.uint8))
+    assert set(build_cache(a, lambda m: None)) == {"base", "orig"}
+    a.per_image = 4
+    with pytest.raises(SystemExit, match="was built with"):
+        build_cache(a, lambda m: None)
+
+
 def test_training_checkpoint_round_trip_without_pickle(tmp_path):
     """train_glite's checkpoints (safetensors: model + Adam state + JSON counters) restore exactly."""
     from models.training.train_glite import load_checkpoint, save_checkpoint
