@@ -139,7 +139,7 @@ class QualityEvaluator:
     def __init__(self, quality: int, y: np.ndarray, ref: np.ndarray, scores: np.ndarray, exact: bool,
                  weights: np.ndarray, sensing: Any, seed: int, measurement_ratio: float, fixed_bytes: int,
                  quantiser: str = "round", sets: CriticalSets | None = None) -> None:
-        self.quality, self.y, self.ref, self.scores, self.exact = quality, y, ref, scores, exact
+        self.quality, self.y, self.ref = quality, y, ref
         self.sets = sets if sets is not None else CriticalSets(scores, exact)
         self.weights, self.seed, self.ratio, self.fixed = weights, seed, measurement_ratio, fixed_bytes
         self.quantiser, self.sensing = quantiser, sensing

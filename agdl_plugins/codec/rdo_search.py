@@ -265,10 +265,13 @@ class _Search:
         done: list[int] = []
         for q in qs:
             if q in rough and q in finalists:
-                c = self.fitting(self.evaluator(q, proxy=True), target, pf, PROXY_STEPS, alone)
-                del self.evals[(q, True, q)]
-                if c is not None:
-                    proxy[q] = c
+                if q == q_alone:  # its coarse proxy already ran on its own F scores: the same candidate
+                    proxy[q] = rough[q]
+                else:
+                    c = self.fitting(self.evaluator(q, proxy=True), target, pf, PROXY_STEPS, alone)
+                    del self.evals[(q, True, q)]
+                    if c is not None:
+                        proxy[q] = c
                 done.append(q)
                 prune(proxy, 1, done)
         q_r = min(proxy, key=lambda q: proxy[q].distortion) if proxy else q_alone
