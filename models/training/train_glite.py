@@ -24,7 +24,6 @@ import json
 import math
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -38,7 +37,7 @@ from ..restorer import param_count
 from ..restorer_lite import LiteRestorer
 from . import data as D
 from .runlog import append_log
-from .train_restorer import log_to, make_val_pool, psnr
+from .train_restorer import make_val_pool, psnr, start_run
 
 REPO = Path(__file__).resolve().parents[2]
 LOG_FIELDS = ["utc", "step", "seen", "train_minutes", "lr", "loss_teacher", "loss_gt", "patches_per_s", "val"]
@@ -213,13 +212,7 @@ def main(argv: list[str] | None = None) -> None:
                     help="export the weights of {out}/last.safetensors (e.g. of a stopped run) and exit")
     a = ap.parse_args(argv)
 
-    torch.set_num_threads(a.threads)  # a training script owns its process
-    torch.manual_seed(a.seed)
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    log = log_to(out / "train.log")
-    cmd = "python -m models.training.train_glite " + " ".join(sys.argv[1:] if argv is None else argv)
-    log(f"start: {cmd}")
+    out, log, cmd = start_run(a, "train_glite", argv)
     model = LiteRestorer(**json.loads(a.hparams))
     teacher = W.load_restorer(W.WEIGHTS_DIR / TEACHER[a.base_codec])
     mac_s, mac_t = macs_per_pixel(model), macs_per_pixel(teacher)

@@ -9,9 +9,7 @@ import argparse
 import json
 import math
 import os
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,7 +20,7 @@ from ..predictor import CriticalPixelPredictor
 from ..restorer import param_count
 from . import data as D
 from .cs import critical_target
-from .train_restorer import VAL_QUALITIES, log_to
+from .train_restorer import VAL_QUALITIES, start_run
 
 
 @torch.inference_mode()
@@ -102,13 +100,7 @@ def main(argv=None):
     ap.add_argument("--max-images", type=int, default=0)
     a = ap.parse_args(argv)
 
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(a.seed)
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    log = log_to(out / "train.log")
-    cmd = "python -m models.training.train_predictor " + " ".join(sys.argv[1:] if argv is None else argv)
-    log(f"start: {cmd}")
+    out, log, cmd = start_run(a, "train_predictor", argv)
     g = W.load_restorer(a.restorer)
     model = CriticalPixelPredictor()
     log(f"params {param_count(model)} hparams {model.hparams}")

@@ -41,6 +41,20 @@ def log_to(path):
     return log
 
 
+def start_run(a, module: str, argv: list[str] | None):
+    """A training program's start: torch threads and seed from ``a.threads``/``a.seed`` (a training script owns
+    its process), ``a.out`` created, its ``train.log`` opened and the command line logged.
+    Returns (out folder, log function, the command as ``python -m models.training.<module> ...``)."""
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = log_to(out / "train.log")
+    cmd = f"python -m models.training.{module} " + " ".join(sys.argv[1:] if argv is None else argv)
+    log(f"start: {cmd}")
+    return out, log, cmd
+
+
 def make_val_pool(root, n_img=24, patch=128, seed=1234, codec="jpeg"):
     pairs = D.list_pairs(root, "val")[:n_img]
     pools = {}
@@ -131,13 +145,7 @@ def main(argv=None):
                     help="part id in the metadata (default agdl-g, or agdl-g-webp-avif for webp/avif bases)")
     a = ap.parse_args(argv)
 
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(a.seed)
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    log = log_to(out / "train.log")
-    cmd = "python -m models.training.train_restorer " + " ".join(sys.argv[1:] if argv is None else argv)
-    log(f"start: {cmd}")
+    out, log, cmd = start_run(a, "train_restorer", argv)
 
     arch = {"v1": DualDomainRestorer, "v2": MultiScaleRestorer}[a.arch]
     model = arch(**json.loads(a.hparams))
