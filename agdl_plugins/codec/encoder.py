@@ -301,7 +301,7 @@ def finish(
             chunks.append(C.Chunk(ctype, bytes(val)))
     if metadata.get("base_choice"):  # base="auto": the objective of every candidate base (rdo_search)
         chunks.append(C.Chunk(decisions.BASE_CHOICE, decisions.pack_base_choice(metadata["base_choice"])))
-    return C.write_container(chunks)
+    return C.write_container(chunks, pack_base=opts.container != "jpeg")  # a .jpg holds its JPEG as is
 
 
 def check_parts(opts: EncodeOptions, reg: Registry) -> str:

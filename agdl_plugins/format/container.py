@@ -15,7 +15,8 @@ Format 2.0, the one written::
 
 One CRC-32 covers every byte before it, magic and version included. Tags 1..127 are critical, 128..255
 ancillary (a reader skips an ancillary tag it does not know): 1 BASE, 2 REFN, 3 ALPH, 4 ROIM (the user's
-region of interest, :mod:`agdl_plugins.format.roi`), 0x81 eXIf, 0x82 iCCP,
+region of interest, :mod:`agdl_plugins.format.roi`), 5 BASZ (the BASE chunk with the base codec's header
+deflated, :mod:`agdl_plugins.format.base_pack`: written instead of BASE whenever smaller), 0x81 eXIf, 0x82 iCCP,
 0x83 xmPP; tag 0 spells the 4-letter type out (critical when upper-case, as in 1.0). An empty refinement
 (no guard-band list, no measurements) is left out and read back as :data:`EMPTY_REFN`; any other REFN is
 stored with varints (:func:`agdl_plugins.format.refn.to_stored`).
@@ -36,7 +37,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from agdl_plugins.errors import AgdlFormatError
-from agdl_plugins.format import refn
+from agdl_plugins.format import base_pack, refn
 from agdl_plugins.format._wire import Reader, uvarint
 from agdl_plugins.format.header import Header
 
@@ -48,10 +49,12 @@ MAX_FILE_BYTES = 1 << 30  # 1 GiB: far above any real AGDL file, refuses absurd 
 MAX_CHUNK_BYTES = 1 << 30
 
 KNOWN_CRITICAL = frozenset({b"HEAD", b"BASE", b"REFN", b"ALPH", b"AEND", b"ROIM"})
+#: the stored type of a packed BASE (record tag 5); in memory it is always the BASE chunk
+PACKED_BASE = b"BASZ"
 # ancillary chunks carried through untouched
 EXIF, ICC, XMP = b"eXIf", b"iCCP", b"xmPP"
 #: 2.x record tags (append-only). 0 = the 4-letter type follows; 1..127 critical, 128..255 ancillary.
-TAGS = {b"BASE": 0x01, b"REFN": 0x02, b"ALPH": 0x03, b"ROIM": 0x04, EXIF: 0x81, ICC: 0x82, XMP: 0x83}
+TAGS = {b"BASE": 0x01, b"REFN": 0x02, b"ALPH": 0x03, b"ROIM": 0x04, PACKED_BASE: 0x05, EXIF: 0x81, ICC: 0x82, XMP: 0x83}
 _TAG_TYPES = {tag: ctype for ctype, tag in TAGS.items()}
 #: the logical REFN of a file without refinement: no guard-band list, no measurements
 EMPTY_REFN = bytes(8)
@@ -84,8 +87,12 @@ def accept(prefix: bytes) -> bool:
     return prefix[: len(MAGIC)] == MAGIC
 
 
-def write_container(chunks: Iterable[Chunk]) -> bytes:
+def write_container(chunks: Iterable[Chunk], pack_base: bool = True) -> bytes:
     """Serialise chunks as a format 2.0 file (caller supplies HEAD first; there is no AEND in 2.x).
+
+    ``pack_base``: store the BASE chunk as a ``BASZ`` record when that is smaller (its header deflated,
+    :mod:`agdl_plugins.format.base_pack`); False keeps the plain BASE record (``container="jpeg"``, whose base
+    is the .jpg itself, so its rate control counts the unpacked size).
 
     Raises:
         ValueError: a bad chunk type, no HEAD first, a HEAD or REFN payload no reader would accept in
@@ -93,7 +100,7 @@ def write_container(chunks: Iterable[Chunk]) -> bytes:
     """
     chunks = list(chunks)
     for ch in chunks:
-        if len(ch.type) != 4 or not ch.type.isalpha():
+        if len(ch.type) != 4 or not ch.type.isalpha() or ch.type == PACKED_BASE:
             raise ValueError(f"bad chunk type {ch.type!r}")
     if not chunks or chunks[0].type != b"HEAD":
         raise ValueError("the first chunk must be HEAD")
@@ -113,6 +120,8 @@ def write_container(chunks: Iterable[Chunk]) -> bytes:
                 continue
             data = refn.to_stored(data)
         tag = TAGS.get(ch.type)
+        if ch.type == b"BASE" and pack_base and (packed := base_pack.pack(data)) is not None:
+            tag, data = TAGS[PACKED_BASE], packed
         out += (bytes([tag]) if tag else b"\x00" + ch.type) + uvarint(len(data)) + data
     out += struct.pack(">I", zlib.crc32(out))
     return bytes(out)
@@ -233,10 +242,13 @@ def _parse_v2(data: bytes) -> tuple[list[Chunk], dict[bytes, int]]:
             continue  # an ancillary record from a newer minor version
         if ctype == b"AEND":
             raise AgdlFormatError("corrupt AGDL file: AEND record in a 2.x file")
-        chunk = Chunk(ctype, refn.from_stored(payload) if ctype == b"REFN" else payload)
+        if ctype == PACKED_BASE:
+            chunk = Chunk(b"BASE", base_pack.unpack(payload))
+        else:
+            chunk = Chunk(ctype, refn.from_stored(payload) if ctype == b"REFN" else payload)
         _admit(chunk, seen)
         chunks.append(chunk)
-        stored.setdefault(ctype, len(payload))
+        stored.setdefault(chunk.type, len(payload))
     if b"REFN" not in seen:
         chunks.append(Chunk(b"REFN", EMPTY_REFN))
         stored[b"REFN"] = 0

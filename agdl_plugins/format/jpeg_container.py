@@ -466,6 +466,7 @@ def parse_file(data: bytes, max_pixels: int | None = None) -> Parsed:
         reason = f"AGDL payload unusable ({e})"
     else:
         pf.info.layer_bytes["total"] = len(data)
+        pf.info.layer_bytes["base"] = len(sp.base)  # the .jpg holds its JPEG whole (the .agdl view packs it)
         pf.info.container = "jpeg"
         return pf
     warnings.warn(f"{reason}: decoding the JPEG as it is (base layer only, no AGDL refinement)",

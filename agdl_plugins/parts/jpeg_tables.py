@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
+
 
 IJG_LUMA = (16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
             14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
@@ -32,6 +35,8 @@ def ijg_tables(quality: float) -> list[list[int]]:
 
 def dct8_matrix() -> np.ndarray:
     """(8, 8) orthonormal DCT-II matrix C; JPEG's 2-D FDCT of a block B is ``C @ B @ C.T``."""
+    import numpy as np
+
     k = np.arange(8)
     c = np.cos((2 * k[None, :] + 1) * k[:, None] * np.pi / 16) * np.sqrt(2 / 8)
     c[0] /= np.sqrt(2)
