@@ -15,6 +15,9 @@ CONTAINERS = ("agdl", "jpeg")  # what an encode writes: a .agdl file, or AGDL in
 DEFAULT_FRACTION = 0.2  # budget used by ``encoder.prepare`` when called without one (scripts, ablations)
 DEFAULT_ROI_WEIGHT = 0.25  # measured: BENCHMARKS.md section 11 (keeps whole-image PSNR at G alone's)
 DEFAULT_USER_ROI_WEIGHT = 0.5  # with a user's roi: measured in BENCHMARKS.md section 23 (scripts/roi_sweep.py)
+#: the base of a .agdl file when ``base`` is not given (issue 28: measured in BENCHMARKS.md section 35);
+#: ``container="jpeg"`` always takes ``jpeg``
+DEFAULT_BASE = "auto"
 
 
 def _opt(default: Any, help: str, *, type: type | None = None, choices: tuple[str, ...] | None = None) -> Any:
@@ -48,12 +51,14 @@ class EncodeOptions:
                                     "ROI-weighted MSE (the user's roi, else F's saliency on the original) + (1 - "
                                     f"roi_weight) x whole-image MSE, on the luminance; default {DEFAULT_ROI_WEIGHT} "
                                     f"without roi, {DEFAULT_USER_ROI_WEIGHT} with one", type=float)
-    base: str = _opt("jpeg", "base codec: jpeg, jpeg-saliency, webp, avif, jpeg2000, or auto (the encoder weighs "
-                     "jpeg, webp and avif on this image at the byte budget -- target_bpp, else what the JPEG base "
-                     "alone takes at quality -- and keeps the best; read_info reports each one's objective) (CLI: "
-                     "with -o x.jpg and "
-                     "jpeg/jpeg-saliency only the base layer is written, as a plain JPEG, unless container is "
-                     "jpeg)", type=str)
+    base: str | None = _opt(None, "base codec: jpeg, jpeg-saliency, webp, avif, jpeg2000, or auto (the encoder "
+                            "weighs jpeg, webp and avif on this image at the byte budget -- target_bpp, else what "
+                            "the JPEG base alone takes at quality -- and keeps the best; read_info reports each "
+                            "one's objective; with every decision given -- quality, critical_fraction and step, or "
+                            "critical_fraction=0, no target_bpp -- auto writes the JPEG base). Default: auto for a "
+                            ".agdl file, jpeg with container='jpeg' (and for the CLI's -o x.jpg, where "
+                            "jpeg/jpeg-saliency write only the base layer, as a plain JPEG, unless container is "
+                            "jpeg). base='jpeg' encodes ~5x faster than auto", type=str)
     predictor: str | None = _opt(None, "critical-pixel predictor id (default: trained agdl-f, else edge-sobel)",
                                  type=str)
     restorer: str | None = _opt(None, "restorer id used as the measurement reference (default: the trained "
@@ -138,6 +143,8 @@ def validate_encode_options(**opts: Any) -> EncodeOptions:
     if o.step is not None:
         o.step = _number("step", o.step, 0.0, 1024.0, lo_open=True)
     o.roi = normalise_roi(o.roi)  # type and size-free values; the image's size is checked by the encoder
+    if o.base is None:
+        o.base = "jpeg" if o.container == "jpeg" else DEFAULT_BASE
     if o.roi_weight is None:
         o.roi_weight = DEFAULT_ROI_WEIGHT if o.roi is None else DEFAULT_USER_ROI_WEIGHT
     o.roi_weight = _number("roi_weight", o.roi_weight, 0.0, 1.0)

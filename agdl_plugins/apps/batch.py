@@ -139,7 +139,7 @@ def encode_file(src: str | Path, dst: str | Path, opts: dict[str, Any]) -> Resul
             opts = {**{k: v for k, v in opts.items() if k != "roi_dir"}, "roi": roi_for(src, opts["roi_dir"])}
         im = open_image(src)
         if dst.suffix.lower() in (".jpg", ".jpeg") and opts.get("container", "agdl") != "jpeg":
-            base = opts.get("base", "jpeg")
+            base = opts.get("base") or "jpeg"  # a plain .jpg: the JPEG base layer unless asked otherwise
             if base not in ("jpeg", "jpeg-saliency"):
                 raise ValueError(f"a .jpg output needs --base jpeg or jpeg-saliency, not {base}")
             data = api.encode_base_layer(im, base=base, quality=opts.get("quality", 30))

@@ -104,6 +104,15 @@ class _Search:
             p = self.preps[(q, f)] = prepare(self.color, self.opts, self.reg, q, f, a, self.weights())
         return p
 
+    def keep_only(self, q: float | None) -> None:
+        """Drop what the search holds for every base quality but ``q`` (None: all of them), network runs
+        included; anything needed again is recomputed, the same. ``base="auto"`` calls it on the bases it is done
+        with."""
+        self.analyses = {k: v for k, v in self.analyses.items() if k == q}
+        self.sets = {k: v for k, v in self.sets.items() if k == q}
+        self.evals = {k: v for k, v in self.evals.items() if k[0] == q}
+        self.preps = {k: v for k, v in self.preps.items() if k[0] == q}
+
     def file(self, q: int, f: float, step: float, metadata: dict) -> bytes:
         return finish(self.prep(q, f), self.color, self.alpha, self.im.mode, self.opts, self.reg, step, metadata)
 
@@ -400,9 +409,14 @@ def encode_image(
     check_parts(opts, reg)
     opts = with_roi(opts, im.size)
     color, alpha = split_alpha(im)
+    fixed = opts.critical_fraction is not None and (opts.step is not None or opts.critical_fraction == 0)
+    if opts.base == AUTO and opts.target_bpp is None and fixed:
+        # every decision given: nothing to weigh the bases by, and ``quality`` is a JPEG quality
+        from dataclasses import replace
+
+        opts = replace(opts, base=AUTO_FIXED_BASE)
     if opts.base == AUTO:
         return encode_auto(im, color, alpha, opts, reg, metadata)
-    fixed = opts.critical_fraction is not None and (opts.step is not None or opts.critical_fraction == 0)
     if opts.target_bpp is None and fixed:
         prep = prepare(color, opts, reg, opts.quality)
         return finish(prep, color, alpha, im.mode, opts, reg, opts.step or 16.0, metadata)
@@ -415,6 +429,9 @@ def encode_image(
 AUTO = "auto"
 #: the bases ``base="auto"`` weighs, in this order (a tie keeps the earlier one)
 AUTO_BASES = ("jpeg", "webp", "avif")
+#: what ``base="auto"`` writes when the options leave nothing to decide (a fixed ``quality``, ``critical_fraction``
+#: and ``step``, or ``critical_fraction=0``): the JPEG base at that quality, the file the user described
+AUTO_FIXED_BASE = "jpeg"
 #: how many of them (the best by their base layers alone) are probed with G before choosing
 AUTO_G_PROBES = 2
 #: finalists whose G probes are within this fraction of the best one's are both searched in full. Infinite: the
@@ -454,18 +471,25 @@ def encode_auto(im: Image.Image, color: Image.Image, alpha: np.ndarray | None, o
         budget = opts.target_bpp
     searches = {b: _Search(im, color, alpha, replace(opts, base=b, target_bpp=budget), reg) for b in bases}
     first = searches[bases[0]]
-    for s in searches.values():  # one saliency run for all: the objective's weights do not depend on the base
-        s._weights = first.weights()
+    for s in searches.values():  # one saliency run and one copy of the original for all: none depends on the base
+        s._weights, s.planes, s.y = first.weights(), first.planes, first.y
     target = first.target_bytes()
     # the base layers alone rank the bases (no G); G then runs on the AUTO_G_PROBES best only
     rough = {b: s.probe(target, proxy=True) for b, s in searches.items()}
     finalists = sorted(bases, key=lambda b: (rough[b], bases.index(b)))[:AUTO_G_PROBES]
+    for b in bases:
+        if b not in finalists:
+            searches[b].keep_only(None)
     objective = {b: searches[b].probe(target) if b in finalists else float("nan") for b in bases}
     ranked = sorted(finalists, key=lambda b: (objective[b], bases.index(b)))
     # the probe (one G run, a coarse grid) cannot be trusted to rank close finalists the way their full searches
     # would, so those run in full and their exact objectives decide (BENCHMARKS.md §22, §32)
     close = [b for b in ranked if np.isfinite(objective[b]) and objective[b] <= objective[ranked[0]] * (1 + AUTO_CLOSE)]
-    decided = {b: decide(searches[b]) for b in close} if len(close) > 1 else {}
+    decided: dict[str, tuple[float, float, float, float]] = {}
+    if len(close) > 1:
+        for b in close:  # one full search at a time: each keeps only the quality its file would be written at
+            decided[b] = decide(searches[b])
+            searches[b].keep_only(decided[b][0])
     for b, d in decided.items():
         objective[b] = d[3]
     best = min(decided, key=lambda b: (decided[b][3], bases.index(b))) if decided else ranked[0]

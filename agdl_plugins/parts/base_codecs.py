@@ -90,6 +90,7 @@ class PillowBaseCodec:
             OSError,
             SyntaxError,
             ValueError,
+            RuntimeError,  # Pillow's AVIF plugin raises it for a damaged stream ("Missing or empty image item")
             Image.DecompressionBombWarning,
             Image.DecompressionBombError,
         ) as e:
@@ -105,7 +106,7 @@ class PillowBaseCodec:
             im.load()
             planes = self._to_planes(im, mode)
             rgb = np.asarray(im.convert("RGB")) if mode == "RGB" and im.mode != "YCbCr" else None
-        except (OSError, SyntaxError, ValueError) as e:
+        except (OSError, SyntaxError, ValueError, RuntimeError) as e:  # RuntimeError: AVIF, as in _open
             raise AgdlFormatError(f"corrupt AGDL file: cannot decode {self.pil_format} base layer ({e})") from e
         return BaseDecoded(planes, self._qtable(im), rgb)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from skimage import data
@@ -92,6 +94,28 @@ def test_container_jpeg_keeps_jpeg_and_says_so(photo) -> None:
     with pytest.warns(AgdlOptionWarning, match="base='auto' uses 'jpeg'"):
         blob = agdl.encode(photo, base="auto", container="jpeg", quality=30, critical_fraction=0)
     assert agdl.read_info(blob).base_codec == "jpeg"
+
+
+def test_auto_is_the_default_for_agdl_files_and_jpeg_for_the_jpeg_container(photo) -> None:
+    """Issue 28 (BENCHMARKS.md §35): a .agdl file weighs the bases; container="jpeg" takes JPEG silently."""
+    assert agdl.validate_encode_options().base == "auto"
+    blob = agdl.encode(photo, target_bpp=0.8)
+    assert blob == agdl.encode(photo, target_bpp=0.8, base="auto")
+    info = agdl.read_info(blob)
+    assert set(info.base_choice) == {"jpeg", "webp", "avif"} and info.base_codec in info.base_choice
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "base='auto' uses 'jpeg'" when the user named no base
+        assert agdl.validate_encode_options(container="jpeg").base == "jpeg"
+
+
+def test_auto_with_every_decision_fixed_writes_the_jpeg_base(photo) -> None:
+    """quality + critical_fraction + step (or critical_fraction=0) and no target_bpp: nothing to weigh."""
+    for kw in ({"critical_fraction": 0.05, "step": 8.0}, {"critical_fraction": 0}):
+        blob = agdl.encode(photo, quality=35, **kw)
+        assert blob == agdl.encode(photo, quality=35, base="jpeg", **kw)
+        info = agdl.read_info(blob)
+        assert info.base_codec == "jpeg" and info.quality == 35 and info.base_choice is None
+    assert agdl.read_info(agdl.encode(photo, quality=35, critical_fraction=0.05)).base_choice is not None
 
 
 def test_a_base_this_pillow_lacks_is_skipped_and_named_on_decode(photo, monkeypatch) -> None:

@@ -12,7 +12,7 @@ import agdl_plugins as agdl
 from agdl_plugins.apps.metrics import luma, psnr
 from agdl_plugins.errors import CriticalSetMismatchError, MissingPartError
 
-BASELINE = {"predictor": "edge-sobel", "restorer": "identity"}
+BASELINE = {"base": "jpeg", "predictor": "edge-sobel", "restorer": "identity"}  # JPEG: not the default base="auto"
 
 
 #: PSNR (dB) of the refined vs the base-only decode on the critical pixels' luminance, this test's encode and
@@ -26,7 +26,7 @@ def test_roundtrip_each_base_codec(photo, base):
     """Each base codec round-trips, and its refinement is applied: the CS projection must make the critical
     pixels (and the whole image) closer to the original than the base layer alone. Skipping the projection
     on RGB-decoded bases (WebP, AVIF, JPEG 2000) used to pass this test (it asserted PSNR > 24 dB)."""
-    data = agdl.encode(photo, quality=40, base=base, critical_fraction=0.05, **BASELINE)
+    data = agdl.encode(photo, quality=40, critical_fraction=0.05, **{**BASELINE, "base": base})
     out = agdl.decode(data, device="cpu", diagnostics=True)
     assert out.array.shape == photo.shape and out.mode == "RGB" and out.array.dtype == np.uint8
     assert out.info.base_codec == base and out.info.n_measurements > 0
@@ -159,7 +159,7 @@ def test_unknown_part_is_named(photo):
 def test_file_naming_missing_part_fails_clearly(photo, float_predictor):
     from agdl_plugins.parts.registry import unregister_plugin
 
-    data = agdl.encode(photo, predictor=float_predictor, restorer="identity")
+    data = agdl.encode(photo, predictor=float_predictor, restorer="identity", base="jpeg")
     unregister_plugin("test-float-plugin")
     try:
         with pytest.raises(MissingPartError, match="test-float"):
@@ -173,7 +173,7 @@ def test_file_naming_missing_part_fails_clearly(photo, float_predictor):
 
 def test_drift_of_1e4_decodes_identically(photo, float_predictor):
     data = agdl.encode(
-        photo, quality=30, critical_fraction=0.08, predictor=float_predictor, restorer="identity"
+        photo, quality=30, critical_fraction=0.08, predictor=float_predictor, restorer="identity", base="jpeg"
     )
     info = agdl.read_info(data)
     assert info.guard > 0
@@ -206,7 +206,8 @@ def _clean_scores(data: bytes) -> np.ndarray:
 def test_drift_of_0_9_guard_toward_the_threshold_decodes_identically(photo, float_predictor):
     """The float predictor's file has 2 scores within 0.9 g of tau (measured): moved across it (and every
     other score moved 0.9 g toward it) the decode is the same image; the guard band turned off fails."""
-    data = agdl.encode(photo, quality=30, critical_fraction=0.08, predictor=float_predictor, restorer="identity")
+    data = agdl.encode(photo, quality=30, critical_fraction=0.08, predictor=float_predictor, restorer="identity",
+                       base="jpeg")
     info = agdl.read_info(data)
     s, g = _clean_scores(data), GUARD_REL * max(abs(info.threshold), 1.0)
     assert int((np.abs(s - info.threshold) < 0.9 * g).sum()) >= 1  # measured 2: some pixel crosses tau

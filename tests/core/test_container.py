@@ -49,6 +49,7 @@ def sample(grey) -> bytes:
         critical_fraction=0.05,
         predictor="edge-sobel",
         restorer="identity",
+        base="jpeg",
         exif=b"Exif\x00\x00MM-test",
     )
 

@@ -24,7 +24,8 @@ from agdl_plugins.errors import AgdlFallbackWarning, AgdlFormatError
 from agdl_plugins.format import container as C
 from agdl_plugins.format import jpeg_container as J
 
-FAST = {"quality": 30, "critical_fraction": 0.08, "step": 8.0, "predictor": "edge-sobel", "restorer": "identity"}
+FAST = {"quality": 30, "critical_fraction": 0.08, "step": 8.0, "predictor": "edge-sobel", "restorer": "identity",
+        "base": "jpeg"}
 MAX_SECONDS = 2.0
 
 
@@ -170,7 +171,7 @@ def test_refined_pixels_with_the_trained_networks(photo):
 
 def test_jpeg_saliency_base_and_alpha(photo):
     rgba = np.dstack([photo, np.tile(np.arange(photo.shape[1], dtype=np.uint8), (photo.shape[0], 1))])
-    a = agdl.encode(rgba, **FAST, base="jpeg-saliency")
+    a = agdl.encode(rgba, **{**FAST, "base": "jpeg-saliency"})
     j = J.wrap(a)
     out = agdl.decode(j, device="cpu")
     assert out.mode == "RGBA"

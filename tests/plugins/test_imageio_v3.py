@@ -68,7 +68,7 @@ def test_alpha_is_lossless(tmp_path: Path, rgba_array: np.ndarray, channels: int
 
 
 def test_bytes_target_and_source(rgb_array: np.ndarray) -> None:
-    data = iio.imwrite("<bytes>", rgb_array, extension=".agdl", quality=45)
+    data = iio.imwrite("<bytes>", rgb_array, extension=".agdl", quality=45, base="jpeg")
     assert isinstance(data, bytes) and data.startswith(MAGIC)
     assert agdl_plugins.read_info(data).quality == 45
     out = iio.imread(data)  # no extension: found by magic bytes

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms, ImageOps
 
+import agdl_plugins
+
 XMP = (
     b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>'
     b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
@@ -115,7 +117,7 @@ def test_agdl_facts_in_info_before_decoding(agdl_file, count_calls) -> None:
     assert decode_calls == [] and preview_calls == []
     assert info["agdl_format"] == "AGDL"
     assert isinstance(info["agdl_base_codec"], str) and info["agdl_base_codec"]
-    assert info["agdl_quality"] == 40
+    assert info["agdl_quality"] == agdl_plugins.read_info(agdl_file).quality  # the header's, before decoding
     layers = info["agdl_layer_bytes"]
     assert layers["total"] == agdl_file.stat().st_size
     assert layers["base"] > 0 and "refinement" in layers

@@ -84,7 +84,7 @@ def test_write_images_file_format_agdl_in_ray_workers(tmp_path, rgb_array, agdl_
     for f in files:
         with Image.open(f) as im:
             assert im.format == "AGDL" and im.size == (rgb_array.shape[1], rgb_array.shape[0])
-    agdl_ray.write_agdl(ds, str(tmp_path / "s"), quality=60, predictor="edge-sobel", restorer="identity")
+    agdl_ray.write_agdl(ds, str(tmp_path / "s"), quality=60, predictor="edge-sobel", restorer="identity", base="jpeg")
     back = agdl_ray.read_agdl(str(tmp_path / "s"), restorer="identity").take_all()
     assert len(back) == 2 and all(np.asarray(r["image"]).shape == rgb_array.shape for r in back)
     assert all(agdl.read_info(f).quality == 60 for f in (tmp_path / "s").glob("*.agdl"))
