@@ -110,9 +110,9 @@ def decode_parsed(
     """
     projection = validate_projection(projection)
     hdr = pf.header
+    base = decode_base(pf, reg)  # first: it checks the base layer's size against the header's before any pixel
     if not hdr.n_critical:
         _refn(pf)  # a file without refinement holds none: a REFN with any data in it is damage, not ignored
-    base = decode_base(pf, reg)
     diag: dict[str, Any] = {}
     if base_only:
         out_y = base.luma
