@@ -6,7 +6,10 @@ For each image (JPEG sources shifted off their 8x8 grid as ``agdl bench`` does) 
 * ``default``: AGDL as shipped (the decoder derives the critical set from F on the base layer);
 * ``map-tT``: AGDL with ``roi=`` a map the *encoder* can compute — F's saliency on the original, thresholded at
   ``T`` (one ``--thresholds`` each) — carried in the file as the ROI record (its bytes count), with the
-  default objective's ``roi_weight`` (0.25) unless ``--roi-weight`` is given.
+  default objective's ``roi_weight`` (0.25) unless ``--roi-weight`` is given;
+* ``gerr`` (with ``--gerr``): the same, the map from G's error instead: the 8×8 blocks with the largest
+  saliency-weighted squared error of G alone (the ``norefine`` file at the same bpp, decoded) against the
+  original, as many blocks as F's map at the first threshold covers (equal area: only *which* blocks differs).
 
 All at ``target_bpp`` (the encoder's rate control, ±3 %). Scores PSNR-Y on the whole image and inside the
 ground-truth mask (never seen by the encoder), and prints per variant the BD-PSNR (whole, ROI) against
@@ -46,6 +49,7 @@ def main() -> int:
     ap.add_argument("--roi-weight", type=float, default=0.25)
     ap.add_argument("--base", default="jpeg")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--gerr", action="store_true", help="also the map from G's error (variant gerr)")
     a = ap.parse_args()
     bpps = [float(x) for x in a.bpp.split(",")]
     ths = [float(x) for x in a.thresholds.split(",")]
@@ -64,15 +68,26 @@ def main() -> int:
             m = sal >= t
             if m.any() and not m.all():
                 variants[f"map-t{t}"] = {"roi": m, "roi_weight": a.roi_weight}
+        if a.gerr:
+            variants["gerr"] = {"roi_weight": a.roi_weight}
         rec = {"image": path.stem, "roi_frac": float(roi.mean()), "pixels": int(y0.size)}
+        alone: list[np.ndarray] = []  # G alone's decoded luminance per bpp (the norefine files)
         for name, extra in variants.items():
             pts = []
-            for b in bpps:
+            for i, b in enumerate(bpps):
+                if name == "gerr":
+                    m = _gerr_map(y0, alone[i], sal, int((_blocks(sal) >= ths[0]).sum()))
+                    if m is None:
+                        break
+                    extra = {**extra, "roi": m}
                 blob = agdl.encode(rgb, base=a.base, target_bpp=b, **extra)
                 dy = luma(agdl.decode(blob).array)
+                if name == "norefine":
+                    alone.append(dy)
                 roi_bytes = agdl.read_info(blob).layer_bytes.get("roi", 0)
                 pts.append((len(blob) * 8 / y0.size, psnr(y0, dy, roi), psnr(y0, dy), roi_bytes))
-            rec[name] = pts
+            if len(pts) == len(bpps):
+                rec[name] = pts
         rows.append(rec)
         print(path.stem, {k: [round(p[1], 2) for p in v] for k, v in rec.items() if isinstance(v, list)},
               flush=True)
@@ -92,7 +107,7 @@ def main() -> int:
             roi_v, whole_v = np.array(roi_d, float), np.array(whole_d, float)
             print(f"  {name:10s} vs {anchor:9s}: ROI {np.nanmean(roi_v):+.3f} dB  whole {np.nanmean(whole_v):+.3f} dB"
                   f"  (n={np.isfinite(roi_v).sum()})")
-        if name.startswith("map"):
+        if name.startswith("map") or name == "gerr":
             nb = [p[3] for r in rows if name in r for p in r[name]]
             share = [p[3] * 8 / (p[0] * r["pixels"]) for r in rows if name in r for p in r[name]]
             print(f"  {name:10s} map: mean {np.mean(nb):.1f} bytes, {100 * np.mean(share):.2f} % of the file "
@@ -100,6 +115,24 @@ def main() -> int:
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=1))
     return 0
+
+
+def _blocks(a: np.ndarray, b: int = 8) -> np.ndarray:
+    """(ceil(H/b), ceil(W/b)) block means of an (H, W) array (edge blocks average what they hold)."""
+    h, w = a.shape
+    p = np.pad(a.astype(np.float64), ((0, -h % b), (0, -w % b)), mode="edge")
+    return p.reshape(p.shape[0] // b, b, p.shape[1] // b, b).mean(axis=(1, 3))
+
+
+def _gerr_map(y0: np.ndarray, g: np.ndarray, sal: np.ndarray, k: int) -> np.ndarray | None:
+    """(H, W) bool: the ``k`` 8x8 blocks with the largest mean saliency x squared error of G alone."""
+    score = _blocks(sal * (y0.astype(np.float64) - g) ** 2)
+    if k <= 0 or k >= score.size:
+        return None
+    keep = np.zeros(score.size, bool)
+    keep[np.argsort(-score, axis=None, kind="stable")[:k]] = True
+    m = np.kron(keep.reshape(score.shape), np.ones((8, 8), bool))
+    return m[: y0.shape[0], : y0.shape[1]]
 
 
 if __name__ == "__main__":
