@@ -79,8 +79,8 @@ def test_encode_bytes_do_not_depend_on_torch_threads():
     """Found by #16: the header's float threshold was the midpoint of two of F's scores and changed in its
     last bit between 1 and 2 torch threads on this crop; it is snapped to a coarse grid now
     (``critical.snap_threshold``), so the same image gives the same bytes under any thread count. On the JPEG
-    base: with ``base="auto"`` (the default) the AVIF restorer's last-bit drift moved one measurement's
-    rounding on the coffee crop (docs/FORMAT.md, "Encoder bytes": not a promise; decoding never depends on it)."""
+    base: with ``base="auto"`` (the default) the files of one crop differed near their end (docs/FORMAT.md,
+    "Encoder bytes": not a promise; decoding never depends on it)."""
     import torch
     from skimage import data
 
