@@ -247,8 +247,6 @@ def parsed_layers(pf: Parsed) -> dict[str, bytes]:
 def _refn(pf: Parsed) -> tuple[np.ndarray, bytes]:
     hdr = pf.header
     r = refn.parse(pf.payloads[b"REFN"], hdr.n_critical)
-    if not hdr.n_critical and (r.explicit or r.symbols):
-        raise AgdlFormatError("corrupt AGDL file: REFN holds refinement data, the header declares none")
     explicit = unpack_indices(r.explicit, r.n_explicit, hdr.width * hdr.height) if r.n_explicit else np.zeros(
         0, np.int64)
     return explicit, r.symbols

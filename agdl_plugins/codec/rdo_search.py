@@ -18,6 +18,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from PIL import Image
 
@@ -412,8 +414,6 @@ def encode_image(
     fixed = opts.critical_fraction is not None and (opts.step is not None or opts.critical_fraction == 0)
     if opts.base == AUTO and opts.target_bpp is None and fixed:
         # every decision given: nothing to weigh the bases by, and ``quality`` is a JPEG quality
-        from dataclasses import replace
-
         opts = replace(opts, base=AUTO_FIXED_BASE)
     if opts.base == AUTO:
         return encode_auto(im, color, alpha, opts, reg, metadata)
@@ -458,8 +458,6 @@ def encode_auto(im: Image.Image, color: Image.Image, alpha: np.ndarray | None, o
     (``agdl_base_choice`` in ``read_info``: weighted MSE per pixel; None for a base the first ranking ruled out or
     that cannot meet the budget; a fully searched base's value is its search's objective, not its probe's).
     """
-    from dataclasses import replace
-
     bases = auto_bases(reg)
     if not bases:
         raise ValueError(f"base='auto' found none of {AUTO_BASES} usable in this Pillow")
@@ -490,8 +488,7 @@ def encode_auto(im: Image.Image, color: Image.Image, alpha: np.ndarray | None, o
         for b in close:  # one full search at a time: each keeps only the quality its file would be written at
             decided[b] = decide(searches[b])
             searches[b].keep_only(decided[b][0])
-    for b, d in decided.items():
-        objective[b] = d[3]
+            objective[b] = decided[b][3]
     best = min(decided, key=lambda b: (decided[b][3], bases.index(b))) if decided else ranked[0]
     chosen = searches[best]
     note = {b: (d / px if np.isfinite(d) else None) for b, d in objective.items()}

@@ -49,7 +49,11 @@ def header_span(data: bytes) -> int | None:
     JPEG: through the first SOS segment. AVIF (ISOBMFF): through the top-level ``mdat`` box's header. WebP:
     the RIFF header, the first chunk's header and the 10-byte VP8 frame header (or less if the file is shorter).
     """
-    kind = kind_of(data)
+    return _span(kind_of(data), data)
+
+
+def _span(kind: int | None, data: bytes) -> int | None:
+    """:func:`header_span` of ``data`` whose packing kind is ``kind``."""
     if kind == JPEG:
         return _jpeg_span(data)
     if kind == AVIF:
@@ -100,8 +104,8 @@ def _isobmff_span(data: bytes) -> int | None:
 def pack(base: bytes) -> bytes | None:
     """The packed form of a base file, or None when it would not be smaller (or its layout is not known)."""
     kind = kind_of(base)
-    span = header_span(base)
-    if kind is None or not span:
+    span = _span(kind, base)
+    if not span:
         return None
     z = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zdict=dictionary(kind))
     packed = bytes([kind]) + z.compress(base[:span]) + z.flush() + base[span:]

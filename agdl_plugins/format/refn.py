@@ -47,7 +47,8 @@ def parse(payload: bytes, n_critical: int) -> Refinement:
     """Split a logical REFN payload; ``n_critical`` (the header's N) bounds the guard-band count.
 
     Raises:
-        AgdlFormatError: too short, or a guard-band list that does not fit.
+        AgdlFormatError: too short, a guard-band list that does not fit, or any refinement data in a file whose
+            header declares none (N = 0).
     """
     if len(payload) < LIST_HEAD.size:
         raise AgdlFormatError("corrupt AGDL file: REFN chunk too short")
@@ -55,6 +56,8 @@ def parse(payload: bytes, n_critical: int) -> Refinement:
     end = LIST_HEAD.size + len_exp
     if n_exp > n_critical or end > len(payload):
         raise AgdlFormatError("corrupt AGDL file: REFN guard-band list does not fit")
+    if not n_critical and len(payload) > LIST_HEAD.size:
+        raise AgdlFormatError("corrupt AGDL file: REFN holds refinement data, the header declares none")
     return Refinement(n_exp, payload[LIST_HEAD.size : end], payload[end:])
 
 
