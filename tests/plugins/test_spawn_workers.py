@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pytest
 
@@ -23,8 +25,14 @@ def test_dataloader_spawn_workers_open_agdl(tmp_path, rgb_array):
         paths.append(str(p))
     ds = _spawn_dataset.AgdlFiles(paths)
     kw = {"batch_size": None, "num_workers": 2, "multiprocessing_context": "spawn"}
+    failing = iter(torch.utils.data.DataLoader(ds, **kw))
     with pytest.raises(UnidentifiedImageError):  # the known failure mode: a fresh process has no AGDL plugin
-        list(torch.utils.data.DataLoader(ds, **kw))
+        list(failing)
+    # shut the failed loader's workers down now: the exception's traceback keeps its iterator alive, and when the
+    # garbage collector ended it during the next loader's start-up a worker still starting found its queue's
+    # semaphore unlinked and exited with code 1, which the next loader reported as its own (seen twice under load)
+    del failing
+    gc.collect()
     got = list(torch.utils.data.DataLoader(ds, worker_init_fn=pillow_plugin.worker_init, **kw))
     assert [tuple(x.shape) for x in got] == [rgb_array.shape] * 2
     for x, p in zip(got, paths):
