@@ -23,6 +23,7 @@ from dataclasses import replace
 import numpy as np
 from PIL import Image
 
+from agdl_plugins.codec import sampling as S
 from agdl_plugins.codec.encoder import (
     Analysis,
     Prepared,
@@ -45,6 +46,7 @@ from agdl_plugins.codec.rdo import (
     pixel_weights,
     weighted_err2,
 )
+from agdl_plugins.codec.roi import TransmittedRoi
 from agdl_plugins.errors import RateUnreachableError
 from agdl_plugins.imaging import luma_plane, split_alpha, ycbcr_planes
 from agdl_plugins.options import EncodeOptions
@@ -64,16 +66,22 @@ SECANT_PROBES = 6
 
 class _Search:
     def __init__(self, im: Image.Image, color: Image.Image, alpha: np.ndarray | None, opts: EncodeOptions,
-                 reg: Registry) -> None:
+                 reg: Registry, share: _Search | None = None, weights: np.ndarray | None = None) -> None:
+        """``share``: a search on the same image whose original planes and objective weights this one reuses;
+        ``weights``: (H, W) objective weights to use instead of computing them (a sample's, cut from the whole
+        image's: :mod:`agdl_plugins.codec.sampling`)."""
         self.im, self.color, self.alpha, self.opts, self.reg = im, color, alpha, opts, reg
-        self.planes = ycbcr_planes(color)  # (H, W) or (H, W, 3) uint8: the original as F's saliency head reads it
-        self.y = luma_plane(self.planes).astype(np.float64)
+        if share is not None:  # one saliency run and one copy of the original: none depends on the base
+            self.planes, self.y, weights = share.planes, share.y, share.weights()
+        else:
+            self.planes = ycbcr_planes(color)  # (H, W) or (H, W, 3) uint8: the original as F's saliency reads it
+            self.y = luma_plane(self.planes).astype(np.float64)
         self.analyses: dict[int, Analysis] = {}
         self.fixed: dict[int, int] = {}
         self.evals: dict[tuple[int, bool, int], QualityEvaluator] = {}
         self.sets: dict[int, CriticalSets] = {}
         self.preps: dict[tuple[int, float], Prepared] = {}
-        self._weights: np.ndarray | None = None
+        self._weights: np.ndarray | None = weights
 
     # --- shared pieces -------------------------------------------------------------------------------
     def analysis(self, q: int) -> Analysis:
@@ -415,6 +423,8 @@ def encode_image(
     if opts.base == AUTO and opts.target_bpp is None and fixed:
         # every decision given: nothing to weigh the bases by, and ``quality`` is a JPEG quality
         opts = replace(opts, base=AUTO_FIXED_BASE)
+    if opts.target_bpp is not None and alpha is None and im.width * im.height > S.SAMPLE_ABOVE:
+        return encode_sampled(im, color, opts, reg, metadata)
     if opts.base == AUTO:
         return encode_auto(im, color, alpha, opts, reg, metadata)
     if opts.target_bpp is None and fixed:
@@ -448,7 +458,20 @@ def auto_bases(reg: Registry) -> list[str]:
 
 def encode_auto(im: Image.Image, color: Image.Image, alpha: np.ndarray | None, opts: EncodeOptions,
                 reg: Registry, metadata: dict[str, bytes | None]) -> bytes:
-    """``base="auto"``: rank every base at the byte budget by its base layer alone (:meth:`_Search.probe` with
+    """``base="auto"``: the file of the base :func:`choose_base` chooses, written with its search's decisions."""
+    chosen, decided, note = choose_base(im, color, alpha, opts, reg)
+    return search(im, color, alpha, chosen.opts, reg, {**metadata, BASE_CHOICE_KEY: note}, s=chosen,
+                  decided=decided)
+
+
+def choose_base(im: Image.Image, color: Image.Image, alpha: np.ndarray | None, opts: EncodeOptions,
+                reg: Registry, weights: np.ndarray | None = None
+                ) -> tuple[_Search, tuple[float, float, float, float] | None, dict[str, float | None]]:
+    """``base="auto"``'s choice: (the chosen base's search, its :func:`decide` result when it was searched in full
+    (else None), the objective per base for the file's ``agdl_base_choice`` note). ``weights``: as
+    :class:`_Search`'s.
+
+    Rank every base at the byte budget by its base layer alone (:meth:`_Search.probe` with
     ``proxy``: base encodes and F, no G), probe the :data:`AUTO_G_PROBES` best with G (one run each), then run the
     full search on the winner only, reusing its probe's work — or on both finalists when their probes are within
     :data:`AUTO_CLOSE` of each other, and then the two searches' own objectives decide.
@@ -467,10 +490,9 @@ def encode_auto(im: Image.Image, color: Image.Image, alpha: np.ndarray | None, o
         budget = jpeg.fixed_bytes(opts.quality) * 8.0 / px
     else:
         budget = opts.target_bpp
-    searches = {b: _Search(im, color, alpha, replace(opts, base=b, target_bpp=budget), reg) for b in bases}
-    first = searches[bases[0]]
-    for s in searches.values():  # one saliency run and one copy of the original for all: none depends on the base
-        s._weights, s.planes, s.y = first.weights(), first.planes, first.y
+    first = _Search(im, color, alpha, replace(opts, base=bases[0], target_bpp=budget), reg, weights=weights)
+    searches = {b: _Search(im, color, alpha, replace(opts, base=b, target_bpp=budget), reg, share=first)
+                if b != bases[0] else first for b in bases}
     target = first.target_bytes()
     # the base layers alone rank the bases (no G); G then runs on the AUTO_G_PROBES best only
     rough = {b: s.probe(target, proxy=True) for b, s in searches.items()}
@@ -490,11 +512,70 @@ def encode_auto(im: Image.Image, color: Image.Image, alpha: np.ndarray | None, o
             searches[b].keep_only(decided[b][0])
             objective[b] = decided[b][3]
     best = min(decided, key=lambda b: (decided[b][3], bases.index(b))) if decided else ranked[0]
-    chosen = searches[best]
     note = {b: (d / px if np.isfinite(d) else None) for b, d in objective.items()}
-    return search(im, color, alpha, chosen.opts, reg, {**metadata, BASE_CHOICE_KEY: note}, s=chosen,
-                  decided=decided.get(best))
+    return searches[best], decided.get(best), note
 
 
 #: ``metadata`` key under which the search hands :func:`agdl_plugins.codec.encoder.finish` the base choice
 BASE_CHOICE_KEY = "base_choice"
+
+
+# --- large images: decided on a sample of their tiles -----------------------------------------------------------
+
+def encode_sampled(im: Image.Image, color: Image.Image, opts: EncodeOptions, reg: Registry,
+                   metadata: dict[str, bytes | None]) -> bytes:
+    """A ``target_bpp`` encode of an image above :data:`~agdl_plugins.codec.sampling.SAMPLE_ABOVE` pixels (no
+    alpha): the search (``base="auto"``'s choice included) runs on a mosaic of the image's tiles
+    (:mod:`agdl_plugins.codec.sampling`) at the same bits per pixel, with the objective weights cut from the
+    whole image's; the whole image is then written with its base codec, refinement budget and step, the base
+    quality moved (:func:`~agdl_plugins.codec.sampling.nearest_fit`) to the largest whose layer leaves the
+    sample's share of refinement bytes, and the step tuned on the real coder to land on the byte budget.
+    The sample's verdict on the restorer (:meth:`_Search.restorer_helps`) stands. On the whole image: one
+    saliency run, one to three base encodes (one when the sample's quality fits), and F and G once each when
+    there is a refinement (neither when there is none).
+    """
+    whole = _Search(im, color, None, opts, reg)
+    rows, cols, origins = S.tile_origins(im.height, im.width)
+
+    def cut(a: np.ndarray) -> np.ndarray:
+        return S.gather(a, rows, cols, origins)
+
+    s_color = Image.fromarray(cut(np.asarray(color)), color.mode)
+    s_opts = opts if roi_map(opts) is None else replace(opts, roi=TransmittedRoi(opts.roi.record,
+                                                                               cut(roi_map(opts))))
+    note = None
+    if opts.base == AUTO:
+        s, decided, note = choose_base(s_color, s_color, None, s_opts, reg, weights=cut(whole.weights()))
+    else:
+        s, decided = _Search(s_color, s_color, None, s_opts, reg, weights=cut(whole.weights())), None
+    q_s, f, step, d = decided if decided is not None else decide(s)
+    q0 = int(q_s)
+    scale = im.width * im.height / (s_color.width * s_color.height)
+    refinement = (len(s.file(q0, f, step, {})) - s.fixed_bytes(q0)) * scale if f else 0.0
+    s.decide_restorer(q0)  # the sample's verdict on the restorer stands for the whole image (no G run to judge it)
+    full = _Search(im, color, None, replace(opts, base=s.opts.base, restorer=s.analysis(q0).restorer.id), reg,
+                   share=whole)
+    target = full.target_bytes()
+    q = S.nearest_fit(full.fixed_bytes, target - refinement, q0, _log_slope(s.fixed, q0))
+    if full.fixed_bytes(q) > target * (1 + RATE_TOLERANCE):  # even the smallest base does not fit: say why
+        return search(im, color, None, full.opts, reg, metadata, s=full)
+    if not f and full.fixed_bytes(q) < target * (1 - RATE_TOLERANCE):  # what the base leaves: a refinement,
+        fracs, steps, _ = full.space()  # as the whole-image search fills it (one F and one G run)
+        fill = full.fitting(full.evaluator(q), target, fracs[:4], steps, False) if fracs else None
+        if fill is not None:
+            f, step = fill.fraction, fill.step
+    if f:
+        step = full.tune_step(Candidate(q, f, step, 0.0, d), target)
+    else:
+        q, step = full.fill_base(q, target), 16.0
+    meta = metadata if note is None else {**metadata, BASE_CHOICE_KEY: note}
+    return search(im, color, None, full.opts, reg, meta, s=full, decided=(q, f, step, d * scale))
+
+
+def _log_slope(sizes: dict[int, int], q: int, reach: int = 10, default: float = 0.04) -> float:
+    """d log(size) / d quality between the two sizes measured furthest apart within ``reach`` of ``q`` (AVIF maps
+    neighbouring qualities to one quantiser, so adjacent sizes can be equal); ``default`` when they do not rise."""
+    near = sorted(k for k in sizes if abs(k - q) <= reach)
+    if len(near) < 2 or sizes[near[-1]] <= sizes[near[0]]:
+        return default
+    return float(np.log(sizes[near[-1]] / sizes[near[0]]) / (near[-1] - near[0]))

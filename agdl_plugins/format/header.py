@@ -34,7 +34,7 @@ ENTROPY_CODERS = {0: "constriction-range-qlaplace"}
 PART_CODES = (
     "jpeg", "webp", "avif", "jpeg2000", "jpeg-saliency",
     "agdl-f", "edge-sobel", "agdl-g", "identity",
-    "structured-dct", "gaussian", "agdl-g-webp-avif", "roi-edge", "agdl-g-lite",
+    "structured-dct", "gaussian", "agdl-g-webp-avif", "roi-edge", "agdl-g-lite", "agdl-g-lite-webp-avif",
 )  # fmt: skip
 _PART_KINDS = ("base_codec", "predictor", "restorer", "sensing")
 

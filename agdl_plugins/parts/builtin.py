@@ -9,7 +9,13 @@ from agdl_models import WEIGHTS_DIR
 from agdl_plugins.parts.base_codecs import BUILTIN_BASE_CODECS
 from agdl_plugins.parts.hookspecs import hookimpl
 from agdl_plugins.parts.predictors import LearnedPredictor, RoiEdgePredictor, SobelEdgePredictor
-from agdl_plugins.parts.restorers import IdentityRestorer, LearnedRestorer, LiteLearnedRestorer, LossyBaseRestorer
+from agdl_plugins.parts.restorers import (
+    IdentityRestorer,
+    LearnedRestorer,
+    LiteLearnedRestorer,
+    LiteLossyBaseRestorer,
+    LossyBaseRestorer,
+)
 from agdl_plugins.parts.saliency_jpeg import SaliencyJpegCodec, SaliencyJpegCodecV1, SaliencyJpegCodecV3
 from agdl_plugins.parts.sensing import GaussianSensingPart, IdentitySensingPart, StructuredSensingPart
 
@@ -18,18 +24,20 @@ from agdl_plugins.parts.sensing import GaussianSensingPart, IdentitySensingPart,
 # it has won in the codec. F v5 won (BENCHMARKS.md §26) and is the default. A pinned version that is not
 # shipped is ignored.
 DEFAULT_VERSIONS: dict[str, tuple[str, int]] = {"predictor": ("agdl-f", 5)}
+#: the weight files' stems (``models/weights/{stem}_v{N}.safetensors``), one per learned part id
+STEMS = ("predictor", "restorer", "restorer_webp_avif", "restorer_lite", "restorer_lite_webp_avif")
 
 
 def learned_versions() -> dict[str, list[int]]:
     """Weight versions shipped in ``models/weights``: ``{"predictor": [1, 2], "restorer": [1, 2],
-    "restorer_webp_avif": [1], "restorer_lite": [1]}`` (sorted).
+    "restorer_webp_avif": [1], "restorer_lite": [1, 2], "restorer_lite_webp_avif": [1]}`` (sorted).
 
     Read from the file names (``predictor_v1.safetensors``) so that registering parts never imports torch.
     Every shipped version is registered, so files written with older weights keep decoding with them.
     """
-    found: dict[str, list[int]] = {"predictor": [], "restorer": [], "restorer_webp_avif": [], "restorer_lite": []}
+    found: dict[str, list[int]] = {k: [] for k in STEMS}
     for f in WEIGHTS_DIR.glob("*_v*.safetensors"):
-        m = re.fullmatch(r"(predictor|restorer|restorer_webp_avif|restorer_lite)_v(\d+)\.safetensors", f.name)
+        m = re.fullmatch(rf"({'|'.join(STEMS)})_v(\d+)\.safetensors", f.name)
         if m:
             found[m[1]].append(int(m[2]))
     return {k: sorted(v) for k, v in found.items()}
@@ -57,6 +65,8 @@ def agdl_register_parts(registry) -> None:
         registry.add_restorer(LossyBaseRestorer(v))
     for v in versions["restorer_lite"]:  # G-lite (agdl-g-lite): chosen with restorer="agdl-g-lite", not a default
         registry.add_restorer(LiteLearnedRestorer(v))
+    for v in versions["restorer_lite_webp_avif"]:  # G-lite for WebP/AVIF bases (agdl-g-lite-webp-avif)
+        registry.add_restorer(LiteLossyBaseRestorer(v))
     for kind, (part_id, v) in DEFAULT_VERSIONS.items():
         if v in versions[kind]:
             registry.set_default(kind, part_id, v)

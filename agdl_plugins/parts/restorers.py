@@ -15,13 +15,16 @@ import numpy as np
 from agdl_plugins.parts.learned import run_network
 from agdl_plugins.parts.protocols import bind
 
-__all__ = ["LITE_RESTORER_ID", "LOSSY_RESTORER_ID", "IdentityRestorer", "LearnedRestorer", "LiteLearnedRestorer",
-           "LossyBaseRestorer", "bind"]
+__all__ = ["LITE_LOSSY_RESTORER_ID", "LITE_RESTORER_ID", "LOSSY_RESTORER_ID", "IdentityRestorer", "LearnedRestorer",
+           "LiteLearnedRestorer", "LiteLossyBaseRestorer", "LossyBaseRestorer", "bind"]
 
 #: id of the WebP/AVIF restorer (weights ``models/weights/restorer_webp_avif_vN.safetensors``)
 LOSSY_RESTORER_ID = "agdl-g-webp-avif"
 #: id of G-lite, the light JPEG restorer distilled from G v2 (``models/weights/restorer_lite_vN.safetensors``)
 LITE_RESTORER_ID = "agdl-g-lite"
+#: id of G-lite for WebP/AVIF bases, distilled from ``agdl-g-webp-avif``
+#: (``models/weights/restorer_lite_webp_avif_vN.safetensors``)
+LITE_LOSSY_RESTORER_ID = "agdl-g-lite-webp-avif"
 
 
 def _grey(out: np.ndarray) -> np.ndarray:
@@ -72,6 +75,7 @@ class LossyBaseRestorer:
 
     id = LOSSY_RESTORER_ID
     codecs = ("webp", "avif")
+    stem = "restorer_webp_avif"  # weights: models/weights/{stem}_v{version}.safetensors
 
     def __init__(self, version: int, base: tuple[str, int] | None = None) -> None:
         self.version = version
@@ -80,7 +84,7 @@ class LossyBaseRestorer:
     def for_base(self, codec_id: str, quality: int) -> LossyBaseRestorer:
         if codec_id not in self.codecs:
             raise ValueError(f"restorer {self.id} restores {'/'.join(self.codecs)} base layers, not {codec_id!r}")
-        return LossyBaseRestorer(self.version, (codec_id, int(quality)))
+        return type(self)(self.version, (codec_id, int(quality)))
 
     def cond(self) -> np.ndarray:
         """(64,) conditioning table (ints 1..255) of the bound base."""
@@ -91,5 +95,13 @@ class LossyBaseRestorer:
         return base_cond(*self.base)
 
     def restore(self, luma: np.ndarray, qtable: np.ndarray | None, device: str) -> np.ndarray:
-        return _grey(run_network("restorer", self.id, self.version, luma, self.cond(), device,
-                                 stem="restorer_webp_avif"))
+        return _grey(run_network("restorer", self.id, self.version, luma, self.cond(), device, stem=self.stem))
+
+
+class LiteLossyBaseRestorer(LossyBaseRestorer):
+    """G-lite for WebP and AVIF bases (``agdl-g-lite-webp-avif``): G-lite's network
+    (``models.restorer_lite.LiteRestorer``, under a quarter of G v2's multiply-adds per pixel) with the WebP/AVIF
+    restorer's conditioning on (base codec, quality), distilled from ``agdl-g-webp-avif`` (issue 29)."""
+
+    id = LITE_LOSSY_RESTORER_ID
+    stem = "restorer_lite_webp_avif"
