@@ -3,6 +3,7 @@
 Usage:
     python scripts/scale.py [--mp 0.1 6 24] [--kodak ../shared/datasets/kodak24] [--threads 2]
                             [--target-bpp 0.5] [--repeats 3] [--json OUT] [--restorer agdl-g-lite] [--base jpeg]
+                            [--sample-above 1000000000000]
 
 Test images are mosaics of Kodak24 photos (no upscaling, real photo statistics at every size): 6 MP is the
 4 x 4 mosaic of kodim01..16 (portrait photos turned), 24 MP the 8 x 8 mosaic (kodim01..24 repeated, every other
@@ -30,13 +31,16 @@ import io, json, resource, statistics, sys, time
 from pathlib import Path
 import numpy as np
 import torch
-mp, kodak, what, threads, bpp, reps, tmp, restorer, base = sys.argv[1:10]
+mp, kodak, what, threads, bpp, reps, tmp, restorer, base, sample_above = sys.argv[1:11]
 mp, threads, bpp, reps, tmp = float(mp), int(threads), float(bpp), int(reps), Path(tmp)
 opts = {"target_bpp": bpp, **({"restorer": restorer} if restorer else {}), **({"base": base} if base else {})}
 if threads > 0:
     torch.set_num_threads(threads)  # a script may; the library never does
 from PIL import Image
 import agdl_plugins as agdl
+if sample_above:  # the encoder's whole-image search above this many pixels instead of the sampled one
+    from agdl_plugins.codec import sampling
+    sampling.SAMPLE_ABOVE = int(sample_above)
 
 def med(fn, n):
     ts = []
@@ -106,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--restorer", default="", help="encode with this restorer (e.g. agdl-g-lite; default: the "
                     "encoder's own); the decode uses what the file names")
     ap.add_argument("--base", default="", help="encode with this base (e.g. jpeg; default: the encoder's, auto)")
+    ap.add_argument("--sample-above", type=int, default=None, help="decide images above this many pixels on a "
+                    "sample (default: the encoder's sampling.SAMPLE_ABOVE; 10**12: always search the whole image)")
     a = ap.parse_args(argv)
     rows = []
     for mp in a.mp:
@@ -114,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             if what not in a.what:
                 continue
             r = subprocess.run([sys.executable, "-c", CHILD, str(mp), a.kodak, what, str(a.threads),
-                                str(a.target_bpp), str(a.repeats), a.tmp, a.restorer, a.base], capture_output=True,
+                                str(a.target_bpp), str(a.repeats), a.tmp, a.restorer, a.base,
+                                "" if a.sample_above is None else str(a.sample_above)], capture_output=True,
                                text=True)
             if r.returncode:
                 sys.stderr.write(r.stderr)

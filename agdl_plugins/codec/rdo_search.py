@@ -556,7 +556,7 @@ def encode_sampled(im: Image.Image, color: Image.Image, opts: EncodeOptions, reg
     full = _Search(im, color, None, replace(opts, base=s.opts.base, restorer=s.analysis(q0).restorer.id), reg,
                    share=whole)
     target = full.target_bytes()
-    q = S.nearest_fit(full.fixed_bytes, target - refinement, q0, _log_slope(s.fixed, q0))
+    q = S.nearest_fit(full.fixed_bytes, target - refinement, q0, lambda k: s.fixed_bytes(min(max(k, 1), 95)))
     if full.fixed_bytes(q) > target * (1 + RATE_TOLERANCE):  # even the smallest base does not fit: say why
         return search(im, color, None, full.opts, reg, metadata, s=full)
     if not f and full.fixed_bytes(q) < target * (1 - RATE_TOLERANCE):  # what the base leaves: a refinement,
@@ -571,11 +571,3 @@ def encode_sampled(im: Image.Image, color: Image.Image, opts: EncodeOptions, reg
     meta = metadata if note is None else {**metadata, BASE_CHOICE_KEY: note}
     return search(im, color, None, full.opts, reg, meta, s=full, decided=(q, f, step, d * scale))
 
-
-def _log_slope(sizes: dict[int, int], q: int, reach: int = 10, default: float = 0.04) -> float:
-    """d log(size) / d quality between the two sizes measured furthest apart within ``reach`` of ``q`` (AVIF maps
-    neighbouring qualities to one quantiser, so adjacent sizes can be equal); ``default`` when they do not rise."""
-    near = sorted(k for k in sizes if abs(k - q) <= reach)
-    if len(near) < 2 or sizes[near[-1]] <= sizes[near[0]]:
-        return default
-    return float(np.log(sizes[near[-1]] / sizes[near[0]]) / (near[-1] - near[0]))

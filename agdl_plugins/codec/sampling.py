@@ -65,30 +65,38 @@ def gather(a: np.ndarray, rows: int, cols: int, origins: list[tuple[int, int]], 
     return out
 
 
-def nearest_fit(size: Callable[[int], int], budget: float, q0: int, slope: float, q_max: int = 95) -> int:
-    """The largest quality in 1..``q_max`` whose ``size`` fits ``budget`` (sizes increasing in the quality), found
-    from the guess ``q0``: secant steps on log-size (``slope``: d log(size) / dq, the sample's, until two
-    qualities of this image are known), then a bisection once a bracket is known. 1 when nothing fits.
+def nearest_fit(size: Callable[[int], int], budget: float, q0: int, guide: Callable[[int], float],
+                q_max: int = 95) -> int:
+    """The largest quality in 1..``q_max`` whose ``size`` fits ``budget`` (sizes increasing in the quality), 1 when
+    nothing fits, searched from the guess ``q0``.
 
-    A quality that fits is taken without probing the next one when the slope puts the next one over ``budget``
-    (what it would leave unspent the caller's step tuning gives to the refinement). Each ``size`` call is a base
-    encode of the whole image: a good guess costs one.
+    ``guide(q)``: a cheap stand-in for ``size(q)`` up to a factor (the sample's size, scaled to the image): each
+    probe of ``size`` sets the factor, and the next quality probed is the largest the scaled guide puts within
+    ``budget``. A quality that fits is taken without probing the next one when the scaled guide puts the next one
+    over ``budget`` (what that leaves unspent the caller's step tuning gives to the refinement). After four probes
+    without a quality bracketed on both sides, a bisection. Each ``size`` call is a base encode of the whole
+    image: a good guide costs one or two.
     """
     q = int(min(max(q0, 1), q_max))
     lo, hi = 0, q_max + 1  # size(lo) <= budget < size(hi); 0 and q_max + 1 stand for "not probed"
-    seen: dict[int, float] = {}
+    probes = 0
     while True:
-        seen[q] = float(np.log(size(q)))
-        if seen[q] <= np.log(budget):
+        n = size(q)
+        probes += 1
+        factor = n / max(guide(q), 1e-9)
+        if n <= budget:
             lo = q
         else:
             hi = q
-        if len(seen) >= 2:  # this image's own slope, from the two qualities furthest apart
-            (qa, la), (qb, lb) = min(seen.items()), max(seen.items())
-            slope = (lb - la) / (qb - qa) if lb > la else slope
-        if hi - lo <= 1 or (lo == q and seen[q] + slope > np.log(budget)):
+        if hi - lo <= 1 or (lo == q and guide(q + 1) * factor > budget):
             return max(lo, 1)
-        step = (np.log(budget) - seen[q]) / slope if slope > 0 else 0.0  # the log-linear crossing is at q + step
-        guess = int(np.floor(q + step))
-        bracketed = lo > 0 and hi <= q_max
-        q = (lo + hi) // 2 if bracketed and len(seen) >= 4 else int(min(max(guess, lo + 1), hi - 1))
+        if probes >= 4 and lo > 0 and hi <= q_max:
+            q = (lo + hi) // 2
+            continue
+        if lo == q:  # fits: up while the scaled guide still fits
+            while q + 1 < hi and guide(q + 1) * factor <= budget:
+                q += 1
+        else:  # too big: down to the first quality the scaled guide fits (or just above the bracket)
+            while q - 1 > lo and guide(q - 1) * factor > budget:
+                q -= 1
+            q = max(q - 1, lo + 1)

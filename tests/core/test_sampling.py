@@ -53,35 +53,36 @@ def _curve(rng: np.random.Generator, flat: bool) -> np.ndarray:
 
 
 @pytest.mark.parametrize("flat", [False, True])
-def test_nearest_fit_finds_a_fitting_quality_next_to_the_largest_in_few_encodes(flat: bool) -> None:
+def test_nearest_fit_finds_the_largest_fitting_quality_in_few_encodes(flat: bool) -> None:
+    """The guide is the curve itself off by a factor (0.75..1.3) and 3 % noise per quantiser, as a sample's sizes
+    are for the whole image's."""
     rng = np.random.default_rng(7)
     calls, short = [], []
     for _ in range(500):
         sizes = _curve(rng, flat)
+        noise = rng.uniform(0.97, 1.03, sizes.shape)
+        if flat:  # qualities sharing a quantiser share it in the sample too
+            noise[1::2] = noise[0:-1:2]
+        guide = sizes * rng.uniform(0.75, 1.3) * noise
         budget = float(rng.uniform(sizes[5], sizes[90]))
         truth = max(q for q in range(1, 96) if sizes[q] <= budget)
         probes: list[int] = []
-        q0 = int(np.clip(truth + rng.integers(-5, 6), 1, 95))
-        got = S.nearest_fit(lambda q: (probes.append(q), sizes[q])[1], budget, q0, 0.06)
+        q0 = int(np.argmin(np.abs(guide[:96] - budget)))
+        got = S.nearest_fit(lambda q, p=probes, n=sizes: (p.append(q), n[q])[1], budget, q0,
+                            lambda q, g=guide: g[q])
         assert sizes[got] <= budget
         assert len(probes) == len(set(probes))  # never sizes a quality twice
         calls.append(len(probes))
         short.append(truth - got)
-    # it stops at a fitting quality when the slope says the next one does not fit: at most one short
-    assert max(short) <= 1 and np.mean(short) < 0.3
-    assert np.mean(calls) < 3.0 and max(calls) <= 6
+    # a fitting quality is taken when the guide puts the next one over: rarely short, by less than the noise
+    assert max(short) <= 2 and np.mean(short) < 0.2
+    assert np.mean(calls) < 2.6 and max(calls) <= 6
 
 
 def test_nearest_fit_when_nothing_fits_or_everything_does() -> None:
     sizes = np.exp(10 + 0.05 * np.arange(97))
-    assert S.nearest_fit(lambda q: sizes[q], sizes[1] / 2, 40, 0.05) == 1
-    assert S.nearest_fit(lambda q: sizes[q], sizes[96] * 2, 40, 0.05) == 95
-
-
-def test_log_slope_skips_equal_neighbours() -> None:
-    sizes = {40: 1000, 41: 1000, 44: 1300, 60: 9000}
-    assert rdo_search._log_slope(sizes, 41) == pytest.approx(np.log(1.3) / 4)
-    assert rdo_search._log_slope({40: 1000}, 40) == 0.04
+    assert S.nearest_fit(lambda q: sizes[q], sizes[1] / 2, 40, lambda q: sizes[q]) == 1
+    assert S.nearest_fit(lambda q: sizes[q], sizes[96] * 2, 40, lambda q: sizes[q]) == 95
 
 
 @pytest.fixture(scope="module")
