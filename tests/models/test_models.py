@@ -197,15 +197,15 @@ def test_reference_file_reads_its_source_tensors_and_rejects_others(tmp_path):
 
 def test_every_shipped_file_is_tested():
     assert {"restorer_v1.safetensors", "predictor_v1.safetensors", "predictor_v2.safetensors",
-            "restorer_webp_avif_v1.safetensors", "restorer_lite_v1.safetensors"} <= set(SHIPPED)
+            "restorer_webp_avif_v1.safetensors", "restorer_lite_v1.safetensors",
+            "restorer_lite_webp_avif_v1.safetensors"} <= set(SHIPPED)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_weights_load(name):
     p = W.WEIGHTS_DIR / name
     kind, version = p.stem.rsplit("_v", 1)
-    loader = {"restorer": "load_restorer", "restorer_webp_avif": "load_restorer", "restorer_lite": "load_restorer",
-              "predictor": "load_predictor"}[kind]
+    loader = "load_predictor" if kind == "predictor" else "load_restorer"  # restorer, _webp_avif, _lite, ...
     m = getattr(W, loader)(p)
     x, q = _inputs(64, 64, b=1)
     if getattr(m, "cin", 1) == 3:  # F v3 reads Y, Cb, Cr
