@@ -28,7 +28,7 @@ from agdl_plugins.parts import protocols as P
 from agdl_plugins.parts.base_codecs import BaseDecoded
 from agdl_plugins.parts.engine import resolve_device
 from agdl_plugins.parts.registry import Registry
-from agdl_plugins.parts.restorers import LossyBaseRestorer
+from agdl_plugins.parts.restorers import LITE_LOSSY_RESTORER_ID, LossyBaseRestorer
 from agdl_plugins.roi import normalise_roi
 
 #: the critical-set predictor of a file with a user ROI (when the user names none): exact scores inside the ROI
@@ -40,11 +40,24 @@ ROI_PREDICTOR = "roi-edge"
 ROI_JPEG_BASE = "jpeg"
 
 
-def default_parts(reg: Registry, base: str) -> tuple[str, str]:
-    """(predictor id, restorer id) used when the caller names none: the trained networks when installed."""
+#: images above this many pixels get the light restorer by default on the bases in :data:`LITE_BASES`, where the
+#: restorer is most of a decode's time; smaller images keep the full one (the light one would cost ``base="auto"``
+#: most of its whole-image lead over AVIF, issue 28)
+LITE_ABOVE = 2_000_000
+#: the bases whose light restorer is within issue 29's 0.15 dB of the full one (BD whole and ROI, DUTS-TE 100 and
+#: Kodak24; BENCHMARKS.md §37): AVIF (``agdl-g-lite-webp-avif``: -0.10 / -0.14 dB, Kodak24 -0.12). Not WebP (same
+#: network, ROI -0.19 dB on DUTS-TE 30) nor JPEG (``agdl-g-lite`` v2: -0.19 Kodak24, -0.25 ROI, §33)
+LITE_BASES = ("avif",)
+
+
+def default_parts(reg: Registry, base: str, pixels: int = 0) -> tuple[str, str]:
+    """(predictor id, restorer id) used when the caller names none for a ``pixels``-pixel image: the trained
+    networks when installed (the light restorer above :data:`LITE_ABOVE` pixels on :data:`LITE_BASES`)."""
     pred = "agdl-f" if reg.has("predictor", "agdl-f") else "edge-sobel"
     if base in ("jpeg", "jpeg-saliency") and reg.has("restorer", "agdl-g"):
         rest = "agdl-g"
+    elif base in LITE_BASES and pixels > LITE_ABOVE and reg.has("restorer", LITE_LOSSY_RESTORER_ID):
+        rest = LITE_LOSSY_RESTORER_ID
     elif base in LossyBaseRestorer.codecs and reg.has("restorer", LossyBaseRestorer.id):
         rest = LossyBaseRestorer.id  # WebP/AVIF: conditioned on the base codec and quality from HEAD
     else:
@@ -163,9 +176,13 @@ def base_codec_id(opts: EncodeOptions) -> str:
     return ROI_JPEG_BASE if opts.base == "jpeg" and roi_map(opts) is not None else opts.base
 
 
-def analyse(color: Image.Image, opts: EncodeOptions, reg: Registry, quality: int) -> Analysis:
-    """Stage E1 (base layer, encoded and decoded as the decoder will) for ``color`` (mode L or RGB)."""
-    pred_default, rest_default = default_parts(reg, opts.base)
+def analyse(color: Image.Image, opts: EncodeOptions, reg: Registry, quality: int, pixels: int | None = None
+            ) -> Analysis:
+    """Stage E1 (base layer, encoded and decoded as the decoder will) for ``color`` (mode L or RGB). ``pixels``:
+    the size of the image the default parts are chosen for (default ``color``'s; a sample's search passes the whole
+    image's, :mod:`agdl_plugins.codec.sampling`)."""
+    pixels = color.width * color.height if pixels is None else pixels
+    pred_default, rest_default = default_parts(reg, opts.base, pixels)
     roi = roi_map(opts)
     codec = reg.get("base_codec", base_codec_id(opts))
     pid = opts.predictor or (ROI_PREDICTOR if roi is not None else pred_default)

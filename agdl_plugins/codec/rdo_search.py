@@ -66,13 +66,16 @@ SECANT_PROBES = 6
 
 class _Search:
     def __init__(self, im: Image.Image, color: Image.Image, alpha: np.ndarray | None, opts: EncodeOptions,
-                 reg: Registry, share: _Search | None = None, weights: np.ndarray | None = None) -> None:
-        """``share``: a search on the same image whose original planes and objective weights this one reuses;
-        ``weights``: (H, W) objective weights to use instead of computing them (a sample's, cut from the whole
-        image's: :mod:`agdl_plugins.codec.sampling`)."""
+                 reg: Registry, share: _Search | None = None, weights: np.ndarray | None = None,
+                 pixels: int | None = None) -> None:
+        """``share``: a search on the same image whose original planes, objective weights and ``pixels`` this one
+        reuses; ``weights``: (H, W) objective weights to use instead of computing them, and ``pixels``: the size
+        the default parts are chosen for, instead of ``im``'s (a sample's search: the whole image's weights cut to
+        the sample, and its size, :mod:`agdl_plugins.codec.sampling`)."""
         self.im, self.color, self.alpha, self.opts, self.reg = im, color, alpha, opts, reg
+        self.pixels = im.width * im.height if pixels is None else pixels
         if share is not None:  # one saliency run and one copy of the original: none depends on the base
-            self.planes, self.y, weights = share.planes, share.y, share.weights()
+            self.planes, self.y, weights, self.pixels = share.planes, share.y, share.weights(), share.pixels
         else:
             self.planes = ycbcr_planes(color)  # (H, W) or (H, W, 3) uint8: the original as F's saliency reads it
             self.y = luma_plane(self.planes).astype(np.float64)
@@ -86,7 +89,7 @@ class _Search:
     # --- shared pieces -------------------------------------------------------------------------------
     def analysis(self, q: int) -> Analysis:
         if q not in self.analyses:
-            a = analyse(self.color, self.opts, self.reg, q)
+            a = analyse(self.color, self.opts, self.reg, q, self.pixels)
             if self.opts.restorer is None and a.restorer.id != "identity":  # a restorer the user did not name
                 a.keep_restorer, a.plain = self.restorer_helps, self.reg.get("restorer", "identity")
             self.analyses[q] = a
@@ -465,10 +468,10 @@ def encode_auto(im: Image.Image, color: Image.Image, alpha: np.ndarray | None, o
 
 
 def choose_base(im: Image.Image, color: Image.Image, alpha: np.ndarray | None, opts: EncodeOptions,
-                reg: Registry, weights: np.ndarray | None = None
+                reg: Registry, weights: np.ndarray | None = None, pixels: int | None = None
                 ) -> tuple[_Search, tuple[float, float, float, float] | None, dict[str, float | None]]:
     """``base="auto"``'s choice: (the chosen base's search, its :func:`decide` result when it was searched in full
-    (else None), the objective per base for the file's ``agdl_base_choice`` note). ``weights``: as
+    (else None), the objective per base for the file's ``agdl_base_choice`` note). ``weights``, ``pixels``: as
     :class:`_Search`'s.
 
     Rank every base at the byte budget by its base layer alone (:meth:`_Search.probe` with
@@ -490,7 +493,8 @@ def choose_base(im: Image.Image, color: Image.Image, alpha: np.ndarray | None, o
         budget = jpeg.fixed_bytes(opts.quality) * 8.0 / px
     else:
         budget = opts.target_bpp
-    first = _Search(im, color, alpha, replace(opts, base=bases[0], target_bpp=budget), reg, weights=weights)
+    first = _Search(im, color, alpha, replace(opts, base=bases[0], target_bpp=budget), reg, weights=weights,
+                    pixels=pixels)
     searches = {b: _Search(im, color, alpha, replace(opts, base=b, target_bpp=budget), reg, share=first)
                 if b != bases[0] else first for b in bases}
     target = first.target_bytes()
@@ -543,11 +547,11 @@ def encode_sampled(im: Image.Image, color: Image.Image, opts: EncodeOptions, reg
     s_color = Image.fromarray(cut(np.asarray(color)), color.mode)
     s_opts = opts if roi_map(opts) is None else replace(opts, roi=TransmittedRoi(opts.roi.record,
                                                                                cut(roi_map(opts))))
-    note = None
+    note, px = None, im.width * im.height  # the sample's default parts are the whole image's (LITE_ABOVE)
     if opts.base == AUTO:
-        s, decided, note = choose_base(s_color, s_color, None, s_opts, reg, weights=cut(whole.weights()))
+        s, decided, note = choose_base(s_color, s_color, None, s_opts, reg, weights=cut(whole.weights()), pixels=px)
     else:
-        s, decided = _Search(s_color, s_color, None, s_opts, reg, weights=cut(whole.weights())), None
+        s, decided = _Search(s_color, s_color, None, s_opts, reg, weights=cut(whole.weights()), pixels=px), None
     q_s, f, step, d = decided if decided is not None else decide(s)
     q0 = int(q_s)
     scale = im.width * im.height / (s_color.width * s_color.height)

@@ -73,3 +73,36 @@ def test_named_it_is_written_decoded_and_beats_the_base_layer(photo, base):
     ref = _y(photo)
     assert np.mean((_y(out) - ref) ** 2) < np.mean((_y(plain) - ref) ** 2)
     assert np.array_equal(out, agdl.decode(d).array)
+
+
+@pytest.mark.parametrize("base", ["webp", "avif"])
+def test_the_default_for_images_above_lite_above(photo, base, monkeypatch):
+    """AVIF bases get G-lite by default above LITE_ABOVE pixels, the full restorer below; WebP (G-lite missed the
+    ROI bar there) and JPEG keep the full restorers."""
+    from agdl_plugins.codec import encoder
+
+    kw = dict(base=base, quality=35, critical_fraction=0)
+    assert agdl.read_info(agdl.encode(photo, **kw)).header.restorer == LOSSY_RESTORER_ID
+    monkeypatch.setattr(encoder, "LITE_ABOVE", photo.shape[0] * photo.shape[1] - 1)
+    lite = LITE_LOSSY_RESTORER_ID if base == "avif" else LOSSY_RESTORER_ID
+    assert agdl.read_info(agdl.encode(photo, **kw)).header.restorer == lite
+    assert agdl.read_info(agdl.encode(photo, quality=35, critical_fraction=0)).header.restorer == "agdl-g"
+    named = agdl.encode(photo, **kw, restorer=LOSSY_RESTORER_ID)
+    assert agdl.read_info(named).header.restorer == LOSSY_RESTORER_ID
+
+
+def test_a_sampled_search_decides_with_the_whole_images_restorer(monkeypatch):
+    """The sample is below LITE_ABOVE, the image above: the sample's search runs the image's default (G-lite)."""
+    from agdl_plugins.codec import encoder, rdo_search
+    from agdl_plugins.codec import sampling as S
+
+    im = np.ascontiguousarray(np.concatenate([data.astronaut()[:384, :512]] * 2, axis=1))  # 384 x 1024
+    monkeypatch.setattr(S, "SAMPLE_ABOVE", 200_000)
+    monkeypatch.setattr(S, "SAMPLE_TILES", 6)
+    monkeypatch.setattr(encoder, "LITE_ABOVE", 300_000)
+    used: list[str] = []
+    analyse = rdo_search.analyse
+    monkeypatch.setattr(rdo_search, "analyse", lambda *a: (lambda r: (used.append(r.restorer.id), r)[1])(analyse(*a)))
+    d = agdl.encode(im, base="avif", target_bpp=0.6)
+    assert agdl.read_info(d).header.restorer == LITE_LOSSY_RESTORER_ID
+    assert set(used) == {LITE_LOSSY_RESTORER_ID}
