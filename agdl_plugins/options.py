@@ -62,8 +62,9 @@ class EncodeOptions:
     predictor: str | None = _opt(None, "critical-pixel predictor id (default: trained agdl-f, else edge-sobel)",
                                  type=str)
     restorer: str | None = _opt(None, "restorer id used as the measurement reference (default: the trained "
-                                "agdl-g for the base, else identity; agdl-g-lite: G-lite, the JPEG restorer at "
-                                "1/8 of agdl-g's multiply-adds)", type=str)
+                                "one for the base -- agdl-g for JPEG, agdl-g-webp-avif for WebP/AVIF, "
+                                "agdl-g-lite-webp-avif for AVIF above 2 MP -- else identity; agdl-g-lite: "
+                                "G-lite, the JPEG restorer at 0.24x agdl-g's multiply-adds)", type=str)
     sensing: str | None = _opt(None, "sensing operator: identity (y = c, the default when measurement_ratio is "
                                "1), structured-dct (the paper's global mixing, the default for M < N), gaussian "
                                "(dense research reference); identity wins at equal bytes", type=str)
