@@ -426,7 +426,7 @@ def encode_image(
     if opts.base == AUTO and opts.target_bpp is None and fixed:
         # every decision given: nothing to weigh the bases by, and ``quality`` is a JPEG quality
         opts = replace(opts, base=AUTO_FIXED_BASE)
-    if opts.target_bpp is not None and alpha is None and im.width * im.height > S.SAMPLE_ABOVE:
+    if opts.target_bpp is not None and alpha is None and S.sampled(im.width, im.height):
         return encode_sampled(im, color, opts, reg, metadata)
     if opts.base == AUTO:
         return encode_auto(im, color, alpha, opts, reg, metadata)

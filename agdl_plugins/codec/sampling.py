@@ -27,6 +27,12 @@ SAMPLE_TILES = 24
 ALIGN = 64
 
 
+def sampled(width: int, height: int) -> bool:
+    """Whether a ``width`` x ``height`` image is decided on a sample: above :data:`SAMPLE_ABOVE` pixels, and at
+    least one tile high and wide (a 30,000 x 100 strip is searched whole)."""
+    return width * height > SAMPLE_ABOVE and min(width, height) >= SAMPLE_TILE
+
+
 def tile_origins(height: int, width: int, n_tiles: int | None = None, tile: int | None = None
                  ) -> tuple[int, int, list[tuple[int, int]]]:
     """(rows, cols, [(y, x), ...] row-major): a rows x cols grid of ``tile`` px tiles, one at the centre of each

@@ -126,3 +126,21 @@ def test_images_with_alpha_or_without_a_rate_are_searched_whole(big, monkeypatch
     agdl.encode(rgba[:256, :512], target_bpp=0.6, base="jpeg")
     agdl.encode(big[:512, :512], quality=40, base="jpeg")
     assert not called
+
+
+def test_strips_thinner_than_a_tile_are_searched_whole(monkeypatch) -> None:
+    assert S.sampled(3072, 2048) and not S.sampled(1000, 1000) and not S.sampled(40_000, S.SAMPLE_TILE - 1)
+    monkeypatch.setattr(S, "SAMPLE_ABOVE", 10_000)
+    strip = np.ascontiguousarray(np.tile(data.astronaut()[200:296], (1, 2, 1)))  # 96 x 1024: no 128 px tile
+    d = agdl.encode(strip, target_bpp=0.8, base="jpeg")
+    assert agdl.decode(d).array.shape == strip.shape
+
+
+def test_a_user_roi_is_cut_with_the_sample(big, monkeypatch) -> None:
+    monkeypatch.setattr(S, "SAMPLE_ABOVE", 100_000)
+    monkeypatch.setattr(S, "SAMPLE_TILES", 12)
+    box = (100, 100, 500, 400)
+    d = agdl.encode(big, target_bpp=0.6, base="jpeg", roi=box)
+    info = agdl.read_info(d)
+    assert info.roi_record is not None
+    assert abs(8 * info.layer_bytes["total"] / big.shape[0] / big.shape[1] - 0.6) < 0.03
