@@ -28,6 +28,7 @@ from agdl_plugins.codec.encoder import (
     Analysis,
     Prepared,
     analyse,
+    base_codec_id,
     check_parts,
     default_parts,
     finish,
@@ -560,7 +561,16 @@ def encode_sampled(im: Image.Image, color: Image.Image, opts: EncodeOptions, reg
     full = _Search(im, color, None, replace(opts, base=s.opts.base, restorer=s.analysis(q0).restorer.id), reg,
                    share=whole)
     target = full.target_bytes()
-    q = S.nearest_fit(full.fixed_bytes, target - refinement, q0, lambda k: s.fixed_bytes(min(max(k, 1), 95)))
+    budget = target - refinement
+
+    def guide(k: int) -> float:  # the sample's own sizes: cheap, and they rise in the same steps
+        return float(s.fixed_bytes(min(max(k, 1), 95)))
+
+    hint = getattr(reg.get("base_codec", base_codec_id(full.opts)), "size_hint", None)
+    whole_hint, sample_hint = (hint(color, q0), hint(s_color, q0)) if hint is not None else (None, None)
+    if whole_hint and sample_hint:  # the sample's quality is off by its tile seams: a fast encode of both says how
+        q0 = S.start_quality(guide, budget, q0, whole_hint / sample_hint)
+    q = S.nearest_fit(full.fixed_bytes, budget, q0, guide)
     if full.fixed_bytes(q) > target * (1 + RATE_TOLERANCE):  # even the smallest base does not fit: say why
         return search(im, color, None, full.opts, reg, metadata, s=full)
     if not f and full.fixed_bytes(q) < target * (1 - RATE_TOLERANCE):  # what the base leaves: a refinement,

@@ -106,3 +106,17 @@ def nearest_fit(size: Callable[[int], int], budget: float, q0: int, guide: Calla
             while q - 1 > lo and guide(q - 1) * factor > budget:
                 q -= 1
             q = max(q - 1, lo + 1)
+
+
+def start_quality(guide: Callable[[int], float], budget: float, q0: int, ratio: float, q_max: int = 95) -> int:
+    """The largest quality whose ``guide`` size times ``ratio`` fits ``budget``, scanned from ``q0`` (1 when none
+    does): where :func:`nearest_fit` starts when the whole image's size relative to the sample's is estimated
+    (``ratio``, from the base codec's fast encode of both, ``size_hint``) before any real whole-image encode."""
+    q = int(min(max(q0, 1), q_max))
+    if guide(q) * ratio <= budget:
+        while q < q_max and guide(q + 1) * ratio <= budget:
+            q += 1
+        return q
+    while q > 1 and guide(q) * ratio > budget:
+        q -= 1
+    return q

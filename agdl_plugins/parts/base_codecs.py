@@ -69,6 +69,11 @@ class PillowBaseCodec:
                 f"this AGDL file's base layer is {self.pil_format}, which this Pillow ({__version__}) cannot "
                 f"decode: install {self.requires}")
 
+    #: save options that make an encode much faster while its size, relative to another image's at the same
+    #: quality, tracks the real encode's (the encoder's rate estimate for large images, :meth:`size_hint`);
+    #: None: no such setting (the real encode is fast enough)
+    fast_kwargs: dict | None = None
+
     def save_kwargs(self, quality: int) -> dict:
         raise NotImplementedError
 
@@ -78,6 +83,15 @@ class PillowBaseCodec:
         # save a copy: a save() nested inside a plugin's save() of the same object would inherit its encoderinfo
         image.copy().save(buf, self.pil_format, **self.save_kwargs(quality))
         return buf.getvalue()
+
+    def size_hint(self, image: Image.Image, quality: int) -> int | None:
+        """Bytes of a fast encode (:attr:`fast_kwargs`) of ``image`` at ``quality``, or None: only ratios between
+        two images' hints mean anything (AVIF speed 10 tracks speed 6's within ~1.5 %, BENCHMARKS.md §37)."""
+        if self.fast_kwargs is None:
+            return None
+        buf = io.BytesIO()
+        image.copy().save(buf, self.pil_format, **{**self.save_kwargs(quality), **self.fast_kwargs})
+        return len(buf.getvalue())
 
     def _open(self, payload: bytes) -> Image.Image:
         self._require()
@@ -184,6 +198,8 @@ class AvifCodec(PillowBaseCodec):
     pil_format = "AVIF"
     feature = "avif"
     requires = "Pillow >= 11.3 (its PyPI wheels read and write AVIF), or the pillow-avif-plugin package"
+
+    fast_kwargs = {"speed": 10}  # ~10x faster than speed 6
 
     def save_kwargs(self, quality: int) -> dict:
         return {"quality": int(quality), "speed": 6}
