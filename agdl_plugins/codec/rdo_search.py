@@ -536,8 +536,9 @@ def encode_sampled(im: Image.Image, color: Image.Image, opts: EncodeOptions, reg
     quality moved (:func:`~agdl_plugins.codec.sampling.nearest_fit`) to the largest whose layer leaves the
     sample's share of refinement bytes, and the step tuned on the real coder to land on the byte budget.
     The sample's verdict on the restorer (:meth:`_Search.restorer_helps`) stands. On the whole image: one
-    saliency run, one to three base encodes (one when the sample's quality fits), and F and G once each when
-    there is a refinement (neither when there is none).
+    saliency run, a fast encode where the base codec has one (``size_hint``: AVIF) to correct the sample's quality,
+    one to three base encodes (one when that quality fits), and F and G once each when there is a refinement
+    (neither when there is none).
     """
     whole = _Search(im, color, None, opts, reg)
     rows, cols, origins = S.tile_origins(im.height, im.width)

@@ -96,27 +96,25 @@ def nearest_fit(size: Callable[[int], int], budget: float, q0: int, guide: Calla
             hi = q
         if hi - lo <= 1 or (lo == q and guide(q + 1) * factor > budget):
             return max(lo, 1)
-        if probes >= 4 and lo > 0 and hi <= q_max:
-            q = (lo + hi) // 2
-            continue
-        if lo == q:  # fits: up while the scaled guide still fits
-            while q + 1 < hi and guide(q + 1) * factor <= budget:
-                q += 1
-        else:  # too big: down to the first quality the scaled guide fits (or just above the bracket)
-            while q - 1 > lo and guide(q - 1) * factor > budget:
-                q -= 1
-            q = max(q - 1, lo + 1)
+        bracketed = lo > 0 and hi <= q_max
+        q = (lo + hi) // 2 if probes >= 4 and bracketed else _largest_fit(guide, factor, budget, q, lo, hi)
 
 
 def start_quality(guide: Callable[[int], float], budget: float, q0: int, ratio: float, q_max: int = 95) -> int:
     """The largest quality whose ``guide`` size times ``ratio`` fits ``budget``, scanned from ``q0`` (1 when none
     does): where :func:`nearest_fit` starts when the whole image's size relative to the sample's is estimated
     (``ratio``, from the base codec's fast encode of both, ``size_hint``) before any real whole-image encode."""
-    q = int(min(max(q0, 1), q_max))
-    if guide(q) * ratio <= budget:
-        while q < q_max and guide(q + 1) * ratio <= budget:
+    return _largest_fit(guide, ratio, budget, q0, 0, q_max + 1)
+
+
+def _largest_fit(guide: Callable[[int], float], factor: float, budget: float, q: int, lo: int, hi: int) -> int:
+    """The largest quality in (``lo``, ``hi``) whose ``guide`` size times ``factor`` fits ``budget``, scanned from
+    ``q`` (the guide rising with the quality); ``lo + 1`` when none does."""
+    q = min(max(q, lo + 1), hi - 1)
+    if guide(q) * factor <= budget:  # fits: up while the next one still does
+        while q + 1 < hi and guide(q + 1) * factor <= budget:
             q += 1
         return q
-    while q > 1 and guide(q) * ratio > budget:
+    while q - 1 > lo and guide(q - 1) * factor > budget:  # too big: down to the first that fits
         q -= 1
-    return q
+    return max(q - 1, lo + 1)
