@@ -56,7 +56,9 @@ VAL_QUALITIES = (10, 30, 60)
 VAL_SLICE = (100, 300)  # DUTS-TE images 101-300 by sorted name
 # arguments that define the run; on --resume they are taken from the checkpoint
 RUN_KEYS = ("width", "side", "batch", "lr", "wd", "warmup", "seed", "side_weight", "crop_min", "p_webp", "p_avif",
-            "hours", "total_steps")
+            "hours", "total_steps", "p_crop", "mae_weight", "init")
+# run arguments added after the first runs, with the values those runs used (their checkpoints lack them)
+RUN_DEFAULTS = {"p_crop": 0.8, "mae_weight": 0.0, "init": ""}
 LOG_FIELDS = ("utc", "step", "epoch", "seen", "train_hours", "cpu_hours", "lr", "train_loss", "img_per_s",
               "val_iou", "val_mae", "val_iou_q10", "val_iou_q60")
 
@@ -147,11 +149,12 @@ def _compress(rgb: Image.Image, codec: str, q: int) -> np.ndarray:
 
 
 def make_sample(img: np.ndarray, mask: np.ndarray, rng: np.random.Generator, side: int, crop_min: float = 0.4,
-                p_webp: float = 0.1, p_avif: float = 0.05) -> tuple[torch.Tensor, torch.Tensor]:
+                p_webp: float = 0.1, p_avif: float = 0.05, p_crop: float = 0.8) -> tuple[torch.Tensor, torch.Tensor]:
     """One augmented sample: ``img`` (h, w, 3) uint8 RGB, ``mask`` (h, w) uint8 -> ((3, side, side) base Y, Cb,
-    Cr in [0, 1], (1, side, side) mask in [0, 1]). Every random draw comes from ``rng``."""
+    Cr in [0, 1], (1, side, side) mask in [0, 1]). Every random draw comes from ``rng``; with probability
+    ``p_crop`` the sample is a random crop of ``crop_min``..1 of the area."""
     h, w = mask.shape
-    if rng.random() < 0.8:  # random crop of crop_min..1 of the area
+    if rng.random() < p_crop:  # random crop of crop_min..1 of the area
         a = rng.uniform(crop_min, 1.0)
         r = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
         cw, ch = max(8, min(w, round(w * math.sqrt(a * r)))), max(8, min(h, round(h * math.sqrt(a / r))))
@@ -267,9 +270,10 @@ def validate(net: PyramidSaliencyNet, val: ValSet, batch: int = 50) -> dict[str,
 
 
 # ----------------------------------------------------------------------------------------------- training
-def loss_fn(outs: list[torch.Tensor], m: torch.Tensor, side_weight: float) -> torch.Tensor:
+def loss_fn(outs: list[torch.Tensor], m: torch.Tensor, side_weight: float, mae_weight: float = 0.0) -> torch.Tensor:
     """BCE + soft IoU of each (B, 1, S, S) logits in ``outs`` against ``m`` (B, 1, S, S); the last output has
-    weight 1, the deep-supervision ones ``side_weight``."""
+    weight 1, the deep-supervision ones ``side_weight``. ``mae_weight`` adds that times the mean absolute error
+    ``|sigmoid(o) - m|`` of the last output (MAE is minimised by confident maps; BCE alone calibrates them)."""
     total = outs[0].new_zeros(())
     for k, o in enumerate(outs):
         p = torch.sigmoid(o)
@@ -277,7 +281,21 @@ def loss_fn(outs: list[torch.Tensor], m: torch.Tensor, side_weight: float) -> to
         union = (p + m - p * m).sum((1, 2, 3))
         term = F.binary_cross_entropy_with_logits(o, m) + (1 - (inter + 1) / (union + 1)).mean()
         total = total + (1.0 if k == len(outs) - 1 else side_weight) * term
+    if mae_weight:
+        total = total + mae_weight * (torch.sigmoid(outs[-1]) - m).abs().mean()
     return total
+
+
+def load_init(path: str) -> dict[str, torch.Tensor]:
+    """The saliency network's float32 state dict from ``path``: an F v5 training checkpoint, a best-model file or
+    a predictor weights file (``predictor_v5.safetensors``: the ``saliency.`` tensors of its predictor)."""
+    from safetensors.torch import load_file
+    sd = load_file(str(path))
+    if any(k.startswith("model.") for k in sd):
+        sd = {k[6:]: v for k, v in sd.items() if k.startswith("model.")}
+    elif any(k.startswith("saliency.") for k in sd):
+        sd = {k[9:]: v for k, v in sd.items() if k.startswith("saliency.")}
+    return {k: v.float() for k, v in sd.items()}
 
 
 def lr_at(progress: float, lr: float, warmup: float) -> float:
@@ -296,10 +314,12 @@ class Trainer:
     checkpointed, so a resumed run sees the batches an uninterrupted one would.
     """
 
-    def __init__(self, run: dict, n_train: int) -> None:
-        self.run, self.n_train = dict(run), n_train
+    def __init__(self, run: dict, n_train: int, init: bool = True) -> None:
+        self.run, self.n_train = {**RUN_DEFAULTS, **run}, n_train
         torch.manual_seed(run["seed"])
         self.net = PyramidSaliencyNet(3, run["width"])
+        if init and run.get("init"):  # fine-tuning: the network starts from a trained one (a fresh optimizer)
+            self.net.load_state_dict(load_init(run["init"]), strict=True)
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=run["lr"], weight_decay=run["wd"])
         self.rng = np.random.default_rng([run["seed"], 1])
         self.step = self.epoch = self.pos = self.seen = 0
@@ -333,8 +353,8 @@ class Trainer:
             g["lr"] = lr
         idx = self.next_indices()
         x, m = make_batch(cache, idx, self.rng, self.run["side"], crop_min=self.run["crop_min"],
-                          p_webp=self.run["p_webp"], p_avif=self.run["p_avif"])
-        loss = loss_fn(self.net(x, side_outputs=True), m, self.run["side_weight"])
+                          p_webp=self.run["p_webp"], p_avif=self.run["p_avif"], p_crop=self.run["p_crop"])
+        loss = loss_fn(self.net(x, side_outputs=True), m, self.run["side_weight"], self.run["mae_weight"])
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -383,7 +403,7 @@ class Trainer:
                 raise CheckpointError(f"{path} is not an F v5 training checkpoint (format {md.get('format')!r})")
             t = {k: fh.get_tensor(k) for k in fh.keys()}
         counters = json.loads(md["counters"])
-        tr = cls(json.loads(md["run"]), counters["n_train"])
+        tr = cls(json.loads(md["run"]), counters["n_train"], init=False)  # weights come next
         tr.net.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith("model.")}, strict=True)
         params = list(tr.net.parameters())
         state = {}
@@ -576,6 +596,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, set[s
     ap.add_argument("--crop-min", type=float, default=0.4)
     ap.add_argument("--p-webp", type=float, default=0.1)
     ap.add_argument("--p-avif", type=float, default=0.05)
+    ap.add_argument("--p-crop", type=float, default=0.8, help="probability of the random crop")
+    ap.add_argument("--mae-weight", type=float, default=0.0, help="weight of an MAE term on the output")
+    ap.add_argument("--init", default="", help="start the network from this file (training checkpoint, best-model "
+                    "or predictor weights file): fine-tuning with a fresh optimizer")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ckpt-min", type=float, default=5.0)
     ap.add_argument("--val-min", type=float, default=15.0)

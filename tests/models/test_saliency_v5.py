@@ -13,10 +13,13 @@ from agdl_models.saliency_v5 import PyramidSaliencyNet, conv_macs
 from safetensors import safe_open
 
 from models.training.train_saliency_v5 import (
+    RUN_DEFAULTS,
     CheckpointError,
     PairCache,
     Trainer,
     ValSet,
+    load_init,
+    loss_fn,
     lr_at,
     make_sample,
     plot_log,
@@ -91,7 +94,7 @@ def test_checkpoint_resume_is_bit_identical_and_pickle_free(tmp_path):
         assert b"\x80\x04" not in fh.read(16) and not p.read_bytes().startswith(b"PK")  # not a torch/pickle zip
     with safe_open(str(p), framework="pt") as fh:
         md = fh.metadata()
-        assert json.loads(md["counters"])["step"] == 3 and json.loads(md["run"]) == RUN
+        assert json.loads(md["counters"])["step"] == 3 and json.loads(md["run"]) == {**RUN_DEFAULTS, **RUN}
     b = Trainer.load(p)
     assert (b.step, b.epoch, b.pos, b.seen) == (3, 1, 3, 9)
     losses += _run_steps(b, cache, 3)
@@ -100,6 +103,51 @@ def test_checkpoint_resume_is_bit_identical_and_pickle_free(tmp_path):
         assert k == k2 and torch.equal(v, v2), k
     for p1, p2 in zip(ref.net.parameters(), b.net.parameters()):
         assert torch.equal(ref.opt.state[p1]["exp_avg_sq"], b.opt.state[p2]["exp_avg_sq"])
+
+
+def test_fine_tune_starts_from_any_weights_file_and_resumes(tmp_path):
+    """--init reads a training checkpoint, a best-model file or a predictor weights file; a resumed fine-tune keeps
+    its run (init, p_crop, mae_weight) and does not reload the init weights over the trained ones."""
+    from safetensors.torch import save_file
+
+    from models.training.export_saliency_v5 import main as export_main
+    from models.training.train_saliency_v5 import save_model_only
+    torch.set_num_threads(1)
+    cache = _cache()
+    src = Trainer(RUN, len(cache))
+    _run_steps(src, cache, 2)
+    src.save(tmp_path / "src.safetensors")
+    save_model_only(src.net, tmp_path / "best.safetensors", {"run": src.run, "step": 2})
+    export_main(["--ckpt", str(tmp_path / "src.safetensors"), "--version", "9", "--dtype", "float32",
+                 "--export", str(tmp_path / "predictor_v9.safetensors")])
+    want = src.net.state_dict()
+    for f in ("src.safetensors", "best.safetensors", "predictor_v9.safetensors"):
+        sd = load_init(str(tmp_path / f))
+        assert sd.keys() == want.keys() and all(torch.equal(sd[k], want[k]) for k in want), f
+    run = {**RUN, "init": str(tmp_path / "predictor_v9.safetensors"), "p_crop": 0.0, "mae_weight": 1.0}
+    ft = Trainer(run, len(cache))
+    assert all(torch.equal(v, want[k]) for k, v in ft.net.state_dict().items())
+    _run_steps(ft, cache, 2)
+    ft.save(tmp_path / "ft.safetensors")
+    save_file({"x": torch.zeros(1)}, str(tmp_path / "predictor_v9.safetensors"))  # the init file is not reread
+    back = Trainer.load(tmp_path / "ft.safetensors")
+    assert back.run == {**RUN_DEFAULTS, **run}
+    assert all(torch.equal(v, back.net.state_dict()[k]) for k, v in ft.net.state_dict().items())
+
+
+def test_loss_mae_term_and_uncropped_samples():
+    m = torch.zeros(1, 1, 8, 8)
+    m[..., 2:6, 2:6] = 1
+    outs = [torch.full((1, 1, 8, 8), 0.3)] * 2
+    base = loss_fn(outs, m, 0.4)
+    p = torch.sigmoid(torch.tensor(0.3))
+    assert float(loss_fn(outs, m, 0.4, mae_weight=2.0) - base) == pytest.approx(
+        2.0 * float((p - m).abs().mean()), rel=1e-5)
+    c = _cache()
+    # without crops the whole mask box stays: its share of the thumbnail is the image's (17 x 20 of 40 x 40)
+    fr = [float(make_sample(c.img[0], c.mask[0], np.random.default_rng(s), 32, p_crop=0.0)[1].mean())
+          for s in range(4)]
+    assert np.allclose(fr, 17 * 20 / 1600, atol=0.02)
 
 
 def test_load_rejects_missing_and_foreign_files(tmp_path):
