@@ -71,12 +71,13 @@ def test_rate_search_releases_what_it_does_not_need(mosaic, base):
     assert peak / px <= ENCODE_SEARCH_BYTES_PER_PIXEL[base], f"the rate search held {peak / px:.1f} B/px at its peak"
 
 
-def test_predictor_bands_equal_the_whole_image_forward(monkeypatch, mosaic):
-    """F v5's scores and saliency, run row band by row band, are its whole-image forward's (and
+@pytest.mark.parametrize("version", [5, 6])
+def test_predictor_bands_equal_the_whole_image_forward(monkeypatch, mosaic, version):
+    """F v5's and v6's scores and saliency, run row band by row band, are its whole-image forward's (and
     ``kornia_ops.saliency_map``'s) values bit for bit, and no band of its edge term is taller than a band plus
     its context rows."""
     planes = np.asarray(agdl.decode(agdl.encode(mosaic[:200, :264], quality=40)).to_pil().convert("YCbCr"))
-    net = learned._network("predictor", "agdl-f", 5, "cpu")
+    net = learned._network("predictor", "agdl-f", version, "cpu")
     with torch.inference_mode():
         x = learned._whole_input(net, planes, "cpu")
         whole, sal_whole = net(x), saliency_map(x, net)
@@ -89,10 +90,10 @@ def test_predictor_bands_equal_the_whole_image_forward(monkeypatch, mosaic):
 
     monkeypatch.setattr(type(net), "edge", spy)
     monkeypatch.setattr(learned, "BAND_PIXELS", 264 * 24)  # bands of 24 rows: 9 bands, the last one short
-    scores = learned.run_network("predictor", "agdl-f", 5, planes, None, "cpu")
-    scores2, sal = learned.run_scores_and_saliency("agdl-f", 5, planes, None, "cpu")
+    scores = learned.run_network("predictor", "agdl-f", version, planes, None, "cpu")
+    scores2, sal = learned.run_scores_and_saliency("agdl-f", version, planes, None, "cpu")
     assert len(rows_seen) == 2 * 9 and max(rows_seen) <= 24 + 2 * net.edge_halo
     np.testing.assert_array_equal(scores, whole[0, 0].numpy())
     np.testing.assert_array_equal(scores2, whole[0, 0].numpy())
     np.testing.assert_array_equal(sal, sal_whole[0, 0].numpy())
-    np.testing.assert_array_equal(learned.run_saliency("agdl-f", 5, planes, "cpu"), sal)
+    np.testing.assert_array_equal(learned.run_saliency("agdl-f", version, planes, "cpu"), sal)

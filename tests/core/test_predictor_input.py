@@ -60,12 +60,12 @@ def test_saliency_head_accepts_planes(version):
 
 @pytest.mark.parametrize("version", [3, 4])
 def test_f_v3_v4_read_the_chroma_and_v4_is_the_default(version):
-    """F v5 (v4's score, a pyramid saliency net) is the default predictor; v3's and v4's saliency (and so the
-    critical set) depends on Cb/Cr, and a grey image is scored as Y with neutral chroma."""
+    """F v6 (v4's score, v5's pyramid saliency net fine-tuned) is the default predictor; v3's and v4's saliency
+    (and so the critical set) depends on Cb/Cr, and a grey image is scored as Y with neutral chroma."""
     from skimage import data
 
     reg = get_registry()
-    assert reg.get("predictor", "agdl-f").version == 5
+    assert reg.get("predictor", "agdl-f").version == 6
     pred = reg.get("predictor", "agdl-f", version)
     from PIL import Image
 

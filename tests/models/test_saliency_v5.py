@@ -234,23 +234,23 @@ def test_saliency_edge_predictor_net_option_keeps_v2_v4_hparams():
 
 
 def test_a_newer_predictor_is_registered_without_becoming_the_default(monkeypatch):
-    """F v5 is shipped and pinned as the default (it won in the codec: BENCHMARKS.md §26); a later version
+    """F v6 is shipped and pinned as the default (it won in the codec: BENCHMARKS.md §38); a later version
     shipped beside it decodes but does not change what the encoder writes until the pin moves."""
     from agdl_plugins.parts import builtin
     from agdl_plugins.parts.registry import Registry
     shipped = builtin.learned_versions()
-    assert builtin.DEFAULT_VERSIONS["predictor"] == ("agdl-f", 5) and {4, 5} <= set(shipped["predictor"])
+    assert builtin.DEFAULT_VERSIONS["predictor"] == ("agdl-f", 6) and {4, 5, 6} <= set(shipped["predictor"])
     monkeypatch.setattr(builtin, "learned_versions",
-                        lambda: dict(shipped, predictor=sorted({*shipped["predictor"], 6})))
+                        lambda: dict(shipped, predictor=sorted({*shipped["predictor"], 7})))
     reg = Registry()
     builtin.agdl_register_parts(reg)
-    assert reg.get("predictor", "agdl-f").version == 5
-    assert reg.get("predictor", "agdl-f", 6).version == 6
-    assert reg.get("predictor", "agdl-f", 4).version == 4  # files naming v4 keep decoding with v4
+    assert reg.get("predictor", "agdl-f").version == 6
+    assert reg.get("predictor", "agdl-f", 7).version == 7
+    assert reg.get("predictor", "agdl-f", 5).version == 5  # files naming v5 keep decoding with v5
     reg2 = Registry()
     builtin.agdl_register_parts(reg2)
-    reg2.set_default("predictor", "agdl-f", 6)
-    assert reg2.get("predictor", "agdl-f").version == 6
+    reg2.set_default("predictor", "agdl-f", 5)
+    assert reg2.get("predictor", "agdl-f").version == 5
     from agdl_plugins.errors import MissingPartError
     with pytest.raises(MissingPartError):
         reg2.set_default("predictor", "agdl-f", 99)
