@@ -79,9 +79,13 @@ class PillowBaseCodec:
 
     def encode(self, image: Image.Image, quality: int) -> bytes:
         """Encode an ``L`` or ``RGB`` image at ``quality`` (1..100) to the codec's own bytes."""
+        return self._save(image, self.save_kwargs(quality))
+
+    def _save(self, image: Image.Image, kwargs: dict) -> bytes:
+        """``image`` saved in :attr:`pil_format` with ``kwargs``."""
         buf = io.BytesIO()
         # save a copy: a save() nested inside a plugin's save() of the same object would inherit its encoderinfo
-        image.copy().save(buf, self.pil_format, **self.save_kwargs(quality))
+        image.copy().save(buf, self.pil_format, **kwargs)
         return buf.getvalue()
 
     def size_hint(self, image: Image.Image, quality: int) -> int | None:
@@ -89,9 +93,7 @@ class PillowBaseCodec:
         two images' hints mean anything (AVIF speed 10 tracks speed 6's within ~1.5 %, BENCHMARKS.md §37)."""
         if self.fast_kwargs is None:
             return None
-        buf = io.BytesIO()
-        image.copy().save(buf, self.pil_format, **{**self.save_kwargs(quality), **self.fast_kwargs})
-        return len(buf.getvalue())
+        return len(self._save(image, {**self.save_kwargs(quality), **self.fast_kwargs}))
 
     def _open(self, payload: bytes) -> Image.Image:
         self._require()

@@ -21,8 +21,8 @@ from agdl_plugins.parts.sensing import GaussianSensingPart, IdentitySensingPart,
 
 # The version a learned part id resolves to when none is named (encoding), pinned so that shipping a newer
 # version (registered at once: files naming it decode) never changes what the encoder writes by default until
-# it has won in the codec. F v5 won (BENCHMARKS.md §26) and is the default. A pinned version that is not
-# shipped is ignored.
+# it has won in the codec. F v6 won (BENCHMARKS.md §38; F v5 before it, §26) and is the default. A pinned
+# version that is not shipped is ignored.
 DEFAULT_VERSIONS: dict[str, tuple[str, int]] = {"predictor": ("agdl-f", 6)}
 #: the weight files' stems (``models/weights/{stem}_v{N}.safetensors``), one per learned part id
 STEMS = ("predictor", "restorer", "restorer_webp_avif", "restorer_lite", "restorer_lite_webp_avif")

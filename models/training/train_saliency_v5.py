@@ -287,14 +287,15 @@ def loss_fn(outs: list[torch.Tensor], m: torch.Tensor, side_weight: float, mae_w
 
 
 def load_init(path: str) -> dict[str, torch.Tensor]:
-    """The saliency network's float32 state dict from ``path``: an F v5 training checkpoint, a best-model file or
-    a predictor weights file (``predictor_v5.safetensors``: the ``saliency.`` tensors of its predictor)."""
-    from safetensors.torch import load_file
-    sd = load_file(str(path))
-    if any(k.startswith("model.") for k in sd):
-        sd = {k[6:]: v for k, v in sd.items() if k.startswith("model.")}
-    elif any(k.startswith("saliency.") for k in sd):
-        sd = {k[9:]: v for k, v in sd.items() if k.startswith("saliency.")}
+    """The saliency network's float32 state dict from ``path``: an F v5 training checkpoint or best-model file
+    (read by :func:`models.training.export_saliency_v5.read_checkpoint`) or a predictor weights file
+    (``predictor_v5.safetensors``, read and sha256-checked by :func:`models.weights.load_predictor`)."""
+    from .. import weights as W
+    from .export_saliency_v5 import FORMATS, read_checkpoint
+    if W.read_metadata(path).get("format") in FORMATS:
+        sd = read_checkpoint(Path(path))[0]
+    else:
+        sd = W.load_predictor(path).saliency.state_dict()
     return {k: v.float() for k, v in sd.items()}
 
 
